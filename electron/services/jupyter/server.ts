@@ -1,0 +1,251 @@
+/**
+ * A Jupyter server that hosts the agent kernels: either spawned locally from the project's Python
+ * environment, or a remote one reached by URL and token. Both give the same {@link JupyterServer}
+ * object, so the kernel code has a single code path.
+ *
+ * Local servers bind 127.0.0.1 on a free port with a random token, use a root dir inside the app's
+ * data dir, run in their own process group, and are killed (group-wide) on `stop()` or process exit.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ServerConnection } from '@jupyterlab/services';
+import WebSocket from 'ws';
+import { dataDir } from '../paths.ts';
+import { resolvePython } from '../python.ts';
+
+export interface LocalServerOptions {
+  /** Python executable with jupyter_server and ipykernel; default {@link resolvePython}. */
+  python?: string;
+  /** Server root dir (kernels' default cwd); default `<dataDir>/jupyter-root`. */
+  rootDir?: string;
+  /** Milliseconds to wait for `/api` to answer; default 60 000. */
+  startTimeoutMs?: number;
+  /** Extra environment for the server and its kernels. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class JupyterServerError extends Error {
+  override name = 'JupyterServerError';
+}
+
+/** Ask the OS for a free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * A `ws` WebSocket class that authenticates with `Authorization: token ...`, for @jupyterlab/services
+ * in Node (Node 20 has no global WebSocket, and browsers' WebSocket cannot set headers).
+ */
+function authWebSocket(token: string): typeof globalThis.WebSocket {
+  class AuthWebSocket extends WebSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols, { headers: { Authorization: `token ${token}` } });
+    }
+  }
+  return AuthWebSocket as unknown as typeof globalThis.WebSocket;
+}
+
+const live = new Set<JupyterServer>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Synchronous kill of every process group we started, so no server outlives its host.
+  process.on('exit', () => {
+    for (const s of live) s.killNow();
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const s of live) s.killNow();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    });
+  }
+}
+
+export class JupyterServer {
+  /** Base URL without trailing slash, e.g. `http://127.0.0.1:8888`. */
+  readonly baseUrl: string;
+  /** The access token (never logged or written to disk by this class). */
+  readonly token: string;
+  /** Connection settings for `@jupyterlab/services` (Node's `ws` WebSocket, token auth). */
+  readonly settings: ServerConnection.ISettings;
+  private child: ChildProcess | null;
+  private output: string[] = [];
+
+  private constructor(baseUrl: string, token: string, child: ChildProcess | null) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.token = token;
+    this.child = child;
+    this.settings = ServerConnection.makeSettings({
+      baseUrl: this.baseUrl + '/',
+      wsUrl: this.baseUrl.replace(/^http/, 'ws') + '/',
+      token,
+      // The token goes in an Authorization header on every request and on the kernel websocket,
+      // never in a URL (URLs end up in logs).
+      appendToken: false,
+      WebSocket: authWebSocket(token),
+    });
+    if (child) {
+      const keep = (d: Buffer): void => {
+        this.output.push(d.toString());
+        if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
+      };
+      child.stdout?.on('data', keep);
+      child.stderr?.on('data', keep);
+    }
+  }
+
+  /** Whether this object owns (spawned) the server process. */
+  get isLocal(): boolean {
+    return this.child !== null;
+  }
+
+  /** PID of the spawned server (also its process group id), or undefined for remote servers. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Last lines the server printed (for error messages). */
+  logTail(lines = 20): string {
+    return this.output.join('').split('\n').slice(-lines).join('\n');
+  }
+
+  /**
+   * Spawn `python -m jupyter_server` on 127.0.0.1 with a free port and a random token, and wait for `/api`.
+   * @throws JupyterServerError if the process exits or `/api` does not answer within the timeout;
+   *   the message includes the server's last output lines.
+   */
+  static async startLocal(opts: LocalServerOptions = {}): Promise<JupyterServer> {
+    const python = opts.python ?? resolvePython();
+    const rootDir = opts.rootDir ?? join(dataDir(), 'jupyter-root');
+    mkdirSync(rootDir, { recursive: true });
+    const port = await freePort();
+    const token = randomBytes(24).toString('hex');
+    const args = [
+      '-m', 'jupyter_server',
+      '--ServerApp.ip=127.0.0.1',
+      `--ServerApp.port=${port}`,
+      '--ServerApp.port_retries=0',
+      `--ServerApp.root_dir=${rootDir}`,
+      '--ServerApp.open_browser=False',
+      '--ServerApp.log_level=WARN',
+    ];
+    if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('--allow-root');
+    const child = spawn(python, args, {
+      cwd: rootDir,
+      detached: true, // own process group: stop() kills the server and every kernel it started
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // The token travels in the environment (JUPYTER_TOKEN), not argv, so `ps` does not show it.
+      env: { ...process.env, ...opts.env, JUPYTER_TOKEN: token, PYTHONUNBUFFERED: '1' },
+    });
+    const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);
+    live.add(server);
+    installExitHook();
+    child.on('exit', () => live.delete(server));
+    try {
+      await server.waitReady(opts.startTimeoutMs ?? 60_000);
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
+    return server;
+  }
+
+  /**
+   * Use a running (possibly remote) Jupyter server. Checks `/api` with the token before returning.
+   * @throws JupyterServerError when the server is unreachable or rejects the token.
+   */
+  static async connect(url: string, token: string, timeoutMs = 10_000): Promise<JupyterServer> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new JupyterServerError(`not a valid Jupyter server URL: ${JSON.stringify(url)} (expected e.g. http://host:8888)`);
+    }
+    const server = new JupyterServer(parsed.origin + parsed.pathname, token, null);
+    await server.waitReady(timeoutMs);
+    return server;
+  }
+
+  /** GET `/api/status` with the token; used for readiness and health checks. */
+  async ping(signal?: AbortSignal): Promise<Response> {
+    return fetch(`${this.baseUrl}/api/status`, { headers: { Authorization: `token ${this.token}` }, signal: signal ?? null });
+  }
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError = '';
+    while (Date.now() < deadline) {
+      if (this.child && this.child.exitCode !== null) {
+        throw new JupyterServerError(
+          `jupyter server exited with code ${this.child.exitCode} before it was ready.\n${this.logTail()}\n` +
+            'fix: run `spatialclaw doctor`; if jupyter_server is missing, run `npm run setup`',
+        );
+      }
+      try {
+        const res = await this.ping(AbortSignal.timeout(2000));
+        if (res.ok) return;
+        if (res.status === 403 || res.status === 401) {
+          throw new JupyterServerError(`jupyter server at ${this.baseUrl} rejected the token (HTTP ${res.status}); check the token`);
+        }
+        lastError = `HTTP ${res.status}`;
+      } catch (e) {
+        if (e instanceof JupyterServerError) throw e;
+        lastError = e instanceof Error ? e.message : String(e);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new JupyterServerError(
+      `jupyter server at ${this.baseUrl} did not answer /api within ${timeoutMs} ms (last error: ${lastError}).` +
+        (this.child ? `\n${this.logTail()}` : ' Is the URL right and the server running?'),
+    );
+  }
+
+  /** Kill the whole process group immediately (SIGKILL). Safe to call from an exit handler. */
+  killNow(): void {
+    const pid = this.child?.pid;
+    if (!pid || this.child?.exitCode !== null) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+
+  /**
+   * Stop a local server: SIGTERM to its process group, SIGKILL after `graceMs`. No-op for remote servers.
+   */
+  async stop(graceMs = 3000): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => this.killNow(), graceMs);
+    await exited;
+    clearTimeout(timer);
+    // Kernels are in the same group; make sure none survives the server.
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* group already empty */
+    }
+    live.delete(this);
+  }
+}

@@ -1,0 +1,2 @@
+export * from './doctor.ts';
+export * from './api.ts';

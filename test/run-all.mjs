@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// Runs every test suite and ends with one line "N passed, N failed" that sums them all.
+//
+//   node test/run-all.mjs                 all stages
+//   node test/run-all.mjs unit python     only these stages
+//
+// Stages: typecheck, lint, unit, python, integration, build, e2e. A check that is not a test runner
+// (tsc, eslint, ruff, the electron-vite build) counts as one test. A runner that crashes without a
+// report counts as one failure, so a broken suite can never look green.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const artifacts = join(root, 'test', '.artifacts');
+mkdirSync(artifacts, { recursive: true });
+const bin = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name);
+const python = process.env.SPATIALCLAW_PYTHON
+  || join(root, '.venv', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+
+// Tests never touch the user's real data dir.
+const testHome = join(artifacts, 'home');
+rmSync(testHome, { recursive: true, force: true });
+mkdirSync(testHome, { recursive: true });
+const env = {
+  ...process.env,
+  SPATIALCLAW_HOME: testHome,
+  CHROMIUM_PATH: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  FORCE_COLOR: process.env.CI ? '0' : process.env.FORCE_COLOR,
+};
+
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env, stdio: 'inherit' });
+    child.on('error', (e) => {
+      console.error(`[test] could not start ${cmd}: ${e.message}`);
+      resolve(127);
+    });
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+/** One command = one test. */
+const single = (name, cmd, args) => async () => {
+  const code = await run(cmd, args);
+  if (code !== 0) console.error(`[test] FAILED: ${name} (exit ${code})`);
+  return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 };
+};
+
+const vitest = (project) => async () => {
+  const out = join(artifacts, `vitest-${project}.json`);
+  rmSync(out, { force: true });
+  const code = await run(bin('vitest'), ['run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`]);
+  if (!existsSync(out)) return { passed: 0, failed: 1, skipped: 0 };
+  const r = JSON.parse(readFileSync(out, 'utf8'));
+  let failed = r.numFailedTests;
+  // A file that fails to import has no tests but fails the suite.
+  const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
+  failed += brokenFiles;
+  if (code !== 0 && failed === 0) failed = 1;
+  if (r.numTotalTests === 0 && failed === 0) {
+    console.error(`[test] vitest project ${project} ran no test`);
+    failed = 1;
+  }
+  return { passed: r.numPassedTests, failed, skipped: r.numPendingTests + r.numTodoTests };
+};
+
+const pytest = async () => {
+  const xml = join(artifacts, 'pytest.xml');
+  rmSync(xml, { force: true });
+  const code = await run(python, ['-m', 'pytest', 'test/python', '-q', '-p', 'no:cacheprovider', `--junitxml=${xml}`]);
+  if (!existsSync(xml)) return { passed: 0, failed: 1, skipped: 0 };
+  const head = /<testsuite\b[^>]*>/.exec(readFileSync(xml, 'utf8'))?.[0] ?? '';
+  const attr = (k) => Number(new RegExp(`\\b${k}="(\\d+)"`).exec(head)?.[1] ?? 0);
+  const tests = attr('tests');
+  const failed = attr('failures') + attr('errors');
+  const skipped = attr('skipped');
+  if (tests === 0) {
+    console.error('[test] pytest ran no test');
+    return { passed: 0, failed: 1, skipped: 0 };
+  }
+  return { passed: tests - failed - skipped, failed: failed || (code !== 0 ? 1 : 0), skipped };
+};
+
+const STAGES = {
+  typecheck: [
+    ['tsc (main, preload, CLI, shared, tests)', single('tsc node', bin('tsc'), ['-p', 'tsconfig.node.json', '--noEmit'])],
+    ['tsc (renderer)', single('tsc web', bin('tsc'), ['-p', 'tsconfig.web.json', '--noEmit'])],
+  ],
+  lint: [
+    ['eslint', single('eslint', bin('eslint'), ['.', '--max-warnings=0'])],
+    ['ruff', single('ruff', python, ['-m', 'ruff', 'check', 'python-runtime', 'gpu-server', 'test/python'])],
+  ],
+  unit: [['vitest unit', vitest('unit')]],
+  python: [['pytest', pytest]],
+  integration: [['vitest integration', vitest('integration')]],
+  build: [['electron-vite build', single('electron-vite build', bin('electron-vite'), ['build'])]],
+  e2e: [['vitest e2e (chromium)', vitest('e2e')]],
+};
+
+const wanted = process.argv.slice(2);
+for (const w of wanted) {
+  if (!(w in STAGES)) {
+    console.error(`[test] unknown stage ${w}; stages: ${Object.keys(STAGES).join(', ')}`);
+    process.exit(2);
+  }
+}
+const order = wanted.length ? Object.keys(STAGES).filter((s) => wanted.includes(s)) : Object.keys(STAGES);
+
+const rows = [];
+const t0 = Date.now();
+for (const stage of order) {
+  for (const [label, fn] of STAGES[stage]) {
+    console.log(`\n[test] ==== ${stage}: ${label} ====`);
+    const ts = Date.now();
+    const r = await fn();
+    const secs = (Date.now() - ts) / 1000;
+    rows.push({ stage, label, ...r, secs });
+    console.log(`[test] ${stage}: ${label}: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''} (${secs.toFixed(1)} s)`);
+  }
+}
+
+const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
+console.log('\n[test] ==== summary ====');
+for (const r of rows) {
+  console.log(`[test] ${r.failed ? 'FAIL' : 'ok  '}  ${r.stage.padEnd(11)} ${r.label.padEnd(42)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.secs.toFixed(1).padStart(6)} s`);
+}
+console.log(`[test] total time ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+const skipped = sum('skipped');
+console.log(`${sum('passed')} passed, ${sum('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(sum('failed') > 0 ? 1 : 0);
