@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Three projects, run as separate stages by test/run-all.mjs.
 export default defineConfig({
   test: {
+    // @jupyterlab/services logs websocket and kernel-status changes through console.debug.
+    onConsoleLog: (log) => !/^(Starting WebSocket|Kernel: \w+ \()/.test(log),
     projects: [
       {
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 20_000 },

@@ -5,6 +5,10 @@ import { Command } from 'commander';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
 import { runDemo } from './demo.ts';
 
+// @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
+// prints to stdout. Keep CLI output clean unless asked for it.
+if (!process.env.SPATIALCLAW_DEBUG) console.debug = () => undefined;
+
 const program = new Command();
 program
   .name('spatialclaw')

@@ -66,6 +66,11 @@ function toolVersion(cmd: string, args: string[]): string | null {
   return (r.stdout || r.stderr).split('\n')[0]?.trim() ?? '';
 }
 
+/** Whether this machine has an NVIDIA GPU (device node or a working nvidia-smi). */
+function hasNvidiaGpu(): boolean {
+  return existsSync('/dev/nvidia0') || toolVersion('nvidia-smi', ['-L']) !== null;
+}
+
 /** The chromium used for browser tests: CHROMIUM_PATH, default /usr/bin/chromium. */
 export function chromiumPath(): string {
   return process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -150,9 +155,12 @@ export async function runDoctor(): Promise<DoctorReport> {
           detail: v ? `${v} (importable)` : probe.errors[mod] ?? 'not importable', fix: setupFix });
       }
       const gpuMissing = [...gpuPins.keys()].filter((n) => !probe.packages[n]);
-      add({ id: 'python.gpu', label: 'GPU backends (torch, transformers)', required: false, ok: gpuMissing.length === 0,
+      const gpu = hasNvidiaGpu();
+      add({ id: 'python.gpu', label: 'GPU backends (torch, transformers)', required: false,
+        ok: gpuMissing.length === 0 || !gpu,
         detail: gpuMissing.length === 0 ? [...gpuPins.keys()].map((n) => `${n} ${probe.packages[n]}`).join(', ')
-          : `optional, not installed: ${gpuMissing.join(', ')} (needed only to run da3/sam3 on this machine)`,
+          : gpu ? `an NVIDIA GPU is present but ${gpuMissing.join(', ')} not installed (needed to run da3/sam3 here)`
+            : 'not installed and not needed: no NVIDIA GPU here (run the GPU backends on a remote perception server)',
         fix: 'npm run setup -- --gpu' });
     }
   }
