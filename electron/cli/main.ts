@@ -3,7 +3,9 @@
  */
 import { Command } from 'commander';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
+import { benchKernel, formatBench } from './bench-kernel.ts';
 import { runDemo } from './demo.ts';
+import { kernelRun } from './kernel.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
 // prints to stdout. Keep CLI output clean unless asked for it.
@@ -32,6 +34,48 @@ program
   .option('--timeout <seconds>', 'per-cell timeout in seconds', '600')
   .action(async (opts: { sample?: string; timeout: string }) => {
     process.exitCode = await runDemo({ sampleDir: opts.sample, timeoutS: Number(opts.timeout) });
+  });
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const num = (name: string) => (v: string): number => {
+  const x = Number(v);
+  if (!Number.isFinite(x) || x <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return x;
+};
+
+const kernel = program.command('kernel').description('agent kernels: run cells on an input, benchmark the runtime');
+kernel
+  .command('run')
+  .description('prepare a fresh kernel on an input and run the cells in order, each through the safety check; prints one JSON line per cell')
+  .argument('<cells...>', 'Python files, run in order as cells')
+  .requiredOption('--input <path>', 'a video, an image, a folder of images, an RGB-D sample folder, or (with --depth) the colour folder; repeat for several inputs (InputImages_1..N)', collect, [])
+  .option('--depth <dir>', 'folder of 16-bit depth frames matching the colour frames by sorted name')
+  .option('--camera <file>', 'JSON {"fx","fy","cx","cy"} with optional "depth_scale", "width", "height"')
+  .option('--poses <file>', 'one line per frame: tx ty tz qx qy qz qw (camera-to-world, TUM order)')
+  .option('--frames <n>', 'frames to sample from a video (uniformly; default 16)', num('--frames'))
+  .option('--max-fps <fps>', 'sample a video at most this many frames per second', num('--max-fps'))
+  .option('--max-long-edge <px>', 'resize frames so the long edge is at most this (intrinsics scaled to match)', num('--max-long-edge'))
+  .option('--timeout <seconds>', 'per-cell timeout', num('--timeout'), 600)
+  .option('--out <dir>', 'write show() images here (the JSON lines then carry their paths)')
+  .option('--keep-going', 'run the remaining cells after a failure')
+  .option('--unchecked', 'skip the safety check (cells are treated as human console cells)')
+  .option('--jupyter-url <url>', 'use a running Jupyter server instead of starting one')
+  .option('--jupyter-token <token>', 'its token (default: $SPATIALCLAW_JUPYTER_TOKEN)')
+  .action(async (cells: string[], opts: Record<string, unknown>) => {
+    process.exitCode = await kernelRun(cells, {
+      ...(opts as unknown as Parameters<typeof kernelRun>[1]),
+      jupyterToken: (opts['jupyterToken'] as string | undefined) ?? process.env.SPATIALCLAW_JUPYTER_TOKEN,
+    });
+  });
+kernel
+  .command('bench')
+  .description('benchmark the kernel runtime: round trip with/without TCP_NODELAY, per-step overhead, warm acquire, cold start')
+  .option('--iterations <n>', 'round trips and steps per measure', num('--iterations'), 200)
+  .option('--cold-starts <n>', 'cold kernel starts to time', num('--cold-starts'), 5)
+  .option('--json', 'print JSON instead of a markdown table')
+  .action(async (opts: { iterations: number; coldStarts: number; json?: boolean }) => {
+    const stats = await benchKernel(opts);
+    console.log(opts.json ? JSON.stringify(stats, null, 2) : `${new Date().toISOString().slice(0, 10)}, ${process.platform}, Node ${process.version}\n\n${formatBench(stats)}`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -8,18 +8,40 @@ Conventions used throughout (see docs/conventions.md):
 * depth: (H, W) float32 metric depth in metres along the camera z axis, 0 or NaN = invalid;
 * point map: (H, W, 3) float32 points, one per pixel, in metres;
 * frame index: the absolute index of a frame in its source video or sequence.
+
+Submodules load on first use (PEP 562), so ``python -m spatial_runtime.safety`` starts without
+importing OpenCV or SciPy.
 """
 
-from spatial_runtime.geometry import backproject_depth, pose_from_tum, project_points, transform_points
-from spatial_runtime.rgbd import RGBDSample, load_rgbd_sample
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "RGBDSample",
-    "backproject_depth",
-    "load_rgbd_sample",
-    "pose_from_tum",
-    "project_points",
-    "transform_points",
-]
+_EXPORTS = {
+    "backproject_depth": "spatial_runtime.geometry",
+    "pose_from_tum": "spatial_runtime.geometry",
+    "project_points": "spatial_runtime.geometry",
+    "transform_points": "spatial_runtime.geometry",
+    "RGBDSample": "spatial_runtime.rgbd",
+    "load_rgbd_sample": "spatial_runtime.rgbd",
+    "InputImages": "spatial_runtime.inputs",
+    "Metadata": "spatial_runtime.inputs",
+    "InputError": "spatial_runtime.inputs",
+    "load_inputs": "spatial_runtime.inputs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spatial_runtime' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

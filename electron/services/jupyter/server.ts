@@ -10,9 +10,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
+import { DEFAULT_KERNEL_LIMITS, KERNEL_NAME, type KernelLimits, writeKernelSpec } from '../kernel/kernelspec.ts';
 import { dataDir } from '../paths.ts';
 import { resolvePython } from '../python.ts';
 
@@ -25,6 +26,13 @@ export interface LocalServerOptions {
   startTimeoutMs?: number;
   /** Extra environment for the server and its kernels. */
   env?: NodeJS.ProcessEnv;
+  /** OS limits for kernels started with the `spatialclaw` kernelspec; default 16 GiB, no CPU cap. */
+  kernelLimits?: Partial<KernelLimits>;
+  /**
+   * Set TCP_NODELAY on kernel websockets (default true). Without it, Nagle's algorithm plus delayed
+   * ACK make a small round trip take ~44 ms instead of ~4 ms. `false` exists for benchmarking.
+   */
+  nodelay?: boolean;
 }
 
 export class JupyterServerError extends Error {
@@ -82,6 +90,8 @@ export class JupyterServer {
   readonly token: string;
   /** Connection settings for `@jupyterlab/services` (Node's `ws` WebSocket, token auth). */
   readonly settings: ServerConnection.ISettings;
+  /** Kernelspec to start agent kernels with: `spatialclaw` (with OS limits) locally, `python3` on remote servers. */
+  kernelName = 'python3';
   private child: ChildProcess | null;
   private output: string[] = [];
 
@@ -134,8 +144,11 @@ export class JupyterServer {
     mkdirSync(rootDir, { recursive: true });
     const port = await freePort();
     const token = randomBytes(24).toString('hex');
+    const limits = { ...DEFAULT_KERNEL_LIMITS, ...opts.kernelLimits };
+    const jupyterPath = writeKernelSpec(dataDir(), python, limits);
     const args = [
-      '-m', 'jupyter_server',
+      // jupyter_server, with TCP_NODELAY set on kernel websockets (docs/kernel-protocol.md).
+      '-m', 'spatial_runtime.server_launch',
       '--ServerApp.ip=127.0.0.1',
       `--ServerApp.port=${port}`,
       '--ServerApp.port_retries=0',
@@ -149,9 +162,17 @@ export class JupyterServer {
       detached: true, // own process group: stop() kills the server and every kernel it started
       stdio: ['ignore', 'pipe', 'pipe'],
       // The token travels in the environment (JUPYTER_TOKEN), not argv, so `ps` does not show it.
-      env: { ...process.env, ...opts.env, JUPYTER_TOKEN: token, PYTHONUNBUFFERED: '1' },
+      env: {
+        ...process.env,
+        ...opts.env,
+        JUPYTER_TOKEN: token,
+        PYTHONUNBUFFERED: '1',
+        JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter(Boolean).join(delimiter),
+        SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
+      },
     });
     const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);
+    server.kernelName = KERNEL_NAME;
     live.add(server);
     installExitHook();
     child.on('exit', () => live.delete(server));

@@ -1,0 +1,115 @@
+/**
+ * `spatialclaw kernel bench` (`npm run bench:kernel`): p50/p90 of the kernel runtime's hot paths.
+ * - `1+1` round trip on a server with TCP_NODELAY on kernel websockets vs one without (ratio);
+ * - the host's per-step overhead for a trivial cell (safety check + execute + variable summary + observation);
+ * - a warm pool acquire; a cold kernel start (start + runtime import).
+ * Baselines run in the same process, so compare the ratios; the machine is noisy.
+ */
+import type { Kernel } from '@jupyterlab/services';
+import { buildObservation } from '../services/kernel/observation.ts';
+import { KernelPool } from '../services/kernel/pool.ts';
+import { KernelRuntime } from '../services/kernel/runtime.ts';
+import { KernelSession, startInitialisedKernel } from '../services/kernel/session.ts';
+
+export interface Stat {
+  name: string;
+  n: number;
+  p50: number;
+  p90: number;
+  target?: number;
+}
+
+/** Nearest-rank percentile of `xs` (milliseconds). */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+
+function stat(name: string, xs: number[], target?: number): Stat {
+  return { name, n: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), ...(target ? { target } : {}) };
+}
+
+async function roundTrips(kernel: Kernel.IKernelConnection, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n + 10; i++) {
+    const t = performance.now();
+    await kernel.requestExecute({ code: '1+1', store_history: false }).done;
+    if (i >= 10) out.push(performance.now() - t); // first 10 are warm-up
+  }
+  return out;
+}
+
+export async function benchKernel(opts: { iterations: number; coldStarts: number }): Promise<Stat[]> {
+  const n = opts.iterations;
+  const stats: Stat[] = [];
+  const log = (s: string): void => void process.stderr.write(`[bench] ${s}\n`);
+
+  log('round trip without TCP_NODELAY (baseline) ...');
+  const slow = await KernelRuntime.start({ nodelay: false });
+  let baseline: number[];
+  try {
+    const k = await startInitialisedKernel(slow.manager, slow.server.kernelName);
+    baseline = await roundTrips(k, n);
+    await k.shutdown();
+  } finally {
+    await slow.close();
+  }
+
+  log('round trip with TCP_NODELAY, per-step overhead, pool, cold start ...');
+  const rt = await KernelRuntime.start({ nodelay: true });
+  try {
+    const k = await startInitialisedKernel(rt.manager, rt.server.kernelName);
+    const fast = await roundTrips(k, n);
+    stats.push(stat('1+1 round trip, no TCP_NODELAY (baseline)', baseline));
+    stats.push(stat('1+1 round trip, TCP_NODELAY', fast, 5));
+
+    const session = await KernelSession.open({ manager: rt.manager, kernel: k, safety: rt.safety });
+    await session.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
+    const step: number[] = [];
+    for (let i = 0; i < n + 10; i++) {
+      const t = performance.now();
+      const r = await session.execute(`x = ${i}`, { origin: 'agent' });
+      buildObservation(r);
+      if (r.status !== 'ok') throw new Error(`trivial cell failed: ${JSON.stringify(r.error ?? r.violations)}`);
+      if (i >= 10) step.push(performance.now() - t);
+    }
+    stats.push(stat('per-step host overhead (x = i)', step, 15));
+    await session.close(true);
+
+    const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
+    const acquire: number[] = [];
+    const rounds = Math.max(5, Math.min(20, Math.floor(n / 10)));
+    for (let i = 0; i < rounds; i++) {
+      await pool.fill();
+      const t = performance.now();
+      const kk = await pool.acquire();
+      acquire.push(performance.now() - t);
+      await pool.release(kk);
+    }
+    stats.push(stat('warm pool acquire', acquire, 30));
+    await pool.close();
+
+    const cold: number[] = [];
+    for (let i = 0; i < opts.coldStarts; i++) {
+      const t = performance.now();
+      const kk = await startInitialisedKernel(rt.manager, rt.server.kernelName);
+      cold.push(performance.now() - t);
+      await kk.shutdown();
+    }
+    stats.push(stat('cold kernel start (+ runtime import)', cold));
+  } finally {
+    await rt.close();
+  }
+  return stats;
+}
+
+/** Markdown table for docs/benchmarks.md. */
+export function formatBench(stats: Stat[]): string {
+  const base = stats.find((s) => s.name.includes('baseline'));
+  const rows = stats.map((s) => {
+    const ratio = base && s !== base && s.name.startsWith('1+1') ? ` (${(base.p50 / s.p50).toFixed(1)}x faster than baseline)` : '';
+    const target = s.target ? `≤ ${s.target} ms: ${s.p50 <= s.target ? 'met' : 'MISSED'}` : '';
+    return `| ${s.name} | ${s.n} | ${s.p50.toFixed(2)} | ${s.p90.toFixed(2)} | ${target}${ratio} |`;
+  });
+  return ['| measure | n | p50 ms | p90 ms | target (p50) |', '|---|---|---|---|---|', ...rows].join('\n');
+}

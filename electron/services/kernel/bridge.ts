@@ -1,0 +1,220 @@
+/**
+ * The VLM bridge: a small HTTP server on 127.0.0.1 through which a kernel's `vlm.ask` / `vlm.locate`
+ * reach the model. The kernel holds only a per-bridge token in memory, never an API key, and every
+ * call is recorded here (with token usage) so it lands in the run record.
+ * Protocol: docs/kernel-protocol.md, "VLM bridge".
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { z } from 'zod';
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+const AskSchema = z.object({ images: z.array(z.string()).max(64), question: z.string().min(1) });
+const LocateSchema = z.object({ images: z.array(z.string()).min(1).max(64), target: z.string().min(1) });
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens?: number;
+}
+
+/** What answers the bridge's calls: a model endpoint, or a scripted one in tests. */
+export interface VlmHandler {
+  /** `images` are PNG bytes. */
+  ask(images: Buffer[], question: string): Promise<{ text: string; usage?: Usage }>;
+  /** Points normalised to 0–1000 over the first image's width and height. */
+  locate(images: Buffer[], target: string): Promise<{ points: [number, number][]; text: string; usage?: Usage }>;
+}
+
+/** One recorded bridge call. */
+export interface BridgeCall {
+  kind: 'ask' | 'locate';
+  prompt: string;
+  images: number;
+  startedAt: string;
+  durationMs: number;
+  ok: boolean;
+  text?: string;
+  points?: [number, number][];
+  error?: string;
+  usage?: Usage;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw Object.assign(new Error(`request body over ${MAX_BODY_BYTES} bytes`), { status: 413 });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export class VlmBridge {
+  readonly token = randomBytes(24).toString('hex');
+  /** Every call made through the bridge, in order. */
+  readonly calls: BridgeCall[] = [];
+  private server: Server | null = null;
+  private port = 0;
+
+  constructor(private readonly handler: VlmHandler) {}
+
+  /** URL the kernel should call (valid after `start()`). */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private authorised(req: IncomingMessage): boolean {
+    const got = Buffer.from(req.headers.authorization ?? '');
+    const want = Buffer.from(`Bearer ${this.token}`);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.authorised(req)) return send(res, 401, { error: 'missing or wrong bridge token' });
+    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+    const kind = req.url === '/vlm/ask' ? 'ask' : req.url === '/vlm/locate' ? 'locate' : null;
+    if (!kind) return send(res, 404, { error: `unknown route ${req.url}; use /vlm/ask or /vlm/locate` });
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(req)).toString('utf8'));
+    } catch (e) {
+      const status = (e as { status?: number }).status ?? 400;
+      return send(res, status, { error: status === 413 ? (e as Error).message : 'the request body is not valid JSON' });
+    }
+    const parsed = (kind === 'ask' ? AskSchema : LocateSchema).safeParse(body);
+    if (!parsed.success) return send(res, 400, { error: `invalid ${kind} request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
+    const images = parsed.data.images.map((b) => Buffer.from(b, 'base64'));
+    const prompt = 'question' in parsed.data ? parsed.data.question : parsed.data.target;
+    const call: BridgeCall = { kind, prompt, images: images.length, startedAt: new Date().toISOString(), durationMs: 0, ok: false };
+    const t0 = performance.now();
+    try {
+      if (kind === 'ask') {
+        const r = await this.handler.ask(images, prompt);
+        Object.assign(call, { ok: true, text: r.text, usage: r.usage });
+        send(res, 200, { text: r.text });
+      } else {
+        const r = await this.handler.locate(images, prompt);
+        Object.assign(call, { ok: true, text: r.text, points: r.points, usage: r.usage });
+        send(res, 200, { points: r.points, text: r.text });
+      }
+    } catch (e) {
+      call.error = e instanceof Error ? e.message : String(e);
+      send(res, 502, { error: `the model call failed: ${call.error}` });
+    } finally {
+      call.durationMs = performance.now() - t0;
+      this.calls.push(call);
+    }
+  }
+}
+
+/** Remove `<think>…</think>` blocks that reasoning models put before their answer. */
+export function stripThink(text: string): string {
+  return text.replace(/<think>[\s\S]*?<\/think>/g, '').replace(/^[\s\S]*<\/think>/, '').trim();
+}
+
+/**
+ * Points from a model's locate answer: a JSON `{"points": [[x, y], ...]}` or `[[x, y], ...]` anywhere
+ * in the text, or else `(x, y)` pairs. Values are clamped to 0–1000.
+ */
+export function parsePoints(text: string): [number, number][] {
+  const clean = stripThink(text);
+  const clamp = (v: number): number => Math.min(1000, Math.max(0, v));
+  const fromArray = (a: unknown): [number, number][] | null => {
+    if (!Array.isArray(a)) return null;
+    const pts = a.filter((p): p is [number, number] => Array.isArray(p) && p.length >= 2 && p.slice(0, 2).every((v) => typeof v === 'number'));
+    return pts.length ? pts.map(([x, y]) => [clamp(x), clamp(y)]) : null;
+  };
+  const candidates = [clean];
+  const [o, c] = [clean.indexOf('{'), clean.lastIndexOf('}')];
+  if (o >= 0 && c > o) candidates.push(clean.slice(o, c + 1));
+  const [ao, ac] = [clean.indexOf('[['), clean.lastIndexOf(']]')];
+  if (ao >= 0 && ac > ao) candidates.push(clean.slice(ao, ac + 2));
+  for (const cand of candidates) {
+    try {
+      const v: unknown = JSON.parse(cand);
+      const pts = fromArray(Array.isArray(v) ? v : (v as { points?: unknown } | null)?.points);
+      if (pts) return pts;
+    } catch {
+      /* try the next candidate */
+    }
+  }
+  return [...clean.matchAll(/\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)/g)].map((m) => [clamp(Number(m[1])), clamp(Number(m[2]))]);
+}
+
+export interface OpenAiVlmConfig {
+  baseURL: string;
+  model: string;
+  /** Name of the environment variable holding the API key (the key itself is never stored). */
+  apiKeyEnv?: string;
+  maxTokens?: number;
+  timeoutMs?: number;
+}
+
+/** A {@link VlmHandler} backed by any OpenAI-compatible chat-completions endpoint (openai SDK). */
+export function openAiVlmHandler(cfg: OpenAiVlmConfig): VlmHandler {
+  const client = new OpenAI({
+    baseURL: cfg.baseURL,
+    apiKey: (cfg.apiKeyEnv ? process.env[cfg.apiKeyEnv] : undefined) ?? 'not-needed',
+    timeout: cfg.timeoutMs ?? 120_000,
+    maxRetries: 2,
+  });
+  const call = async (images: Buffer[], text: string): Promise<{ text: string; usage?: Usage }> => {
+    const r = await client.chat.completions.create({
+      model: cfg.model,
+      max_tokens: cfg.maxTokens ?? 1024,
+      messages: [{
+        role: 'user',
+        content: [
+          ...images.map((b) => ({ type: 'image_url' as const, image_url: { url: `data:image/png;base64,${b.toString('base64')}` } })),
+          { type: 'text' as const, text },
+        ],
+      }],
+    });
+    const msg = r.choices[0]?.message as ({ content: string | null; reasoning_content?: string } | undefined);
+    const out = stripThink(msg?.content || msg?.reasoning_content || '');
+    const usage = r.usage
+      ? {
+          prompt_tokens: r.usage.prompt_tokens,
+          completion_tokens: r.usage.completion_tokens,
+          reasoning_tokens: r.usage.completion_tokens_details?.reasoning_tokens ?? undefined,
+        }
+      : undefined;
+    return { text: out, usage };
+  };
+  return {
+    ask: (images, question) => call(images, question),
+    locate: async (images, target) => {
+      const r = await call(images,
+        `Locate: ${target}\nAnswer only with JSON {"points": [[x, y], ...]}: one point per instance, ` +
+        'x and y normalised to 0-1000 over the image width and height (0,0 = top-left).');
+      return { ...r, points: parsePoints(r.text) };
+    },
+  };
+}

@@ -1,0 +1,461 @@
+/**
+ * KernelSession: one persistent agent kernel per sample. It prepares the namespace, runs one cell at
+ * a time and turns what happened into a {@link CellResult}. It survives timeouts and kernel deaths:
+ * after a restart it restores state by replaying the session's earlier successful cells.
+ * The kernel-side half is `spatial_runtime.session` (docs/kernel-protocol.md).
+ */
+import type { Kernel, KernelManager, KernelMessage } from '@jupyterlab/services';
+import { z } from 'zod';
+import {
+  type Answer,
+  AnswerSchema,
+  type Artifact,
+  ArtifactSchema,
+  type CellImage,
+  type CellResult,
+  type InputSpec,
+  VariableSummarySchema,
+} from '../../../shared/kernel.ts';
+import { stripAnsi } from '../jupyter/execute.ts';
+import type { SafetyChecker } from './safety.ts';
+import { toCellError } from './observation.ts';
+
+export const MIME_IMAGE = 'application/vnd.spatialclaw.image+json';
+export const MIME_ANSWER = 'application/vnd.spatialclaw.answer+json';
+export const MIME_ARTIFACT = 'application/vnd.spatialclaw.artifact+json';
+
+const RUNTIME = "__import__('spatial_runtime.session', fromlist=['_'])";
+/** Run once in every fresh kernel (and again after each restart). */
+export const INIT_CODE = `${RUNTIME}.init()`;
+/** Clears the user namespace for reuse by another sample (no restart). */
+export const RESET_CODE = `${RUNTIME}.reset()`;
+const AFTER_CELL = `${RUNTIME}.after_cell()`;
+
+const ImageMetaSchema = z.object({
+  label: z.string().nullable().optional(),
+  index: z.number().int(),
+  width: z.number().int(),
+  height: z.number().int(),
+  source: z.enum(['show', 'plt']),
+});
+const VariablesReplySchema = z.object({ variables: z.array(VariableSummarySchema) });
+
+/** What `prepare()` binds into the kernel. */
+export interface PrepareConfig {
+  inputs: InputSpec[];
+  /** Resize frames so the long edge is at most this many pixels (intrinsics are scaled to match). */
+  maxLongEdge?: number | null;
+  /** The kernel's working directory (a per-session scratch dir). */
+  scratchDir: string;
+  /** Where the kernel reaches the host's VLM bridge; null disables `vlm`. */
+  bridge?: { url: string; token: string } | null;
+}
+
+export class KernelPrepareError extends Error {
+  override name = 'KernelPrepareError';
+}
+
+export interface ExecuteOptions {
+  /** Per-cell timeout in seconds (default 600). */
+  timeoutS?: number;
+  /** `agent` cells go through the safety check; `human` console cells do not. */
+  origin?: 'agent' | 'human';
+}
+
+export interface SessionOptions {
+  manager: KernelManager;
+  /** A ready kernel (from a pool, already initialised); otherwise one is started. */
+  kernel?: Kernel.IKernelConnection;
+  kernelName?: string;
+  /** Required to run `agent` cells. */
+  safety?: SafetyChecker;
+  /** How long to wait for an interrupted cell to stop before restarting the kernel (default 10 s). */
+  interruptGraceMs?: number;
+  /** How long to wait for a kernel to come back after it died or was restarted (default 60 s). */
+  restartTimeoutMs?: number;
+}
+
+type RawOutcome =
+  | { kind: 'done'; reply: KernelMessage.IExecuteReplyMsg | null }
+  | { kind: 'timeout' }
+  | { kind: 'died' };
+
+interface Collected {
+  stdout: string;
+  stderr: string;
+  result: string | null;
+  error: { ename: string; evalue: string; traceback: string[] } | null;
+  images: CellImage[];
+  answer: Answer | null;
+  artifacts: Artifact[];
+}
+
+/** Wait until `kernel` reports `idle` (after a start or restart). */
+async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (kernel.status === 'idle' && kernel.connectionStatus === 'connected') return;
+    if (kernel.status === 'dead') throw new Error('the kernel is dead');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the kernel did not become idle within ${timeoutMs} ms (status ${kernel.status})`);
+}
+
+/** Start a kernel and load the runtime into it. */
+export async function startInitialisedKernel(manager: KernelManager, kernelName: string, timeoutMs = 60_000): Promise<Kernel.IKernelConnection> {
+  const kernel = await manager.startNew({ name: kernelName });
+  await kernel.info;
+  await initKernel(kernel, timeoutMs);
+  return kernel;
+}
+
+/** Run INIT_CODE; throws with the kernel's error if the runtime cannot be imported. */
+export async function initKernel(kernel: Kernel.IKernelConnection, timeoutMs = 60_000): Promise<void> {
+  const r = await runQuiet(kernel, INIT_CODE, timeoutMs);
+  if (r) throw new Error(`could not load spatial_runtime in the kernel: ${r}. Run \`spatialclaw doctor\`.`);
+}
+
+/**
+ * Execute host-side code (init, prepare, reset, replay) without recording it.
+ * @returns null on success, else "ename: evalue".
+ */
+export async function runQuiet(kernel: Kernel.IKernelConnection, code: string, timeoutMs: number): Promise<string | null> {
+  const future = kernel.requestExecute({ code, silent: false, store_history: false, stop_on_error: true });
+  let err: string | null = null;
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'error') {
+      const c = msg.content as KernelMessage.IErrorMsg['content'];
+      err = `${c.ename}: ${c.evalue}`;
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    future.done.then(() => 'done', () => 'died'),
+    new Promise<string>((r) => { timer = setTimeout(() => r('timeout'), timeoutMs); }),
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    future.dispose();
+    return `TimeoutError: no reply within ${timeoutMs} ms`;
+  }
+  if (outcome === 'died') return 'KernelDied: the kernel stopped while running host code';
+  return err;
+}
+
+export class KernelSession {
+  /** Every cell run in this session, in order, with full outputs. */
+  readonly history: CellResult[] = [];
+  private config: PrepareConfig | null = null;
+  private readonly interruptGraceMs: number;
+  private readonly restartTimeoutMs: number;
+  private busy = false;
+  private deathSeen = false;
+  private disposed = false;
+
+  private constructor(
+    readonly kernel: Kernel.IKernelConnection,
+    private readonly opts: SessionOptions,
+  ) {
+    this.interruptGraceMs = opts.interruptGraceMs ?? 10_000;
+    this.restartTimeoutMs = opts.restartTimeoutMs ?? 60_000;
+    kernel.statusChanged.connect((_k, status) => {
+      if (status === 'autorestarting' || status === 'dead' || status === 'restarting') this.deathSeen = true;
+    });
+  }
+
+  /** Open a session on a ready kernel (from a pool) or on a newly started one. */
+  static async open(opts: SessionOptions): Promise<KernelSession> {
+    const kernel = opts.kernel ?? (await startInitialisedKernel(opts.manager, opts.kernelName ?? 'python3'));
+    return new KernelSession(kernel, opts);
+  }
+
+  /** The kernel id (stable across restarts). */
+  get id(): string {
+    return this.kernel.id;
+  }
+
+  /**
+   * Bind the inputs (`InputImages`, `Metadata`, or `_1.._N`), chdir to the scratch dir, configure the
+   * VLM bridge. @returns the kernel's summary of what was bound.
+   * @throws KernelPrepareError with the runtime's message (which names the file and the fix).
+   */
+  async prepare(config: PrepareConfig): Promise<string> {
+    const payload = JSON.stringify({
+      scratch_dir: config.scratchDir,
+      inputs: config.inputs,
+      max_long_edge: config.maxLongEdge ?? null,
+      bridge: config.bridge ?? null,
+    });
+    const future = this.kernel.requestExecute({
+      code: `print(${RUNTIME}.prepare(${JSON.stringify(payload)}))`,
+      store_history: false,
+      stop_on_error: true,
+    });
+    let summary = '';
+    let error: string | null = null;
+    future.onIOPub = (msg) => {
+      const t = msg.header.msg_type;
+      if (t === 'stream') {
+        summary += (msg.content as KernelMessage.IStreamMsg['content']).text;
+      } else if (t === 'error') {
+        const c = msg.content as KernelMessage.IErrorMsg['content'];
+        error = c.ename === 'InputError' ? c.evalue : `${c.ename}: ${c.evalue}`;
+      }
+    };
+    await future.done;
+    if (error) throw new KernelPrepareError(error);
+    this.config = config;
+    return summary.trimEnd();
+  }
+
+  /**
+   * Run one cell. Never throws for problems in the cell itself: they become the result's status.
+   * Agent cells are checked against the safety policy first and are not run if it rejects them.
+   */
+  async execute(code: string, options: ExecuteOptions = {}): Promise<CellResult> {
+    if (this.disposed) throw new Error('this kernel session has been closed');
+    if (this.busy) throw new Error('a cell is already running in this session; wait for it to finish');
+    this.busy = true;
+    try {
+      return await this.executeInner(code, options);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async executeInner(code: string, options: ExecuteOptions): Promise<CellResult> {
+    const origin = options.origin ?? 'agent';
+    const timeoutMs = (options.timeoutS ?? 600) * 1000;
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const base: CellResult = {
+      index: this.history.length + 1,
+      origin,
+      code,
+      status: 'ok',
+      startedAt: startedAt.toISOString(),
+      durationMs: 0,
+      stdout: '',
+      stderr: '',
+      result: null,
+      error: null,
+      violations: [],
+      images: [],
+      answer: null,
+      artifacts: [],
+      variables: [],
+      notes: [],
+    };
+
+    if (origin === 'agent') {
+      if (!this.opts.safety) throw new Error('agent cells need a SafetyChecker (SessionOptions.safety)');
+      const verdict = await this.opts.safety.check(code);
+      if (verdict.violations.length) {
+        const r = { ...base, status: 'rejected' as const, violations: verdict.violations, durationMs: performance.now() - t0 };
+        this.history.push(r);
+        return r;
+      }
+    }
+
+    // A kernel that died between cells is restored before the new cell runs.
+    if (this.deathSeen || this.kernel.status === 'dead') {
+      base.notes.push(...(await this.recover('the kernel had stopped since the last cell')));
+    }
+
+    const c: Collected = { stdout: '', stderr: '', result: null, error: null, images: [], answer: null, artifacts: [] };
+    this.deathSeen = false;
+    const future = this.kernel.requestExecute({
+      code,
+      store_history: true,
+      stop_on_error: true,
+      user_expressions: { spatialclaw: AFTER_CELL },
+    });
+    future.onIOPub = (msg) => this.collect(msg, c);
+    let reply: KernelMessage.IExecuteReplyMsg | null = null;
+    future.onReply = (msg) => {
+      reply = msg;
+    };
+
+    let outcome = await this.waitFor(future, timeoutMs, () => reply);
+    const notes: string[] = [];
+    if (outcome.kind === 'timeout') {
+      await this.kernel.interrupt().catch(() => undefined);
+      const after = await this.waitFor(future, this.interruptGraceMs, () => reply);
+      if (after.kind === 'done') {
+        notes.push(`interrupted after the ${timeoutMs / 1000} s timeout; the kernel and its state are intact`);
+      } else {
+        future.dispose();
+        await this.kernel.restart().catch(() => undefined);
+        notes.push(...(await this.recover(`the kernel did not stop within ${this.interruptGraceMs / 1000} s of the interrupt and was restarted`)));
+      }
+      outcome = { kind: 'timeout' };
+    } else if (outcome.kind === 'died') {
+      future.dispose();
+      notes.push(...(await this.recover('the kernel died while running this cell (crash, os._exit or out of memory)')));
+    }
+
+    const r: CellResult = {
+      ...base,
+      status: outcome.kind === 'done' ? (c.error ? 'error' : 'ok') : outcome.kind === 'timeout' ? 'timeout' : 'kernel_died',
+      durationMs: performance.now() - t0,
+      stdout: c.stdout,
+      stderr: c.stderr,
+      result: c.result,
+      error: c.error ? toCellError(c.error, code, stripAnsi) : null,
+      images: c.images,
+      answer: c.answer,
+      artifacts: c.artifacts,
+      notes: [...base.notes, ...notes],
+    };
+    if (outcome.kind === 'done' && outcome.reply) {
+      r.variables = this.readVariables(outcome.reply, r.notes);
+    }
+    this.history.push(r);
+    return r;
+  }
+
+  private async waitFor(
+    future: Kernel.IShellFuture<KernelMessage.IExecuteRequestMsg, KernelMessage.IExecuteReplyMsg>,
+    timeoutMs: number,
+    getReply: () => KernelMessage.IExecuteReplyMsg | null,
+  ): Promise<RawOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
+    const died = new Promise<RawOutcome>((resolve) => {
+      poll = setInterval(() => {
+        if (this.deathSeen) resolve({ kind: 'died' });
+      }, 50);
+    });
+    try {
+      return await Promise.race([
+        future.done.then(
+          (msg) => ({ kind: 'done' as const, reply: msg ?? getReply() }),
+          () => ({ kind: 'died' as const }),
+        ),
+        new Promise<RawOutcome>((resolve) => {
+          timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+        }),
+        died,
+      ]);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(poll);
+    }
+  }
+
+  private collect(msg: KernelMessage.IIOPubMessage, c: Collected): void {
+    switch (msg.header.msg_type) {
+      case 'stream': {
+        const s = msg.content as KernelMessage.IStreamMsg['content'];
+        if (s.name === 'stdout') c.stdout += s.text;
+        else c.stderr += s.text;
+        break;
+      }
+      case 'execute_result': {
+        const text = (msg.content as KernelMessage.IExecuteResultMsg['content']).data['text/plain'];
+        if (typeof text === 'string') c.result = text;
+        break;
+      }
+      case 'display_data':
+      case 'update_display_data': {
+        const data = (msg.content as KernelMessage.IDisplayDataMsg['content']).data;
+        const png = typeof data['image/png'] === 'string' ? (data['image/png'] as string).replace(/\s+/g, '') : undefined;
+        const meta = ImageMetaSchema.safeParse(data[MIME_IMAGE]);
+        const answer = AnswerSchema.safeParse(data[MIME_ANSWER]);
+        const artifact = ArtifactSchema.safeParse(data[MIME_ARTIFACT]);
+        if (meta.success && png) {
+          c.images.push({ ...meta.data, label: meta.data.label ?? null, png });
+        } else if (answer.success) {
+          c.answer = answer.data;
+        } else if (artifact.success) {
+          c.artifacts.push(artifact.data);
+        } else if (png) {
+          const { width, height } = pngSize(png);
+          c.images.push({ index: c.images.length, label: null, width, height, source: 'display', png });
+        } else if (typeof data['text/plain'] === 'string') {
+          c.stdout += `${data['text/plain'] as string}\n`;
+        }
+        break;
+      }
+      case 'error': {
+        const e = msg.content as KernelMessage.IErrorMsg['content'];
+        c.error = { ename: e.ename, evalue: e.evalue, traceback: e.traceback };
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private readVariables(reply: KernelMessage.IExecuteReplyMsg, notes: string[]): CellResult['variables'] {
+    const content = reply.content as KernelMessage.IExecuteReplyMsg['content'] & { user_expressions?: Record<string, unknown> };
+    const expr = content.user_expressions?.['spatialclaw'] as { status?: string; data?: Record<string, unknown>; ename?: string; evalue?: string } | undefined;
+    if (!expr) return [];
+    if (expr.status !== 'ok') {
+      notes.push(`variable summary unavailable: ${expr.ename ?? 'error'}: ${expr.evalue ?? ''}`);
+      return [];
+    }
+    const parsed = VariablesReplySchema.safeParse(expr.data?.['application/json']);
+    if (!parsed.success) {
+      notes.push('variable summary unavailable: the runtime sent an unexpected shape');
+      return [];
+    }
+    return parsed.data.variables;
+  }
+
+  /**
+   * Bring the kernel back after a restart or death: wait for it, load the runtime, prepare the inputs
+   * again and replay every earlier successful cell. @returns notes describing what happened.
+   */
+  private async recover(why: string): Promise<string[]> {
+    const notes: string[] = [];
+    try {
+      try {
+        await waitIdle(this.kernel, Math.min(this.restartTimeoutMs, 15_000));
+      } catch {
+        // The server did not restart it by itself (or it is marked dead): restart explicitly.
+        await this.kernel.restart();
+        await waitIdle(this.kernel, this.restartTimeoutMs);
+      }
+      this.deathSeen = false;
+      await initKernel(this.kernel, this.restartTimeoutMs);
+      if (this.config) await this.prepare(this.config);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      return [`${why}; the kernel could not be restarted (${msg}): nothing could be restored, open a new session`];
+    }
+    const cells = this.history.filter((h) => h.status === 'ok');
+    const failed: string[] = [];
+    const missing = new Set<string>();
+    for (const cell of cells) {
+      const err = await runQuiet(this.kernel, cell.code, this.restartTimeoutMs);
+      if (err) {
+        failed.push(`cell ${cell.index} (${err})`);
+        for (const v of cell.variables) missing.add(v.name);
+      }
+    }
+    // Re-baseline the variable tracker so replayed variables are not reported as new.
+    await runQuiet(this.kernel, `${AFTER_CELL} and None`, 10_000);
+    this.deathSeen = false;
+    if (failed.length === 0) {
+      notes.push(`${why}; kernel restarted; state restored by replaying ${cells.length} cell${cells.length === 1 ? '' : 's'}`);
+    } else {
+      notes.push(`${why}; kernel restarted; replayed ${cells.length - failed.length} of ${cells.length} cells. ` +
+        `Could not restore: ${failed.join('; ')}${missing.size ? `; variables possibly missing: ${[...missing].join(', ')}` : ''}`);
+    }
+    return notes;
+  }
+
+  /** Stop using the kernel. With `shutdown`, the kernel is shut down; otherwise the caller (pool) keeps it. */
+  async close(shutdown = true): Promise<void> {
+    this.disposed = true;
+    if (shutdown) await this.kernel.shutdown().catch(() => undefined);
+  }
+}
+
+/** Width and height from a base64 PNG's IHDR chunk. */
+export function pngSize(b64: string): { width: number; height: number } {
+  const head = Buffer.from(b64.slice(0, 44), 'base64');
+  if (head.length < 24 || head.toString('latin1', 12, 16) !== 'IHDR') return { width: 0, height: 0 };
+  return { width: head.readUInt32BE(16), height: head.readUInt32BE(20) };
+}

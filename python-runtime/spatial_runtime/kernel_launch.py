@@ -1,0 +1,96 @@
+"""Start an IPython kernel with memory and CPU limits (docs/kernel-protocol.md, "Processes").
+
+Usage (the host's kernelspec ``argv``)::
+
+    python -m spatial_runtime.kernel_launch --mem-bytes N --cpu-seconds S -f {connection_file} [ipykernel args]
+
+``--mem-bytes`` sets ``RLIMIT_AS`` (address space, bytes) and ``--cpu-seconds`` sets ``RLIMIT_CPU`` (CPU
+time, seconds), both soft and hard, with :func:`resource.setrlimit`; 0 means unlimited. Over the memory
+limit, allocations fail (NumPy raises ``MemoryError``) and the kernel survives; over the CPU limit the
+kernel receives ``SIGXCPU`` and exits. A limit above the current hard limit cannot be raised by an
+unprivileged process: it is clamped to the hard limit with a warning on stderr. On Windows (no
+:mod:`resource`) the limits are skipped with a warning. ipykernel then starts in this same process with
+the remaining arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _warn(message: str) -> None:
+    print(f"spatialclaw kernel_launch: {message}", file=sys.stderr, flush=True)
+
+
+def _set_limit(resource_id: int, name: str, value: int) -> int:
+    """Set soft and hard ``resource_id`` to ``value`` (0 = unlimited), clamped to the hard limit.
+
+    Returns:
+        The limit now in force (``resource.RLIM_INFINITY`` for unlimited).
+    """
+    import resource
+
+    infinity = resource.RLIM_INFINITY
+    want = infinity if value == 0 else value
+    _soft, hard = resource.getrlimit(resource_id)
+    if hard != infinity and (want == infinity or want > hard):
+        asked = "unlimited" if want == infinity else str(want)
+        _warn(f"{name} {asked} is above the hard limit {hard}; using {hard}")
+        want = hard
+    try:
+        resource.setrlimit(resource_id, (want, want))
+    except (ValueError, OSError) as err:
+        _warn(f"could not set {name} to {want}: {err}; leaving it as it is")
+        return resource.getrlimit(resource_id)[0]
+    return want
+
+
+def apply_limits(mem_bytes: int, cpu_seconds: int) -> None:
+    """Apply ``RLIMIT_AS`` = ``mem_bytes`` and ``RLIMIT_CPU`` = ``cpu_seconds`` to this process (0 = unlimited).
+
+    Raises:
+        ValueError: for a negative value.
+    """
+    if mem_bytes < 0 or cpu_seconds < 0:
+        raise ValueError(f"limits must be >= 0 (0 = unlimited), got mem_bytes={mem_bytes} cpu_seconds={cpu_seconds}")
+    try:
+        import resource
+    except ImportError:
+        if mem_bytes or cpu_seconds:
+            _warn("resource limits are not supported on this platform; running without --mem-bytes/--cpu-seconds")
+        return
+    _set_limit(resource.RLIMIT_AS, "RLIMIT_AS", mem_bytes)
+    _set_limit(resource.RLIMIT_CPU, "RLIMIT_CPU", cpu_seconds)
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Split ``argv`` into this launcher's options and the arguments left for ipykernel."""
+    parser = argparse.ArgumentParser(
+        prog="python -m spatial_runtime.kernel_launch",
+        description="Start an IPython kernel under RLIMIT_AS / RLIMIT_CPU limits. Other arguments go to ipykernel.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--mem-bytes", type=int, default=0, help="address-space limit in bytes (0 = unlimited)")
+    parser.add_argument("--cpu-seconds", type=int, default=0, help="CPU-time limit in seconds (0 = unlimited)")
+    return parser.parse_known_args(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Apply the limits, then run ipykernel in this process with the remaining arguments."""
+    args, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    apply_limits(args.mem_bytes, args.cpu_seconds)
+    # As ipykernel_launcher does: drop the working directory from sys.path while ipykernel loads;
+    # IPython's InteractiveShellApp.init_path puts it back for user code.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+    from ipykernel.kernelapp import launch_new_instance
+
+    sys.argv = [sys.argv[0], *rest]
+    launch_new_instance(argv=rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""CPU utilities for the agent, bound in the kernel as ``tools`` (docs/kernel-protocol.md, "Life of a kernel").
+
+Namespaces (each a module, reached as ``tools.<Name>.function(...)`` or ``from tools import <Name>``):
+
+* ``tools.Geometry``: distances, angles, boxes and planes of 3-D points, projection into images
+  (:mod:`spatial_runtime.tools.geometry`).
+* ``tools.Mask``: area, box, centroid, IoU, morphology and depth statistics of (H, W) bool masks
+  (:mod:`spatial_runtime.tools.mask`).
+* ``tools.Time``: frame indices, timestamps and event order in videos (:mod:`spatial_runtime.tools.timeline`).
+* ``tools.Graph``: scene graphs of objects with viewpoint relations and route planning
+  (:mod:`spatial_runtime.tools.graph`).
+* ``tools.Draw``: points, boxes, masks, text and side-by-side panels drawn onto images, returned as PIL
+  images ready for ``show(...)`` (:mod:`spatial_runtime.tools.draw`).
+
+Conventions are those of docs/conventions.md: metres, (3, 3) pixel intrinsics ``K``, (4, 4)
+camera-to-world poses in OpenCV camera axes (x right, y down, z forward), pixels (u, v) = (column, row)
+with the origin at the centre of the top-left pixel, (H, W) bool masks, absolute frame indices.
+
+The host registers this package as ``sys.modules["tools"]``, so ``import tools`` works in the kernel.
+"""
+
+# The namespaces are capitalised in the agent-facing API (tools.Geometry, ...).
+from spatial_runtime.tools import draw as Draw
+from spatial_runtime.tools import geometry as Geometry
+from spatial_runtime.tools import graph as Graph
+from spatial_runtime.tools import mask as Mask
+from spatial_runtime.tools import timeline as Time
+
+# Perception namespaces (Reconstruct: multi-view 3-D reconstruction; SAM3: promptable segmentation) call the
+# GPU perception server and are added here by the perception-tools issue, e.g.
+#     from spatial_runtime.tools import reconstruct as Reconstruct
+#     from spatial_runtime.tools import sam3 as SAM3
+# They are intentionally absent until then: no placeholder that pretends to work.
+
+__all__ = ["Draw", "Geometry", "Graph", "Mask", "Time"]

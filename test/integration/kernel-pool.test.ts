@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KernelPool } from '../../electron/services/kernel/pool.ts';
+import { KernelRuntime } from '../../electron/services/kernel/runtime.ts';
+import { runQuiet } from '../../electron/services/kernel/session.ts';
+import { executeCell } from '../../electron/services/jupyter/execute.ts';
+
+describe('KernelPool', () => {
+  let rt: KernelRuntime;
+  beforeAll(async () => {
+    rt = await KernelRuntime.start();
+  });
+  afterAll(async () => {
+    await rt?.close();
+  });
+
+  it('hands out warm kernels with the runtime loaded, resets them on release, and refills', async () => {
+    const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
+    try {
+      await pool.fill();
+      expect(pool.stats()).toMatchObject({ warm: 1, inUse: 0, started: 1 });
+      const k = await pool.acquire();
+      expect(pool.stats().inUse).toBe(1);
+      const r = await executeCell(k, 'secret = 7\n"show" in dir() and "np" in dir()', 30_000);
+      expect(r.result).toBe('True');
+      await pool.fill(); // refilled in the background after the acquire
+      expect(pool.stats().warm).toBe(1);
+      await pool.release(k); // pool full: shut down instead of reset
+      expect(pool.stats()).toMatchObject({ warm: 1, inUse: 0 });
+
+      const k2 = await pool.acquire();
+      await executeCell(k2, 'secret = 7', 30_000);
+      const k3 = await pool.acquire();
+      await pool.release(k2); // room again: reset, not restart
+      expect(pool.stats().warm).toBeGreaterThanOrEqual(1);
+      const again = await pool.acquire();
+      const names = await executeCell(again, '"secret" in dir(), "np" in dir()', 30_000);
+      expect(names.result).toBe('(False, True)');
+      await pool.release(again);
+      await pool.release(k3);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('replaces a warm kernel that dies', async () => {
+    const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
+    try {
+      await pool.fill();
+      const k = await pool.acquire();
+      await pool.fill();
+      await pool.release(k);
+      // Kill the warm kernel process from outside.
+      const victim = await pool.acquire();
+      const pid = Number((await executeCell(victim, 'import os; os.getpid()', 30_000)).result);
+      await pool.release(victim);
+      process.kill(pid, 'SIGKILL');
+      await expect.poll(() => pool.stats().replacedDead, { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+      await pool.fill();
+      const fresh = await pool.acquire();
+      expect(await runQuiet(fresh, 'import os; assert os.getpid() != ' + pid, 30_000)).toBeNull();
+      await pool.release(fresh);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('culls warm kernels after the idle timeout', async () => {
+    const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, minSize: 0, idleTimeoutMs: 300 });
+    try {
+      await pool.fill();
+      expect(pool.stats().warm).toBe(1);
+      await new Promise((r) => setTimeout(r, 400));
+      await pool.cull();
+      expect(pool.stats()).toMatchObject({ warm: 0, culled: 1 });
+      const k = await pool.acquire(); // cold start still works
+      expect((await executeCell(k, '1+1', 30_000)).result).toBe('2');
+      await pool.release(k);
+    } finally {
+      await pool.close();
+    }
+  });
+});
