@@ -6,6 +6,7 @@
  * Baselines run in the same process, so compare the ratios; the machine is noisy.
  */
 import type { Kernel } from '@jupyterlab/services';
+import { resolvePython, runPython } from '../services/python.ts';
 import { buildObservation } from '../services/kernel/observation.ts';
 import { KernelPool } from '../services/kernel/pool.ts';
 import { KernelRuntime } from '../services/kernel/runtime.ts';
@@ -39,6 +40,24 @@ async function roundTrips(kernel: Kernel.IKernelConnection, n: number): Promise<
   return out;
 }
 
+/** The kernel's own floor: `1+1` over ZMQ with jupyter_client, no websocket, no Node. */
+const ZMQ_FLOOR = String.raw`
+import json, sys, time
+from jupyter_client.manager import start_new_kernel
+n = int(sys.argv[1])
+km, kc = start_new_kernel(kernel_name="python3")
+try:
+    ts = []
+    for i in range(n + 10):
+        t = time.perf_counter()
+        kc.execute_interactive("1+1", store_history=False, timeout=30, output_hook=lambda m: None)
+        ts.append((time.perf_counter() - t) * 1000)
+    print(json.dumps(ts[10:]))
+finally:
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+`;
+
 export async function benchKernel(opts: { iterations: number; coldStarts: number }): Promise<Stat[]> {
   const n = opts.iterations;
   const stats: Stat[] = [];
@@ -55,6 +74,10 @@ export async function benchKernel(opts: { iterations: number; coldStarts: number
     await slow.close();
   }
 
+  log('kernel floor: 1+1 over ZMQ with jupyter_client ...');
+  const floor = await runPython(resolvePython(), ['-c', ZMQ_FLOOR, String(n)], 300_000);
+  const floorTimes = JSON.parse(floor.stdout.trim().split('\n').pop() ?? '[]') as number[];
+
   log('round trip with TCP_NODELAY, per-step overhead, pool, cold start ...');
   const rt = await KernelRuntime.start({ nodelay: true });
   try {
@@ -62,6 +85,7 @@ export async function benchKernel(opts: { iterations: number; coldStarts: number
     const fast = await roundTrips(k, n);
     stats.push(stat('1+1 round trip, no TCP_NODELAY (baseline)', baseline));
     stats.push(stat('1+1 round trip, TCP_NODELAY', fast, 5));
+    if (floorTimes.length) stats.push(stat('1+1 kernel floor: ZMQ direct, no websocket (reference)', floorTimes));
 
     const session = await KernelSession.open({ manager: rt.manager, kernel: k, safety: rt.safety });
     await session.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
