@@ -1,15 +1,14 @@
 /**
- * `spatialclaw demo`: checks the installation, starts a local Jupyter server and an agent kernel,
- * and runs the bundled demo cell on the bundled real RGB-D sample. Until the agent loop exists this
- * is the main job; it grows into `spatialclaw ask` on the same sample.
+ * `spatialclaw demo`: checks the installation, prepares an agent kernel on the bundled real RGB-D
+ * sample and runs the bundled demo cell through the same path the agent uses (safety check, execute,
+ * observation). Until the agent loop exists this is the main job; it grows into `spatialclaw ask`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KernelManager } from '@jupyterlab/services';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
-import { executeCell } from '../services/jupyter/execute.ts';
-import { JupyterServer } from '../services/jupyter/server.ts';
-import { appRoot, samplesDir } from '../services/paths.ts';
+import { buildObservation } from '../services/kernel/observation.ts';
+import { KernelRuntime } from '../services/kernel/runtime.ts';
+import { appRoot, dataDir, samplesDir } from '../services/paths.ts';
 
 export interface DemoOptions {
   sampleDir?: string | undefined;
@@ -33,31 +32,34 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
 
   console.log(`\nSample: ${sampleDir}`);
   let t = performance.now();
-  const server = await JupyterServer.startLocal();
-  console.log(`Jupyter server ready at ${server.baseUrl} in ${secs(performance.now() - t)}`);
-  const manager = new KernelManager({ serverSettings: server.settings });
+  const rt = await KernelRuntime.start();
   try {
+    console.log(`Jupyter server ready at ${rt.server.baseUrl} in ${secs(performance.now() - t)}`);
     t = performance.now();
-    const kernel = await manager.startNew({ name: 'python3' });
-    await kernel.info; // resolves once the websocket is connected and the kernel answered
-    console.log(`Kernel ${kernel.id.slice(0, 8)} ready in ${secs(performance.now() - t)}`);
-    const prep = await executeCell(kernel, `SAMPLE_DIR = ${JSON.stringify(sampleDir)}`, 30_000);
-    if (prep.status !== 'ok') throw new Error(`could not prepare the kernel namespace: ${prep.error?.evalue ?? prep.status}`);
+    const session = await rt.openSession();
+    const bound = await session.prepare({ inputs: [{ kind: 'rgbd_sample', path: sampleDir }], scratchDir: rt.newScratchDir() });
+    console.log(`Kernel ready and inputs bound in ${secs(performance.now() - t)}:\n${bound}`);
 
-    console.log('\n--- cell: python-runtime/examples/demo_cell.py ---');
-    const out = await executeCell(kernel, cell, (opts.timeoutS ?? 600) * 1000);
-    process.stdout.write(out.stdout);
-    if (out.stderr) process.stderr.write(out.stderr);
-    console.log(`--- ${out.status} in ${secs(out.durationMs)} ---`);
-    if (out.status !== 'ok') {
-      if (out.error) console.error(out.error.traceback.join('\n'));
-      else console.error(`the cell did not finish within ${opts.timeoutS ?? 600} s`);
+    console.log('\n--- agent cell: python-runtime/examples/demo_cell.py (safety-checked) ---');
+    const r = await session.execute(cell, { origin: 'agent', timeoutS: opts.timeoutS ?? 600 });
+    console.log('--- observation, as the model would see it ---');
+    console.log(buildObservation(r).text);
+    const outDir = join(dataDir(), 'demo');
+    mkdirSync(outDir, { recursive: true });
+    for (const [k, im] of r.images.entries()) {
+      if (!im.png) continue;
+      const file = join(outDir, `image${k + 1}.png`);
+      writeFileSync(file, Buffer.from(im.png, 'base64'));
+      console.log(`image ${k + 1} (${im.label ?? 'no label'}) written to ${file}`);
+    }
+    await rt.closeSession(session);
+    if (r.status !== 'ok') {
+      if (r.error) console.error(r.error.traceback.join('\n'));
       return 1;
     }
-    await kernel.shutdown();
+    console.log(`\nAnswer: the camera moved ${String(r.answer?.answer)} m between the first and the last frame.`);
     return 0;
   } finally {
-    manager.dispose();
-    await server.stop();
+    await rt.close();
   }
 }

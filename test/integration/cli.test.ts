@@ -33,7 +33,9 @@ describe('spatialclaw demo', () => {
     const overlap = /overlap within 5 cm: (\d+)% with the sample's poses vs (\d+)% assuming no motion/.exec(r.stdout);
     expect(overlap).not.toBeNull();
     expect(Number(overlap![1])).toBeGreaterThan(Number(overlap![2]));
-    expect(r.stdout).toMatch(/--- ok in [\d.]+ s ---/);
+    expect(r.stdout).toMatch(/^Cell 1 ran in [\d.]+ s\.$/m);
+    expect(r.stdout).toContain('Images attached (1): 1. frame 0 and its depth');
+    expect(r.stdout).toContain('Answer: the camera moved 2.1 m between the first and the last frame.');
   });
 
   it('fails clearly on a folder that is not a sample', async () => {

@@ -2,24 +2,9 @@ import { KernelManager } from '@jupyterlab/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeCell } from '../../electron/services/jupyter/execute.ts';
 import { freePort, JupyterServer, JupyterServerError } from '../../electron/services/jupyter/server.ts';
+import { alive } from '../helpers/process.ts';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('JupyterServer (real jupyter_server from .venv)', () => {
   let server: JupyterServer;
@@ -111,7 +96,7 @@ describe('JupyterServer lifecycle', () => {
     expect(pids.every((p) => alive(p))).toBe(true);
     m.dispose();
     await server.stop();
-    expect(groupAlive(serverPid)).toBe(false);
+    expect(alive(-serverPid)).toBe(false);
     await expect.poll(() => pids.filter(alive), { timeout: 10_000 }).toEqual([]);
   });
 

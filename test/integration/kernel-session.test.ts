@@ -6,17 +6,10 @@ import { buildObservation } from '../../electron/services/kernel/observation.ts'
 import { KernelRuntime } from '../../electron/services/kernel/runtime.ts';
 import { KernelPrepareError, type KernelSession } from '../../electron/services/kernel/session.ts';
 import { ROOT } from '../helpers/cli.ts';
+import { alive } from '../helpers/process.ts';
 
 const FX = join(ROOT, 'test', 'fixtures');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('KernelSession on a real Jupyter server', () => {
   let rt: KernelRuntime;
@@ -124,6 +117,21 @@ describe('prepare errors and the VLM bridge', () => {
   });
   afterAll(async () => {
     await rt?.close();
+  });
+
+  it('restarts a kernel that ignores the interrupt, and replays its cells', async () => {
+    const s = await rt.openSession({ interruptGraceMs: 1000 });
+    try {
+      await s.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
+      await s.execute('kept = 123', { origin: 'agent' });
+      const r = await s.execute('import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)', { origin: 'human', timeoutS: 1 });
+      expect(r.status).toBe('timeout');
+      expect(r.notes.join(' ')).toMatch(/did not stop within 1 s of the interrupt and was restarted; kernel restarted; state restored by replaying 1 cell$/);
+      const after = await s.execute('kept', { origin: 'agent' });
+      expect(after.result).toBe('123');
+    } finally {
+      await s.close();
+    }
   });
 
   it('names a missing input file', async () => {

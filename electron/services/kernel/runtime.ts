@@ -12,7 +12,7 @@ import { dataDir } from '../paths.ts';
 import type { KernelLimits } from './kernelspec.ts';
 import { KernelPool } from './pool.ts';
 import { SafetyChecker } from './safety.ts';
-import { KernelSession } from './session.ts';
+import { KernelSession, type SessionOptions } from './session.ts';
 
 export interface KernelRuntimeOptions {
   /** Use a running Jupyter server instead of starting one. */
@@ -44,9 +44,10 @@ export class KernelRuntime {
   }
 
   /** A session on a pooled kernel when there is a pool, else on a freshly started one. */
-  async openSession(): Promise<KernelSession> {
+  async openSession(overrides: Pick<SessionOptions, 'interruptGraceMs' | 'restartTimeoutMs'> = {}): Promise<KernelSession> {
     const kernel = this.pool ? await this.pool.acquire() : undefined;
     return KernelSession.open({
+      ...overrides,
       manager: this.manager,
       kernelName: this.server.kernelName,
       safety: this.safety,
