@@ -847,8 +847,15 @@ def _spec_path(spec: Mapping[str, Any], key: str, what: str, *, folder: bool | N
 def _scaled_intrinsics(
     intr: Mapping[str, float], original: tuple[int, int], bound: tuple[int, int]
 ) -> dict[str, float]:
+    # Pixel coordinates have their origin at the centre of the top-left pixel (docs/conventions.md), so a
+    # resize by s maps u to (u + 0.5) * s - 0.5: the image edges (-0.5 and W - 0.5) stay on the edges.
     sx, sy = bound[0] / original[0], bound[1] / original[1]
-    return {"fx": intr["fx"] * sx, "fy": intr["fy"] * sy, "cx": intr["cx"] * sx, "cy": intr["cy"] * sy}
+    return {
+        "fx": intr["fx"] * sx,
+        "fy": intr["fy"] * sy,
+        "cx": (intr["cx"] + 0.5) * sx - 0.5,
+        "cy": (intr["cy"] + 0.5) * sy - 0.5,
+    }
 
 
 def _common(sizes: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
@@ -1217,8 +1224,9 @@ def load_inputs(
             :func:`spatial_runtime.rgbd.load_rgbd_sample`, since samples are small).
         max_long_edge: if set, frames whose long edge is larger are resized (Pillow, Lanczos) so the long edge equals
             it, keeping the aspect ratio and the whole field of view (never cropped); depth is resized with nearest
-            neighbour (OpenCV ``INTER_NEAREST_EXACT``) and intrinsics are scaled to match (``fx``, ``cx`` by
-            ``sx = new_w / old_w``; ``fy``, ``cy`` by ``sy = new_h / old_h``). Smaller frames are left as they are.
+            neighbour (OpenCV ``INTER_NEAREST_EXACT``) and intrinsics are scaled to match: ``fx' = fx * sx``,
+            ``cx' = (cx + 0.5) * sx - 0.5`` with ``sx = new_w / old_w`` (pixel centres at integer coordinates),
+            likewise ``fy``, ``cy`` with ``sy = new_h / old_h``. Smaller frames are left as they are.
 
     Returns:
         ``{"InputImages": InputImages, "Metadata": Metadata}`` for one spec; ``{"InputImages_1": ...,

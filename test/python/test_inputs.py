@@ -401,7 +401,8 @@ def test_rgbd_resize_scales_intrinsics_and_depth():
     out = load_inputs([_rgbd_spec()], max_long_edge=320)
     images, meta = out["InputImages"], out["Metadata"]
     assert meta.image_size == (320, 240) and meta.original_size == (640, 480)
-    assert meta.intrinsics == {"fx": 518.0 * 0.5, "fy": 519.0 * 0.5, "cx": 325.5 * 0.5, "cy": 253.5 * 0.5}
+    # Pixel-centre convention: cx' = (cx + 0.5) * s - 0.5.
+    assert meta.intrinsics == {"fx": 518.0 * 0.5, "fy": 519.0 * 0.5, "cx": 326.0 * 0.5 - 0.5, "cy": 254.0 * 0.5 - 0.5}
     frame = images[0]
     assert frame.size == (320, 240) and frame.depth.shape == (240, 320)
     full = cv2.imread(str(ROOM / "depth" / "1.pgm"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
