@@ -11,6 +11,17 @@ import { kernelRun } from './kernel.ts';
 // prints to stdout. Keep CLI output clean unless asked for it.
 if (!process.env.SPATIALCLAW_DEBUG) console.debug = () => undefined;
 
+// @jupyterlab/services rejects the `done` promise of its own internal requests (e.g. kernel_info after a
+// reconnect) when a kernel restarts; nobody awaits those, and Node would exit on the unhandled rejection.
+// Ignore exactly that case; anything else still crashes loudly.
+process.on('unhandledRejection', (reason) => {
+  if (reason instanceof Error && /^Canceled future for \w+ message before replies were done$/.test(reason.message)) {
+    console.debug(`ignored: ${reason.message}`);
+    return;
+  }
+  throw reason;
+});
+
 const program = new Command();
 program
   .name('spatialclaw')

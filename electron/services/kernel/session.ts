@@ -90,15 +90,19 @@ interface Collected {
   artifacts: Artifact[];
 }
 
-/** Wait until `kernel` reports `idle` (after a start or restart). */
-async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<void> {
+/**
+ * Wait until `kernel` reports `idle` and is connected (after a start or restart).
+ * @returns 'idle', or 'dead' when the server gave up on the kernel (no automatic restart will follow).
+ * @throws when neither happens within `timeoutMs`.
+ */
+async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<'idle' | 'dead'> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (kernel.status === 'idle' && kernel.connectionStatus === 'connected') return;
-    if (kernel.status === 'dead') throw new Error('the kernel is dead');
+    if (kernel.status === 'idle' && kernel.connectionStatus === 'connected') return 'idle';
+    if (kernel.status === 'dead') return 'dead';
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`the kernel did not become idle within ${timeoutMs} ms (status ${kernel.status})`);
+  throw new Error(`the kernel did not become idle within ${timeoutMs / 1000} s (status ${kernel.status})`);
 }
 
 /** Start a kernel and load the runtime into it. */
@@ -285,8 +289,7 @@ export class KernelSession {
         notes.push(`interrupted after the ${timeoutMs / 1000} s timeout; the kernel and its state are intact`);
       } else {
         future.dispose();
-        await this.kernel.restart().catch(() => undefined);
-        notes.push(...(await this.recover(`the kernel did not stop within ${this.interruptGraceMs / 1000} s of the interrupt and was restarted`)));
+        notes.push(...(await this.recover(`the kernel did not stop within ${this.interruptGraceMs / 1000} s of the interrupt and was restarted`, true)));
       }
       outcome = { kind: 'timeout' };
     } else if (outcome.kind === 'died') {
@@ -404,18 +407,21 @@ export class KernelSession {
   }
 
   /**
-   * Bring the kernel back after a restart or death: wait for it, load the runtime, prepare the inputs
-   * again and replay every earlier successful cell. @returns notes describing what happened.
+   * Bring the kernel back after a death (`restart` false: the server restarts it) or restart it
+   * (`restart` true), then load the runtime, prepare the inputs again and replay every earlier
+   * successful cell. @returns notes describing what happened.
    */
-  private async recover(why: string): Promise<string[]> {
+  private async recover(why: string, restart = false): Promise<string[]> {
     const notes: string[] = [];
     try {
-      try {
-        await waitIdle(this.kernel, Math.min(this.restartTimeoutMs, 15_000));
-      } catch {
-        // The server did not restart it by itself (or it is marked dead): restart explicitly.
+      // Exactly one restart per recovery: a second restart while the first is still reconnecting cancels
+      // the client's pending kernel_info request. After a death, jupyter_server restarts the kernel by
+      // itself; only when it gives up (status 'dead') do we restart explicitly.
+      if (restart) await this.kernel.restart();
+      const state = await waitIdle(this.kernel, this.restartTimeoutMs);
+      if (state === 'dead') {
         await this.kernel.restart();
-        await waitIdle(this.kernel, this.restartTimeoutMs);
+        if ((await waitIdle(this.kernel, this.restartTimeoutMs)) === 'dead') throw new Error('the server could not restart it');
       }
       this.deathSeen = false;
       await initKernel(this.kernel, this.restartTimeoutMs);
