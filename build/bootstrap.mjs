@@ -7,7 +7,7 @@
 //
 // Usage: node build/bootstrap.mjs [--quiet] [--for-tests] [--gpu] [--check]
 //   --quiet      print only the steps that do something
-//   --for-tests  (accepted for symmetry; the same packages are needed)
+//   --for-tests  also install gpu-server/requirements-cpu-test.txt (CPU torch + transformers, to test the GPU wrappers)
 //   --gpu        also install gpu-server/requirements-gpu.txt (torch, transformers)
 //   --check      report what would be installed and exit 1 if anything is missing
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,7 @@ const args = new Set(process.argv.slice(2));
 const quiet = args.has('--quiet');
 const checkOnly = args.has('--check');
 const withGpu = args.has('--gpu');
+const forTests = args.has('--for-tests');
 const isWin = process.platform === 'win32';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -120,12 +121,16 @@ if (process.env.SPATIALCLAW_PYTHON) {
   const py = isWin ? join(venv, 'Scripts', 'python.exe') : join(venv, 'bin', 'python');
   const reqs = ['python-runtime/requirements.txt', 'gpu-server/requirements.txt', 'build/python-constraints.txt',
     'python-runtime/pyproject.toml', 'gpu-server/pyproject.toml'];
-  if (withGpu) reqs.push('gpu-server/requirements-gpu.txt');
   const stampFile = join(venv, '.spatialclaw-stamp');
-  const want = hashFiles(reqs);
+  const hashBase = hashFiles(reqs);
+  const hashTests = hashFiles([...reqs, 'gpu-server/requirements-cpu-test.txt']);
+  const hashGpu = hashFiles([...reqs, 'gpu-server/requirements-gpu.txt']);
+  const want = withGpu ? hashGpu : forTests ? hashTests : hashBase;
   const have = existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
+  // A venv installed for tests or for the GPU also serves the plain demo.
+  const accepted = withGpu || forTests ? [want] : [hashBase, hashTests, hashGpu];
   const pyWorks = existsSync(py) && spawnSync(py, ['-c', 'import sys'], { stdio: 'ignore' }).status === 0;
-  if (have !== want || !pyWorks) {
+  if (!accepted.includes(have) || !pyWorks) {
     if (checkOnly) missing.push('.venv (python packages)');
     else {
       const ver = spawnSync(basePython, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
@@ -151,6 +156,7 @@ if (process.env.SPATIALCLAW_PYTHON) {
         '-r', 'python-runtime/requirements.txt', '-r', 'gpu-server/requirements.txt',
         '-c', 'build/python-constraints.txt'];
       if (withGpu) pipArgs.push('-r', 'gpu-server/requirements-gpu.txt');
+      else if (forTests) pipArgs.push('-r', 'gpu-server/requirements-cpu-test.txt');
       log('installing pinned Python packages into .venv (about a minute on a fresh machine) ...');
       const fix = 'check that pip can reach your package index (`.venv/bin/pip download numpy`), then rerun';
       let s = run(py, pipArgs, { env, fix });
