@@ -63,12 +63,17 @@ export const AnswerSchema = z.object({
 });
 export type Answer = z.infer<typeof AnswerSchema>;
 
+/** A perception result recorded by a tool call (docs/perception-api.md); the 3D inspector loads it by `url`. */
 export const ArtifactSchema = z.object({
   id: z.string(),
   tool: z.string(),
   kind: z.string(),
   url: z.string().nullable(),
   summary: z.string(),
+  /** Absolute frame indices the artifact covers. */
+  frame_indices: z.array(z.number().int()).optional(),
+  /** Array name -> shape, e.g. {"points": [5, 480, 640, 3]}. */
+  shapes: z.record(z.string(), z.array(z.number().int())).optional(),
 });
 export type Artifact = z.infer<typeof ArtifactSchema>;
 

@@ -3,9 +3,11 @@
  */
 import { Command } from 'commander';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
+import { resolvePython, runPython } from '../services/python.ts';
 import { benchKernel, formatBench } from './bench-kernel.ts';
 import { runDemo } from './demo.ts';
 import { kernelRun } from './kernel.ts';
+import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
 // prints to stdout. Keep CLI output clean unless asked for it.
@@ -54,6 +56,61 @@ const num = (name: string) => (v: string): number => {
   return x;
 };
 
+const perception = program.command('perception').description('run and manage perception servers (reconstruction and segmentation backends)');
+perception
+  .command('start')
+  .description('start a local perception server (foreground; --detach keeps it running and registers it)')
+  .option('--backends <list>', 'comma-separated backends: rgbd, classical, oracle, da3, sam3', 'rgbd,classical')
+  .option('--port <n>', 'port (default: a free one)', num('--port'))
+  .option('--name <name>', 'name to register a detached server under', 'local')
+  .option('--detach', 'run in the background and register it; the token must then come from $SPATIAL_PERCEPTION_TOKEN')
+  .option('--oracle-root <dir>', 'folder of ground-truth annotation sets for the oracle backend')
+  .option('--sam3-checkpoint <dir>', 'local SAM 3 checkpoint directory')
+  .option('--da3-checkpoint <dir>', 'local Depth Anything 3 checkpoint directory')
+  .action(async (opts: Parameters<typeof perceptionStart>[0]) => {
+    process.exitCode = await perceptionStart(opts);
+  });
+perception
+  .command('add')
+  .description('register a remote perception server (its token is read from an environment variable)')
+  .argument('<name>')
+  .argument('<url>')
+  .option('--token-env <var>', 'environment variable holding its token', 'SPATIAL_PERCEPTION_TOKEN')
+  .action((name: string, url: string, opts: { tokenEnv: string }) => {
+    process.exitCode = perceptionAdd(name, url, opts.tokenEnv);
+  });
+perception
+  .command('status')
+  .description('health, backends, queue and cache of every registered perception server (exit 1 if one is down)')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    process.exitCode = await perceptionStatus(!!opts.json);
+  });
+perception
+  .command('stop')
+  .description('stop a detached local perception server')
+  .argument('[name]', 'registered name', 'local')
+  .action(async (name: string) => {
+    process.exitCode = await perceptionStop(name);
+  });
+perception
+  .command('bench')
+  .description('benchmark the perception server: reconstruct compute vs end-to-end time, loopback throughput, cache hits')
+  .option('--iterations <n>', 'repetitions per measure', num('--iterations'), 15)
+  .action(async (opts: { iterations: number }) => {
+    const r = await runPython(resolvePython(), ['-m', 'spatial_perception.bench', '--iterations', String(opts.iterations)], 30 * 60_000);
+    process.stdout.write(r.stdout);
+    if (r.code !== 0) process.stderr.write(r.stderr);
+    process.exitCode = r.code ?? 1;
+  });
+perception
+  .command('remove')
+  .description('forget a registered perception server')
+  .argument('<name>')
+  .action((name: string) => {
+    process.exitCode = perceptionRemove(name);
+  });
+
 const kernel = program.command('kernel').description('agent kernels: run cells on an input, benchmark the runtime');
 kernel
   .command('run')
@@ -70,6 +127,10 @@ kernel
   .option('--out <dir>', 'write show() images here (the JSON lines then carry their paths)')
   .option('--keep-going', 'run the remaining cells after a failure')
   .option('--unchecked', 'skip the safety check (cells are treated as human console cells)')
+  .option('--perception <target>', 'perception server for tools.Reconstruct/SAM3: "local" (started for this run), "registered" (the least-loaded registered one), a registered name, or a URL')
+  .option('--perception-token <token>', 'token for a --perception URL (default: $SPATIAL_PERCEPTION_TOKEN)')
+  .option('--reconstruct-backend <name>', 'default backend of tools.Reconstruct (rgbd, da3, oracle)')
+  .option('--segment-backend <name>', 'default backend of tools.SAM3 (sam3, classical, oracle)')
   .option('--jupyter-url <url>', 'use a running Jupyter server instead of starting one')
   .option('--jupyter-token <token>', 'its token (default: $SPATIALCLAW_JUPYTER_TOKEN)')
   .action(async (cells: string[], opts: Record<string, unknown>) => {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DoctorCheck, DoctorReport } from '../../shared/doctor.ts';
 import { appRoot } from './paths.ts';
+import { connectRegistered, loadRegistry } from './perception/registry.ts';
 import { PythonNotFoundError, resolvePython, runPython } from './python.ts';
 
 /** Parse `name==version` pins from a requirements file (comments and other lines are ignored). */
@@ -175,6 +176,28 @@ export async function runDoctor(): Promise<DoctorReport> {
   add({ id: 'ffmpeg', label: 'ffmpeg (video tools)', required: false, ok: !!ff,
     detail: ff ? ff.replace(/ Copyright.*/, '') : 'not found on PATH (PyAV bundles its own decoders; the CLI is for converting videos)',
     fix: 'sudo apt-get install -y ffmpeg' });
+
+  // Registered perception servers (optional: kernels work without them, tools.Reconstruct/SAM3 do not).
+  let registered: ReturnType<typeof loadRegistry> = [];
+  try {
+    registered = loadRegistry();
+  } catch (e) {
+    add({ id: 'perception.registry', label: 'perception servers', required: false, ok: false,
+      detail: e instanceof Error ? e.message : String(e), fix: 'fix or delete the file named above' });
+  }
+  for (const entry of registered) {
+    try {
+      const server = await connectRegistered(entry);
+      const h = await server.health();
+      const avail = h.backends.filter((b) => b.available).map((b) => b.name);
+      add({ id: `perception.${entry.name}`, label: `perception server ${entry.name}`, required: false, ok: true,
+        detail: `${entry.url}: backends ${avail.join(', ') || 'none available'}` });
+    } catch (e) {
+      add({ id: `perception.${entry.name}`, label: `perception server ${entry.name}`, required: false, ok: false,
+        detail: `${entry.url}: ${e instanceof Error ? e.message : String(e)}`,
+        fix: entry.pid ? `spatialclaw perception start --detach --name ${entry.name}` : `check the server, or: spatialclaw perception remove ${entry.name}` });
+    }
+  }
 
   return {
     ok: checks.every((c) => c.ok || !c.required),

@@ -51,6 +51,20 @@ class UnknownBackend(PerceptionError):
     status = 404
 
 
+class TooLarge(PerceptionError):
+    """The request body is over the server's ``--max-body-mb``."""
+
+    code = "too_large"
+    status = 413
+
+
+class Unauthorized(PerceptionError):
+    """A missing or wrong ``Authorization: Bearer <token>`` header."""
+
+    code = "unauthorized"
+    status = 401
+
+
 class NotFound(PerceptionError):
     code = "not_found"
     status = 404

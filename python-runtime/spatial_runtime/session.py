@@ -2,7 +2,7 @@
 
 * :func:`init` (pool warm-up): pre-import the agent's names into the user namespace and hook ``plt.show``;
 * :func:`prepare` (session start): bind the inputs, ``chdir`` to the scratch folder, configure the VLM
-  bridge, restart the image counter and take the variable tracker's baseline;
+  bridge and the perception server, restart the image counter and take the variable tracker's baseline;
 * :func:`after_cell` (every cell, through ``user_expressions``): the new or changed variables;
 * :func:`reset` (back to the pool): clear the user namespace and all session state, then :func:`init`.
 
@@ -21,6 +21,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from spatial_runtime import display, summary
+from spatial_runtime import perception as _perception_module
 from spatial_runtime import vlm as _vlm_module
 
 PREIMPORTED = (
@@ -201,7 +202,34 @@ def _parse_config(config_json: str | dict[str, Any]) -> dict[str, Any]:
         or not isinstance(bridge.get("token"), str)
     ):
         raise ValueError('prepare(): \'bridge\' must be null or {"url": str, "token": str}')
-    return {"scratch_dir": scratch, "inputs": inputs, "max_long_edge": max_long_edge, "bridge": bridge}
+    perception = cfg.get("perception")
+    if perception is not None:
+        backends = perception.get("backends") if isinstance(perception, dict) else None
+        if (
+            not isinstance(perception, dict)
+            or not isinstance(perception.get("url"), str)
+            or not perception["url"].startswith(("http://", "https://"))
+            or not isinstance(perception.get("token"), str)
+            or not (
+                backends is None
+                or (
+                    isinstance(backends, dict)
+                    and set(backends) <= {"reconstruct", "segment"}
+                    and all(v is None or isinstance(v, str) for v in backends.values())
+                )
+            )
+        ):
+            raise ValueError(
+                'prepare(): \'perception\' must be null or {"url": "http(s)://...", "token": str, '
+                '"backends": {"reconstruct": str, "segment": str}} (backends optional)'
+            )
+    return {
+        "scratch_dir": scratch,
+        "inputs": inputs,
+        "max_long_edge": max_long_edge,
+        "bridge": bridge,
+        "perception": perception,
+    }
 
 
 def _describe_input(name: str, value: Any) -> str:
@@ -221,12 +249,16 @@ def prepare(config_json: str) -> PrepareSummary:
 
     Args:
         config_json: ``{"scratch_dir": "/abs/dir", "inputs": [InputSpec, ...], "max_long_edge": int | null,
-            "bridge": {"url": str, "token": str} | null}`` as a JSON string (a dict is accepted too).
+            "bridge": {"url": str, "token": str} | null, "perception": {"url": str, "token": str,
+            "backends": {"reconstruct": str, "segment": str}} | null}`` as a JSON string (a dict is accepted
+            too). ``perception`` (optional, as are its ``backends`` and their keys) is the perception server
+            that ``tools.Reconstruct`` and ``tools.SAM3`` call, with their default backends.
 
     Loads the inputs with ``spatial_runtime.inputs.load_inputs(inputs, max_long_edge)`` and binds the
     names it returns (``InputImages`` and ``Metadata``, or ``InputImages_1..N`` and ``Metadata_1..N``),
     replacing those of a previous ``prepare``; creates ``scratch_dir`` if needed and makes it the working
-    directory; configures ``vlm`` from ``bridge`` (or makes it unavailable); restarts the ``show``
+    directory; configures ``vlm`` from ``bridge`` (or makes it unavailable) and the perception tools from
+    ``perception`` (or makes them unavailable), both kept in memory only; restarts the ``show``
     image index at 0; and takes the tracker's baseline so that the inputs (and anything already
     defined) are not reported by the next :func:`after_cell`.
 
@@ -262,6 +294,11 @@ def prepare(config_json: str) -> PrepareSummary:
         _vlm_module.clear()
     else:
         _vlm_module.configure(bridge["url"], bridge["token"])
+    perception = cfg["perception"]
+    if perception is None:
+        _perception_module.clear()
+    else:
+        _perception_module.configure(perception["url"], perception["token"], perception.get("backends"))
     display.reset_counter()
     _tracker.baseline(ns)
     return PrepareSummary("\n".join(_describe_input(name, value) for name, value in bound.items()))
@@ -319,8 +356,8 @@ def reset() -> None:
     Clears every user name from the namespace (IPython's own entries such as ``In``, ``Out``, ``_ih``,
     ``get_ipython``, ``exit``, ``__builtins__`` stay; the output cache is flushed and the input history
     blanked), closes all matplotlib figures and restores matplotlib's default rcParams, forgets the
-    VLM bridge and the inputs, restarts the image index and the tracker, goes back to the directory the
-    kernel started in, and calls :func:`init` again.
+    VLM bridge, the perception server and the inputs, restarts the image index and the tracker, goes back to
+    the directory the kernel started in, and calls :func:`init` again.
     """
     global _input_names, _initialized_for
     ns = _namespace()
@@ -331,6 +368,7 @@ def reset() -> None:
 
         matplotlib.rcdefaults()
     _vlm_module.clear()
+    _perception_module.clear()
     _clear_namespace(ns)
     _input_names = []
     _tracker.ignore.clear()

@@ -26,11 +26,11 @@ LOOK_X[:3, :3] = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], dtype=float)
 
 
 def test_namespaces_are_attributes_and_importable(monkeypatch):
-    for name in ("Geometry", "Mask", "Time", "Graph", "Draw"):
+    for name in ("Geometry", "Mask", "Time", "Graph", "Draw", "Reconstruct", "SAM3"):
         assert inspect.ismodule(getattr(spatial_runtime.tools, name))
     assert spatial_runtime.tools.Geometry.distance([0, 0, 0], [1, 2, 2]) == 3.0
-    # Reconstruct and SAM3 come with the perception tools; nothing pretends to provide them yet.
-    assert not hasattr(spatial_runtime.tools, "Reconstruct") and not hasattr(spatial_runtime.tools, "SAM3")
+    assert callable(spatial_runtime.tools.Reconstruct.Reconstruct)
+    assert callable(spatial_runtime.tools.SAM3.segment_image_by_box)
     # The host aliases the package as `tools` in the kernel.
     monkeypatch.setitem(sys.modules, "tools", spatial_runtime.tools)
     tools = importlib.import_module("tools")

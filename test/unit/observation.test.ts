@@ -72,6 +72,11 @@ describe('buildObservation', () => {
     expect(obs.text).toContain('line 1, col 0 [import]: os is not allowed');
   });
 
+  it('lists perception tool results', () => {
+    const obs = buildObservation({ ...base, artifacts: [{ id: 'a1', tool: 'Reconstruct', kind: 'reconstruction', url: null, summary: 'reconstruction of 5 frames 640x480' }] });
+    expect(obs.text).toContain('Tool results:\n  Reconstruct: reconstruction of 5 frames 640x480');
+  });
+
   it('caps the variable list', () => {
     const variables = Array.from({ length: 50 }, (_, i) => ({ name: `v${i}`, type: 'int', line: `v${i}: int = ${i}` }));
     expect(buildObservation({ ...base, variables }).text).toContain('... and 10 more');

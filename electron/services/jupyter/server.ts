@@ -15,6 +15,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { DEFAULT_KERNEL_LIMITS, KERNEL_NAME, type KernelLimits, writeKernelSpec } from '../kernel/kernelspec.ts';
 import { dataDir } from '../paths.ts';
+import { signalGroup, stopGroup } from '../process-group.ts';
 import { resolvePython } from '../python.ts';
 
 export interface LocalServerOptions {
@@ -237,35 +238,22 @@ export class JupyterServer {
 
   /** Kill the whole process group immediately (SIGKILL). Safe to call from an exit handler. */
   killNow(): void {
-    const pid = this.child?.pid;
-    if (!pid || this.child?.exitCode !== null) return;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
+    signalGroup(this.child, 'SIGKILL');
   }
 
   /**
    * Stop a local server: SIGTERM to its process group, SIGKILL after `graceMs`. No-op for remote servers.
    */
   async stop(graceMs = 3000): Promise<void> {
-    const child = this.child;
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => this.killNow(), graceMs);
-    await exited;
-    clearTimeout(timer);
-    // Kernels are in the same group; make sure none survives the server.
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* group already empty */
+    const pid = this.child?.pid;
+    await stopGroup(this.child, graceMs);
+    // Make sure nothing else in the group survives the server.
+    if (pid) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* group already empty */
+      }
     }
     live.delete(this);
   }

@@ -50,7 +50,8 @@ export function toCellError(content: { ename: string; evalue: string; traceback:
  * The text the model reads after a cell, plus the images to attach.
  * Contents, in order: a status line with the time taken; stdout (first 1000 and last 3000 characters);
  * stderr (same limits); a compact error (exception line, failing line and number); safety violations;
- * the variable summary; the images attached; the answer, if one was submitted; host notes.
+ * the variable summary; tool results (perception artifacts); the images attached; the answer, if one
+ * was submitted. Host notes follow the status line.
  */
 export function buildObservation(r: CellResult, options: Partial<ObservationOptions> = {}): Observation {
   const o = ObservationOptionsSchema.parse(options);
@@ -81,6 +82,9 @@ export function buildObservation(r: CellResult, options: Partial<ObservationOpti
     const shown = r.variables.slice(0, o.maxVariables).map((v) => `  ${v.line}`);
     const more = r.variables.length - shown.length;
     parts.push(['Variables (new or changed):', ...shown, ...(more > 0 ? [`  ... and ${more} more`] : [])].join('\n'));
+  }
+  if (r.artifacts.length) {
+    parts.push(['Tool results:', ...r.artifacts.map((a) => `  ${a.tool}: ${a.summary}`)].join('\n'));
   }
   if (r.images.length) {
     const labels = r.images.map((im, i) => `${i + 1}. ${im.label ?? '(no label)'} ${im.width}x${im.height}`);

@@ -49,6 +49,8 @@ export interface PrepareConfig {
   scratchDir: string;
   /** Where the kernel reaches the host's VLM bridge; null disables `vlm`. */
   bridge?: { url: string; token: string } | null;
+  /** The perception server `tools.Reconstruct` / `tools.SAM3` call, and their default backends. */
+  perception?: { url: string; token: string; backends?: { reconstruct?: string; segment?: string } } | null;
 }
 
 export class KernelPrepareError extends Error {
@@ -189,6 +191,7 @@ export class KernelSession {
       inputs: config.inputs,
       max_long_edge: config.maxLongEdge ?? null,
       bridge: config.bridge ?? null,
+      perception: config.perception ?? null,
     });
     const future = this.kernel.requestExecute({
       code: `print(${RUNTIME}.prepare(${JSON.stringify(payload)}))`,

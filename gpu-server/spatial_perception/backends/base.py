@@ -9,11 +9,14 @@ frame indices are absolute in the source video.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+from spatial_perception.errors import BadRequest
 
 Capability = Literal["reconstruct", "segment_image", "segment_video", "text", "points", "box"]
 
@@ -137,6 +140,29 @@ class MaskResult:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"masks": self.masks, "scores": self.scores, "frame_indices": self.frame_indices}
+
+
+def reject_unknown_params(
+    backend: str, params: Mapping[str, Any], accepted: Iterable[str], server_keys: Iterable[str] = ()
+) -> None:
+    """Raise :class:`~spatial_perception.errors.BadRequest` for keys a backend does not know.
+
+    Args:
+        backend: the backend's name, for the message.
+        params: the request's params.
+        accepted: the backend's own parameter names.
+        server_keys: keys the server core or other layers own (accepted silently).
+
+    Raises:
+        BadRequest: naming the unknown keys; the fix lists the accepted ones.
+    """
+    known = set(accepted) | set(server_keys)
+    unknown = sorted(k for k in params if k not in known)
+    if unknown:
+        raise BadRequest(
+            f"unknown param(s) {', '.join(map(repr, unknown))} for the {backend} backend",
+            fix=f"use: {', '.join(sorted(known))}",
+        )
 
 
 class Backend:

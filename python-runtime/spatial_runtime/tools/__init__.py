@@ -1,4 +1,4 @@
-"""CPU utilities for the agent, bound in the kernel as ``tools`` (docs/kernel-protocol.md, "Life of a kernel").
+"""Utilities for the agent, bound in the kernel as ``tools`` (docs/kernel-protocol.md, "Life of a kernel").
 
 Namespaces (each a module, reached as ``tools.<Name>.function(...)`` or ``from tools import <Name>``):
 
@@ -11,6 +11,10 @@ Namespaces (each a module, reached as ``tools.<Name>.function(...)`` or ``from t
   (:mod:`spatial_runtime.tools.graph`).
 * ``tools.Draw``: points, boxes, masks, text and side-by-side panels drawn onto images, returned as PIL
   images ready for ``show(...)`` (:mod:`spatial_runtime.tools.draw`).
+* ``tools.Reconstruct``: ``Reconstruct(frames)`` -> metric depth, world point maps and cameras per frame, from
+  the perception server (RGB-D odometry or Depth Anything 3) (:mod:`spatial_runtime.tools.reconstruct`).
+* ``tools.SAM3``: ``segment_image_by_text/points/box`` and ``segment_video_by_text/points/box`` -> per-frame
+  instance masks from the perception server (SAM 3), liftable to 3-D (:mod:`spatial_runtime.tools.sam3`).
 
 Conventions are those of docs/conventions.md: metres, (3, 3) pixel intrinsics ``K``, (4, 4)
 camera-to-world poses in OpenCV camera axes (x right, y down, z forward), pixels (u, v) = (column, row)
@@ -19,17 +23,14 @@ with the origin at the centre of the top-left pixel, (H, W) bool masks, absolute
 The host registers this package as ``sys.modules["tools"]``, so ``import tools`` works in the kernel.
 """
 
-# The namespaces are capitalised in the agent-facing API (tools.Geometry, ...).
+# The namespaces are capitalised in the agent-facing API (tools.Geometry, ...). Reconstruct and SAM3 call the
+# session's perception server (docs/perception-api.md, "Kernel side").
 from spatial_runtime.tools import draw as Draw
 from spatial_runtime.tools import geometry as Geometry
 from spatial_runtime.tools import graph as Graph
 from spatial_runtime.tools import mask as Mask
+from spatial_runtime.tools import reconstruct as Reconstruct
+from spatial_runtime.tools import sam3 as SAM3
 from spatial_runtime.tools import timeline as Time
 
-# Perception namespaces (Reconstruct: multi-view 3-D reconstruction; SAM3: promptable segmentation) call the
-# GPU perception server and are added here by the perception-tools issue, e.g.
-#     from spatial_runtime.tools import reconstruct as Reconstruct
-#     from spatial_runtime.tools import sam3 as SAM3
-# They are intentionally absent until then: no placeholder that pretends to work.
-
-__all__ = ["Draw", "Geometry", "Graph", "Mask", "Time"]
+__all__ = ["Draw", "Geometry", "Graph", "Mask", "Reconstruct", "SAM3", "Time"]
