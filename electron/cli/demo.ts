@@ -1,21 +1,30 @@
 /**
- * `spatialclaw demo`: checks the installation, prepares an agent kernel on the bundled real RGB-D
- * sample and runs the bundled demo cell through the same path the agent uses (safety check, execute,
- * observation). Until the agent loop exists this is the main job; it grows into `spatialclaw ask`.
+ * `spatialclaw demo` (`npm run demo`): the main job on the bundled real RGB-D sample. It checks the
+ * installation, starts a local perception server and an agent kernel, and asks "how far did the
+ * camera move?". With a model configured (--model / --base-url, or SPATIALCLAW_MODEL and
+ * SPATIALCLAW_BASE_URL) the model answers live; without one, a bundled, clearly labelled
+ * demonstration trajectory is played through the same loop, kernel and perception server.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { RunEvent } from '../../shared/run.ts';
+import { type ModelLike } from '../services/agent/loop.ts';
+import { runOne } from '../services/agent/runner.ts';
+import { loadTrajectory, TrajectoryModel } from '../services/agent/trajectory.ts';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
-import { buildObservation } from '../services/kernel/observation.ts';
 import { KernelRuntime } from '../services/kernel/runtime.ts';
-import { appRoot, dataDir, samplesDir } from '../services/paths.ts';
+import { ModelClient } from '../services/model/client.ts';
+import { redactConfig } from '../services/model/config.ts';
+import { dataDir, samplesDir } from '../services/paths.ts';
+import { PerceptionServer } from '../services/perception/server.ts';
+import { RunWriter } from '../services/runs/store.ts';
+import { modelConfigFrom, type ModelArgs, printEvent } from './ask.ts';
 
-export interface DemoOptions {
+export interface DemoOptions extends ModelArgs {
   sampleDir?: string | undefined;
-  timeoutS?: number;
 }
 
-const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+const BANNER = '=== DEMONSTRATION TRAJECTORY: scripted replies, not a live model ===';
 
 /** Run the demo; returns the process exit code. */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
@@ -28,38 +37,40 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     console.error(`demo: ${sampleDir} has no sample.json; pass --sample with an RGB-D sample folder (docs/data-formats.md)`);
     return 1;
   }
-  const cell = readFileSync(join(appRoot(), 'python-runtime', 'examples', 'demo_cell.py'), 'utf8');
+  const trajectory = loadTrajectory(join(samplesDir(), 'demo', 'trajectory.json'));
+  const cfg = modelConfigFrom(opts);
+  const model: ModelLike = cfg ? new ModelClient(cfg) : new TrajectoryModel(trajectory);
+  console.log(cfg ? `\nModel: ${cfg.name} (live)` : `\n${BANNER}\n${trajectory.description}`);
+  console.log(`Sample: ${sampleDir}\nQuestion: ${trajectory.question}`);
 
-  console.log(`\nSample: ${sampleDir}`);
-  let t = performance.now();
-  const rt = await KernelRuntime.start();
+  const perception = await PerceptionServer.startLocal({ backends: ['rgbd', 'classical'] });
+  const runtime = await KernelRuntime.start();
+  const dir = join(dataDir(), 'runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const writer = await RunWriter.create(dir, {
+    config: { kind: 'demo', model: cfg ? redactConfig(cfg) : { trajectory: 'test/fixtures/demo/trajectory.json' } },
+    versions: { spatialclaw: '0.1.0', node: process.version },
+    total_samples: 1,
+  });
   try {
-    console.log(`Jupyter server ready at ${rt.server.baseUrl} in ${secs(performance.now() - t)}`);
-    t = performance.now();
-    const session = await rt.openSession();
-    const bound = await session.prepare({ inputs: [{ kind: 'rgbd_sample', path: sampleDir }], scratchDir: rt.newScratchDir() });
-    console.log(`Kernel ready and inputs bound in ${secs(performance.now() - t)}:\n${bound}`);
-
-    console.log('\n--- agent cell: python-runtime/examples/demo_cell.py (safety-checked) ---');
-    const r = await session.execute(cell, { origin: 'agent', timeoutS: opts.timeoutS ?? 600 });
-    console.log('--- observation, as the model would see it ---');
-    console.log(buildObservation(r).text);
-    const outDir = join(dataDir(), 'demo');
-    mkdirSync(outDir, { recursive: true });
-    for (const [k, im] of r.images.entries()) {
-      if (!im.png) continue;
-      const file = join(outDir, `image${k + 1}.png`);
-      writeFileSync(file, Buffer.from(im.png, 'base64'));
-      console.log(`image ${k + 1} (${im.label ?? 'no label'}) written to ${file}`);
+    const r = await runOne(
+      { id: 'demo', question: trajectory.question, inputs: [{ kind: 'rgbd_sample', path: sampleDir }], ...(trajectory.answer !== undefined ? { answer: trajectory.answer } : {}) },
+      {
+        runtime, model, writer, perception,
+        ...(cfg ? { options: { imagesPerRequest: cfg.images.per_request, maxLongEdge: cfg.images.max_long_edge } } : {}),
+        onEvent: (_id: string, e: RunEvent) => printEvent(e),
+      },
+    );
+    await writer.finish('finished');
+    console.log(`\nAnswer: ${JSON.stringify(r.answer)} m (ground truth ${JSON.stringify(trajectory.answer)}; score ${r.score?.toFixed(2) ?? 'n/a'}; ${r.steps} steps, ${r.duration_s.toFixed(1)} s)`);
+    console.log(`Run recorded in ${dir}`);
+    if (!cfg) {
+      console.log(`\n${BANNER}`);
+      console.log('To run a live model: npm run demo -- --model NAME --base-url http://host:8000/v1 [--api-key-env VAR]');
+      console.log('  (any OpenAI-compatible endpoint: vLLM, SGLang, Ollama, OpenAI, Gemini; see docs/models.md)');
     }
-    await rt.closeSession(session);
-    if (r.status !== 'ok') {
-      if (r.error) console.error(r.error.traceback.join('\n'));
-      return 1;
-    }
-    console.log(`\nAnswer: the camera moved ${String(r.answer?.answer)} m between the first and the last frame.`);
-    return 0;
+    return r.termination === 'answered' ? 0 : 1;
   } finally {
-    await rt.close();
+    await runtime.close();
+    await perception.stop();
   }
 }

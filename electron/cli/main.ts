@@ -6,7 +6,9 @@ import { formatDoctor, runDoctor } from '../services/doctor.ts';
 import { resolvePython, runPython } from '../services/python.ts';
 import { benchKernel, formatBench } from './bench-kernel.ts';
 import { runDemo } from './demo.ts';
+import { ask, runDataset } from './ask.ts';
 import { kernelRun } from './kernel.ts';
+import { replay } from './replay.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
@@ -42,11 +44,13 @@ program
 
 program
   .command('demo')
-  .description('run the main job on the bundled real sample (doctor, then a Python cell in a fresh agent kernel)')
+  .description('the main job on the bundled real RGB-D sample; live with a model, else a labelled demonstration trajectory')
   .option('--sample <dir>', 'RGB-D sample folder with a sample.json manifest (default: the bundled room sample)')
-  .option('--timeout <seconds>', 'per-cell timeout in seconds', '600')
-  .action(async (opts: { sample?: string; timeout: string }) => {
-    process.exitCode = await runDemo({ sampleDir: opts.sample, timeoutS: Number(opts.timeout) });
+  .option('--model <config|name>', 'model config file or name (default $SPATIALCLAW_MODEL)')
+  .option('--base-url <url>', 'OpenAI-compatible endpoint for an ad-hoc config (default $SPATIALCLAW_BASE_URL)')
+  .option('--api-key-env <var>', 'environment variable holding the API key')
+  .action(async (opts: { sample?: string; model?: string; baseUrl?: string; apiKeyEnv?: string }) => {
+    process.exitCode = await runDemo({ ...opts, sampleDir: opts.sample });
   });
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -55,6 +59,63 @@ const num = (name: string) => (v: string): number => {
   if (!Number.isFinite(x) || x <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
   return x;
 };
+
+const executorOpt = (v: string): 'code' | 'single_pass' | 'tool_call' => {
+  if (v !== 'code' && v !== 'single_pass' && v !== 'tool_call') throw new Error(`--executor must be code, single_pass or tool_call, got ${v}`);
+  return v;
+};
+
+program
+  .command('ask')
+  .description('answer one spatial question about a video, images or an RGB-D set; shows the steps live and records a run')
+  .requiredOption('--input <path>', 'video, image, folder of images, RGB-D sample folder, or (with --depth) the colour folder; repeatable', collect, [])
+  .option('--depth <dir>', 'folder of 16-bit depth frames')
+  .option('--camera <file>', 'JSON {"fx","fy","cx","cy"} (+ optional depth_scale)')
+  .option('--poses <file>', 'camera-to-world poses, one "tx ty tz qx qy qz qw" line per frame')
+  .requiredOption('--question <text>', 'the question')
+  .option('--choices <choice...>', 'multiple-choice options, e.g. "A. 1 m" "B. 2 m"')
+  .option('--answer <gt>', 'ground truth, to score the answer')
+  .option('--model <config|name>', 'model config file or name (see docs/models.md); default $SPATIALCLAW_MODEL')
+  .option('--base-url <url>', 'OpenAI-compatible endpoint for an ad-hoc config (with --model NAME)')
+  .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)')
+  .option('--perception <target>', '"local", a registered server name, or a URL (tools.Reconstruct / tools.SAM3)')
+  .option('--executor <kind>', 'code | single_pass | tool_call', executorOpt, 'code')
+  .option('--max-steps <n>', 'step budget', num('--max-steps'), 30)
+  .option('--frames <n>', 'frames to sample from a video', num('--frames'))
+  .option('--no-plan', 'skip the planner call')
+  .option('--out <dir>', 'run folder (default: <data dir>/runs/<time>)')
+  .option('--json', 'print the sample result as JSON instead of the live view')
+  .action(async (opts: Parameters<typeof ask>[0]) => {
+    process.exitCode = await ask(opts);
+  });
+
+program
+  .command('run')
+  .description('run a batch of questions from a JSONL dataset with progress, scores and --resume')
+  .requiredOption('--dataset <file>', 'JSONL: {"id", "inputs": [InputSpec], "question", "choices"?, "answer"?, "question_type"?} per line')
+  .option('--model <config|name>', 'model config file or name; default $SPATIALCLAW_MODEL')
+  .option('--base-url <url>', 'OpenAI-compatible endpoint for an ad-hoc config')
+  .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)')
+  .option('--concurrency <n>', 'samples in parallel (each with its own kernel)', num('--concurrency'), 1)
+  .option('--limit <n>', 'only the first N samples', num('--limit'))
+  .option('--resume', 'continue the run in --out where it stopped')
+  .option('--out <dir>', 'run folder')
+  .option('--perception <target>', '"local", a registered server name, or a URL')
+  .option('--executor <kind>', 'code | single_pass | tool_call', executorOpt, 'code')
+  .option('--max-steps <n>', 'step budget per sample', num('--max-steps'), 30)
+  .action(async (opts: Parameters<typeof runDataset>[0]) => {
+    process.exitCode = await runDataset(opts);
+  });
+
+program
+  .command('replay')
+  .description('re-execute a recorded sample\'s cells without a model and report differences from the record')
+  .argument('<run>', 'run folder')
+  .argument('<sample>', 'sample id')
+  .option('--perception <target>', '"local" to start a perception server for cells that use the tools')
+  .action(async (run: string, sample: string, opts: { perception?: string }) => {
+    process.exitCode = await replay(run, sample, opts);
+  });
 
 const perception = program.command('perception').description('run and manage perception servers (reconstruction and segmentation backends)');
 perception

@@ -379,3 +379,45 @@ def reset() -> None:
     _initialized_for = None
     init(ns if _namespace_override is ns else None)
     gc.collect()
+
+
+def key_frames(count: int = 8, max_long_edge: int = 1024) -> int:
+    """Publish ``count`` evenly spaced input frames as images for the host (the model's first message).
+
+    With several inputs (``InputImages_1..N``) the frames are shared out across them. Each image is a
+    ``display_data`` bundle like ``show()``'s, labelled ``"frame <absolute index>"`` (prefixed with the
+    input number when there are several); the ``show()`` counter is left untouched.
+
+    Args:
+        count: how many frames in total (≥ 1).
+        max_long_edge: long edge in pixels the frames are downscaled to (aspect ratio kept).
+
+    Returns:
+        The number of images published.
+    """
+    ns = _namespace()
+    names = ["InputImages"] if "InputImages" in ns else sorted(n for n in ns if n.startswith("InputImages_"))
+    if not names:
+        return 0
+    per = max(1, count // len(names))
+    published = 0
+    for k, name in enumerate(names, start=1):
+        frames = ns[name]
+        n = len(frames)
+        if n == 0:
+            continue
+        picks = sorted({round(i * (n - 1) / max(1, per - 1)) for i in range(min(per, n))}) if per > 1 else [n // 2]
+        for p in picks:
+            frame = frames[p]
+            img = display.downscale(display.to_pil(frame), max_long_edge)
+            prefix = f"input {k} " if len(names) > 1 else ""
+            meta = {
+                "label": f"{prefix}frame {getattr(frame, 'frame_index', p)}",
+                "index": published,
+                "width": img.width,
+                "height": img.height,
+                "source": "show",
+            }
+            display._publish({"image/png": display.encode_png(img), display.IMAGE_MIME: meta})
+            published += 1
+    return published

@@ -24,18 +24,14 @@ describe('spatialclaw doctor', () => {
 });
 
 describe('spatialclaw demo', () => {
-  it('runs the bundled cell on the real RGB-D sample in a fresh kernel', async () => {
-    const r = await spatialclaw(['demo']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('5 RGB-D frames, 640x480, frame indices [0, 1, 2, 3, 4]');
-    expect(r.stdout).toContain('intrinsics: fx=518.0 fy=519.0 cx=325.5 cy=253.5 px');
-    const overlap = /overlap within 5 cm: (\d+)% with the sample's poses vs (\d+)% assuming no motion/.exec(r.stdout);
-    expect(overlap).not.toBeNull();
-    expect(Number(overlap![1])).toBeGreaterThan(Number(overlap![2]));
-    expect(r.stdout).toMatch(/^Cell 1 ran in [\d.]+ s\.$/m);
-    expect(r.stdout).toContain('Images attached (1): 1. frame 0 and its depth');
-    expect(r.stdout).toContain('Answer: the camera moved 2.1 m between the first and the last frame.');
+  it('runs the main job on the real RGB-D sample: the labelled demonstration trajectory through the real stack', async () => {
+    const r = await spatialclaw(['demo'], { SPATIALCLAW_MODEL: '', SPATIALCLAW_BASE_URL: '' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('=== DEMONSTRATION TRAJECTORY: scripted replies, not a live model ===');
+    expect(r.stdout).toMatch(/camera moved 2\.(09|10)\d m/);
+    expect(r.stdout).toMatch(/table: \d+ points, top at 0\.[5-9]\d m above the floor/);
+    expect(r.stdout).toContain('Answer: 2.1 m (ground truth 2.1; score 1.00; 3 steps');
+    expect(r.stdout).toContain('To run a live model: npm run demo -- --model NAME --base-url');
   });
 
   it('fails clearly on a folder that is not a sample', async () => {

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { z } from 'zod';
+import { stripThink } from '../model/client.ts';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -134,10 +135,8 @@ export class VlmBridge {
   }
 }
 
-/** Remove `<think>…</think>` blocks that reasoning models put before their answer. */
-export function stripThink(text: string): string {
-  return text.replace(/<think>[\s\S]*?<\/think>/g, '').replace(/^[\s\S]*<\/think>/, '').trim();
-}
+/** Remove `<think>…</think>` blocks (one implementation, in the model layer). */
+export { stripThink };
 
 /**
  * Points from a model's locate answer: a JSON `{"points": [[x, y], ...]}` or `[[x, y], ...]` anywhere

@@ -216,6 +216,29 @@ export class KernelSession {
   }
 
   /**
+   * Run host code (not a cell: not recorded in the history, not checked by the policy) and return what
+   * it printed and displayed, e.g. `key_frames()` for the model's first message.
+   * @throws Error with the kernel's exception when the code fails.
+   */
+  async hostCall(code: string, timeoutMs = 120_000): Promise<{ stdout: string; images: CellImage[] }> {
+    const c: Collected = { stdout: '', stderr: '', result: null, error: null, images: [], answer: null, artifacts: [] };
+    const future = this.kernel.requestExecute({ code, store_history: false, stop_on_error: true });
+    future.onIOPub = (msg) => this.collect(msg, c);
+    const outcome = await this.waitFor(future, timeoutMs, () => null);
+    if (outcome.kind !== 'done') {
+      if (outcome.kind === 'timeout') await this.kernel.interrupt().catch(() => undefined);
+      throw new Error(`host code did not finish (${outcome.kind})`);
+    }
+    if (c.error) throw new Error(`${c.error.ename}: ${c.error.evalue}`);
+    return { stdout: c.stdout, images: c.images };
+  }
+
+  /** `count` evenly spaced input frames (PNG, long edge ≤ `maxLongEdge`) for the model's first message. */
+  async keyFrames(count: number, maxLongEdge: number): Promise<CellImage[]> {
+    return (await this.hostCall(`${RUNTIME}.key_frames(${Math.max(1, Math.floor(count))}, ${Math.floor(maxLongEdge)})`)).images;
+  }
+
+  /**
    * Run one cell. Never throws for problems in the cell itself: they become the result's status.
    * Agent cells are checked against the safety policy first and are not run if it rejects them.
    */

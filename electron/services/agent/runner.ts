@@ -1,0 +1,148 @@
+/**
+ * Running samples end to end: a kernel session per sample (from the warm pool), prepared on the
+ * sample's inputs with the perception server and a per-sample VLM bridge, the agent loop, and the run
+ * record. Used by `spatialclaw ask`, `spatialclaw run` and the workbench.
+ */
+import type { RunEvent, SampleResult, SampleSpec } from '../../../shared/run.ts';
+import { VlmBridge, type VlmHandler } from '../kernel/bridge.ts';
+import type { KernelRuntime } from '../kernel/runtime.ts';
+import { KernelPrepareError } from '../kernel/session.ts';
+import type { PerceptionServer } from '../perception/server.ts';
+import { resolvePython, runPython } from '../python.ts';
+import type { RunWriter } from '../runs/store.ts';
+import { scoreAnswer } from '../runs/scoring.ts';
+import { type AgentOptions, type ModelLike, runSample } from './loop.ts';
+
+let apiDocCache: string | null = null;
+
+/** The tool reference for the system prompt (`python -m spatial_runtime.apidoc`), cached per process. */
+export async function loadApiDoc(): Promise<string> {
+  if (apiDocCache) return apiDocCache;
+  const r = await runPython(resolvePython(), ['-m', 'spatial_runtime.apidoc'], 120_000);
+  if (r.code !== 0) throw new Error(`could not generate the tool reference: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+  apiDocCache = r.stdout;
+  return apiDocCache;
+}
+
+/** A VLM handler that answers `vlm.ask` / `vlm.locate` with the run's model (role `vlm`). */
+export function modelVlmHandler(model: ModelLike): VlmHandler {
+  const asImages = (images: Buffer[]) => images.map((b) => ({ type: 'image_url' as const, image_url: { url: `data:image/png;base64,${b.toString('base64')}` } }));
+  return {
+    ask: async (images, question) => {
+      const r = await model.chat({ role: 'vlm', messages: [{ role: 'user', content: [...asImages(images), { type: 'text', text: question }] }] });
+      return { text: r.content, usage: r.usage };
+    },
+    locate: async (images, target) => {
+      const { parsePoints } = await import('../kernel/bridge.ts');
+      const r = await model.chat({
+        role: 'vlm',
+        messages: [{ role: 'user', content: [...asImages(images), { type: 'text', text: `Locate: ${target}\nAnswer only with JSON {"points": [[x, y], ...]}, x and y normalised to 0-1000 over the image (0,0 = top-left).` }] }],
+      });
+      return { points: parsePoints(r.content), text: r.content, usage: r.usage };
+    },
+  };
+}
+
+export interface SampleContext {
+  runtime: KernelRuntime;
+  model: ModelLike;
+  writer: RunWriter;
+  perception: PerceptionServer | null;
+  perceptionBackends?: { reconstruct?: string; segment?: string };
+  options?: Partial<AgentOptions>;
+  /** Live view of every event (the CLI prints steps as they happen). */
+  onEvent?: (sampleId: string, e: RunEvent) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Run one sample and record it. Problems preparing the kernel (a missing video, say) end the sample
+ * with termination `error` and a clear message; they do not stop a batch.
+ */
+export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<SampleResult> {
+  const sw = ctx.writer.startSample(sample);
+  const sink = {
+    event: (e: RunEvent) => {
+      sw.event(e);
+      ctx.onEvent?.(sample.id, e);
+    },
+  };
+  const bridge = new VlmBridge(modelVlmHandler(ctx.model));
+  await bridge.start();
+  let drained = 0;
+  const session = await ctx.runtime.openSession();
+  let result: SampleResult;
+  try {
+    let inputSummary: string;
+    try {
+      inputSummary = await session.prepare({
+        inputs: sample.inputs,
+        scratchDir: ctx.runtime.newScratchDir(),
+        bridge: { url: bridge.url, token: bridge.token },
+        perception: ctx.perception
+          ? { url: ctx.perception.url, token: ctx.perception.token, ...(ctx.perceptionBackends ? { backends: ctx.perceptionBackends } : {}) }
+          : null,
+      });
+    } catch (e) {
+      const message = e instanceof KernelPrepareError ? e.message : `could not prepare the kernel: ${e instanceof Error ? e.message : String(e)}`;
+      const t = new Date().toISOString();
+      sink.event({ type: 'sample_start', t, step: 0, sample, executor: ctx.options?.executor ?? 'code' });
+      sink.event({ type: 'termination', t, step: 0, reason: 'error', detail: message });
+      result = {
+        id: sample.id, question: sample.question, ...(sample.choices ? { choices: sample.choices } : {}),
+        answer: null, answer_source: 'none', ground_truth: sample.answer ?? null, score: scoreAnswer(null, sample.answer, sample.choices),
+        question_type: sample.question_type ?? null, termination: 'error', steps: 0, parse_failures: 0,
+        usage: { prompt_tokens: 0, completion_tokens: 0 }, model_calls: 0, duration_s: 0, error: message, started_at: t, finished_at: t,
+      };
+      await sw.finish(result);
+      return result;
+    }
+    result = await runSample({
+      sample,
+      session,
+      inputSummary,
+      model: ctx.model,
+      apiDoc: await loadApiDoc(),
+      sink,
+      ...(ctx.options ? { options: ctx.options } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      drainVlmCalls: () => {
+        const fresh = bridge.calls.slice(drained);
+        drained = bridge.calls.length;
+        return fresh;
+      },
+    });
+    await sw.finish(result);
+    return result;
+  } finally {
+    // A sample that did not finish (host error, abort) is left for --resume to redo from scratch.
+    if (sw.status === 'open') sw.abort();
+    await ctx.runtime.closeSession(session).catch(() => undefined);
+    await bridge.stop();
+  }
+}
+
+/**
+ * Run samples with `concurrency` workers (each its own kernel from the pool), skipping those the
+ * writer already has (resume). `onDone` is called after each sample is safely recorded.
+ */
+export async function runBatch(
+  samples: SampleSpec[],
+  ctx: SampleContext & { concurrency: number; onDone?: (r: SampleResult, done: number, total: number) => void },
+): Promise<SampleResult[]> {
+  const todo = samples.filter((s) => !ctx.writer.doneIds.has(s.id));
+  const results: SampleResult[] = [];
+  let next = 0;
+  let done = samples.length - todo.length;
+  const worker = async (): Promise<void> => {
+    while (next < todo.length && !ctx.signal?.aborted) {
+      const sample = todo[next++]!;
+      const r = await runOne(sample, ctx);
+      results.push(r);
+      done++;
+      ctx.onDone?.(r, done, samples.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(ctx.concurrency, todo.length)) }, worker));
+  return results;
+}

@@ -1,0 +1,87 @@
+/**
+ * Model endpoint configuration (JSON). Any OpenAI-compatible chat-completions endpoint: vLLM, SGLang,
+ * llama.cpp server, Ollama, OpenAI, Gemini's OpenAI-compatible endpoint. API keys are never stored:
+ * the config names the environment variable that holds the key.
+ */
+import { z } from 'zod';
+
+/** Sampling parameters for one role; passed through to the API (unknown keys go to extra_body). */
+export const SamplingSchema = z
+  .object({
+    temperature: z.number().min(0).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    top_k: z.number().int().optional(),
+    presence_penalty: z.number().optional(),
+    frequency_penalty: z.number().optional(),
+    seed: z.number().int().optional(),
+    max_tokens: z.number().int().positive().optional(),
+  })
+  .passthrough();
+export type Sampling = z.infer<typeof SamplingSchema>;
+
+export const ROLES = ['planner', 'main', 'vlm', 'fallback'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const EndpointSchema = z.object({
+  base_url: z.string().url(),
+  /** Name of the env var with this endpoint's key (overrides the model's api_key_env). */
+  api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+});
+
+export const ModelConfigSchema = z
+  .object({
+    /** The model id sent to the API. */
+    name: z.string().min(1),
+    /** One endpoint ... */
+    base_url: z.string().url().optional(),
+    /** ... or several serving the same model (least in-flight routing, sticky per sample). */
+    endpoints: z.array(EndpointSchema).min(1).optional(),
+    /** Name of the environment variable holding the API key; the key itself is never written anywhere. */
+    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    roles: z.object({
+      planner: SamplingSchema.optional(),
+      main: SamplingSchema.optional(),
+      vlm: SamplingSchema.optional(),
+      fallback: SamplingSchema.optional(),
+    }).default({}),
+    max_tokens: z.number().int().positive().default(4096),
+    images: z.object({
+      /** Images per request (key frames + show() images). */
+      per_request: z.number().int().positive().default(8),
+      /** Long edge in pixels images are resized to before sending. */
+      max_long_edge: z.number().int().positive().default(1024),
+    }).default({ per_request: 8, max_long_edge: 1024 }),
+    /** Passed through to the request body, e.g. {"chat_template_kwargs": {"enable_thinking": true}} for vLLM. */
+    extra_body: z.record(z.string(), z.unknown()).default({}),
+    /** Per-request timeout, seconds. */
+    timeout_s: z.number().positive().default(300),
+    /** Retries on 429, 5xx and timeouts (exponential backoff with jitter). */
+    max_retries: z.number().int().nonnegative().default(4),
+    /** How long an endpoint that failed its health check or a request is avoided, seconds. */
+    cooldown_s: z.number().nonnegative().default(30),
+  })
+  .refine((c) => c.base_url || c.endpoints, { message: 'give base_url or endpoints' });
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+export const UsageSchema = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  reasoning_tokens: z.number().int().nonnegative().optional(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
+
+/** What one model call produced (after retries). */
+export interface ChatResult {
+  /** The answer text with `<think>` blocks removed; `reasoning_content` when `content` was empty. */
+  content: string;
+  /** The model's reasoning (think blocks or reasoning_content), if any. */
+  reasoning: string | null;
+  /** The raw `content` as received. */
+  raw: string;
+  usage: Usage;
+  /** Base URL of the endpoint that answered. */
+  endpoint: string;
+  latencyMs: number;
+  /** Attempts made (1 = no retry). */
+  attempts: number;
+}

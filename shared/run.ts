@@ -1,0 +1,104 @@
+/**
+ * The run record (format `spatialclaw-run/1`, docs/run-format.md). A run is a folder:
+ *
+ *   run.json                      RunInfo: config without secrets, versions, status
+ *   samples.jsonl                 one SampleResult per finished sample (append-only)
+ *   samples/<sample id>/events.jsonl   one RunEvent per line (append-only)
+ *   samples/<sample id>/images/   PNGs referenced by events
+ *
+ * Every line is one JSON object, so `jq` and `pandas.read_json(lines=True)` read it.
+ */
+import { z } from 'zod';
+import { CellResultSchema, InputSpecSchema } from './kernel.ts';
+import { UsageSchema } from './model.ts';
+
+export const RUN_FORMAT = 'spatialclaw-run/1';
+
+export const SampleSpecSchema = z.object({
+  /** Unique within the run; also the sample's folder name (letters, digits, _ . -). */
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'sample ids use letters, digits, _ . - (max 128)'),
+  question: z.string().min(1),
+  /** Multiple-choice options, e.g. ["A. 1.2 m", "B. 2.5 m"]; absent for open or numeric questions. */
+  choices: z.array(z.string()).optional(),
+  inputs: z.array(InputSpecSchema).min(1),
+  /** Ground truth: the option letter, or a number (as number or string). */
+  answer: z.union([z.string(), z.number()]).optional(),
+  question_type: z.string().optional(),
+});
+export type SampleSpec = z.infer<typeof SampleSpecSchema>;
+
+export const TerminationSchema = z.enum([
+  'answered', // ReturnAnswer was called
+  'max_steps', // step budget used up
+  'consecutive_failures', // too many failed steps in a row
+  'stopped', // stopped by the user
+  'error', // a host-side error (e.g. the kernel could not be prepared); see `error`
+]);
+export type Termination = z.infer<typeof TerminationSchema>;
+
+export const SampleResultSchema = z.object({
+  id: z.string(),
+  question: z.string(),
+  choices: z.array(z.string()).optional(),
+  /** The final answer (after fallbacks), or null. */
+  answer: z.union([z.string(), z.number()]).nullable(),
+  /** Where the answer came from. */
+  answer_source: z.enum(['return_answer', 'last_submitted', 'direct_answer', 'none']),
+  ground_truth: z.union([z.string(), z.number()]).nullable(),
+  /** 0..1: exact match for choices, MRA for numbers; null without ground truth. */
+  score: z.number().min(0).max(1).nullable(),
+  question_type: z.string().nullable(),
+  termination: TerminationSchema,
+  steps: z.number().int().nonnegative(),
+  parse_failures: z.number().int().nonnegative(),
+  usage: UsageSchema,
+  model_calls: z.number().int().nonnegative(),
+  duration_s: z.number().nonnegative(),
+  error: z.string().nullable(),
+  started_at: z.string(),
+  finished_at: z.string(),
+});
+export type SampleResult = z.infer<typeof SampleResultSchema>;
+
+const base = { t: z.string(), step: z.number().int().nonnegative() };
+
+/** One line of events.jsonl. `t` is an ISO time; `step` is 0 for events before the first cell. */
+export const RunEventSchema = z.discriminatedUnion('type', [
+  z.object({ ...base, type: z.literal('sample_start'), sample: SampleSpecSchema, executor: z.string() }),
+  z.object({ ...base, type: z.literal('plan'), text: z.string().nullable(), error: z.string().nullable() }),
+  z.object({
+    ...base,
+    type: z.literal('model_call'),
+    role: z.string(),
+    endpoint: z.string(),
+    latency_ms: z.number(),
+    attempts: z.number().int(),
+    usage: UsageSchema,
+    raw: z.string(),
+    reasoning: z.string().nullable(),
+    /** Parsed fields (purpose, reasoning, next_goal, code), or null when parsing failed. */
+    parsed: z.record(z.string(), z.string()).nullable(),
+    parse_error: z.string().nullable(),
+  }),
+  z.object({ ...base, type: z.literal('cell'), result: CellResultSchema }),
+  z.object({ ...base, type: z.literal('observation'), text: z.string(), images: z.array(z.string()) }),
+  z.object({ ...base, type: z.literal('image'), path: z.string(), label: z.string().nullable(), width: z.number().int(), height: z.number().int() }),
+  z.object({ ...base, type: z.literal('artifact'), id: z.string(), tool: z.string(), kind: z.string(), url: z.string().nullable(), summary: z.string() }),
+  z.object({ ...base, type: z.literal('answer'), answer: z.union([z.string(), z.number()]), source: z.string() }),
+  z.object({ ...base, type: z.literal('termination'), reason: TerminationSchema, detail: z.string().nullable() }),
+]);
+export type RunEvent = z.infer<typeof RunEventSchema>;
+
+export const RunInfoSchema = z.object({
+  format: z.literal(RUN_FORMAT),
+  id: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  status: z.enum(['running', 'finished', 'interrupted', 'failed']),
+  /** The run's configuration with every secret removed (keys are referenced by env-var name only). */
+  config: z.record(z.string(), z.unknown()),
+  versions: z.record(z.string(), z.string()),
+  /** How many samples the run was asked to do. */
+  total_samples: z.number().int().nonnegative(),
+});
+export type RunInfo = z.infer<typeof RunInfoSchema>;
