@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
 import { resolvePython, runPython } from '../services/python.ts';
+import { benchAgent } from './bench-agent.ts';
 import { benchKernel, formatBench } from './bench-kernel.ts';
 import { runDemo } from './demo.ts';
 import { ask, runDataset } from './ask.ts';
@@ -115,6 +116,17 @@ program
   .option('--perception <target>', '"local" to start a perception server for cells that use the tools')
   .action(async (run: string, sample: string, opts: { perception?: string }) => {
     process.exitCode = await replay(run, sample, opts);
+  });
+
+program
+  .command('agent')
+  .description('the agent loop')
+  .command('bench')
+  .description('benchmark the agent loop with a zero-latency scripted model: per-step overhead and batch throughput')
+  .option('--samples <n>', 'samples per measurement', num('--samples'), 16)
+  .option('--steps <n>', 'trivial cells per sample before ReturnAnswer', num('--steps'), 4)
+  .action(async (opts: { samples: number; steps: number }) => {
+    console.log(await benchAgent(opts));
   });
 
 const perception = program.command('perception').description('run and manage perception servers (reconstruction and segmentation backends)');
