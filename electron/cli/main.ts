@@ -16,11 +16,13 @@ import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, per
 // prints to stdout. Keep CLI output clean unless asked for it.
 if (!process.env.SPATIALCLAW_DEBUG) console.debug = () => undefined;
 
-// @jupyterlab/services rejects the `done` promise of its own internal requests (e.g. kernel_info after a
-// reconnect) when a kernel restarts; nobody awaits those, and Node would exit on the unhandled rejection.
-// Ignore exactly that case; anything else still crashes loudly.
+// @jupyterlab/services rejects promises of its own internal work that nobody awaits: the `done` of an
+// internal request (e.g. kernel_info after a reconnect) when a kernel restarts, and an in-flight model
+// poll when the manager is disposed at shutdown. Node would exit on those unhandled rejections.
+// Ignore exactly these; anything else still crashes loudly.
+const LIBRARY_INTERNAL = [/^Canceled future for \w+ message before replies were done$/, /^Poll \(@jupyterlab\/services:[\w#]+\) is disposed\.?$/];
 process.on('unhandledRejection', (reason) => {
-  if (reason instanceof Error && /^Canceled future for \w+ message before replies were done$/.test(reason.message)) {
+  if (reason instanceof Error && LIBRARY_INTERNAL.some((re) => re.test(reason.message))) {
     console.debug(`ignored: ${reason.message}`);
     return;
   }

@@ -134,9 +134,26 @@ def _exit_on(code: int) -> Any:
     return handler
 
 
+def _watch_parent() -> None:
+    """When a local host started this server (SPATIALCLAW_PARENT_PID), stop when that host is gone.
+
+    Uses spatial_runtime's watcher, which is installed wherever a local host runs; a standalone server on a
+    GPU box has no parent pid and needs nothing.
+    """
+    if not os.environ.get("SPATIALCLAW_PARENT_PID"):
+        return
+    try:
+        from spatial_runtime import parent_watch
+    except ImportError:
+        log.warning("SPATIALCLAW_PARENT_PID is set but spatial_runtime is not installed: not watching the host")
+        return
+    parent_watch.start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; returns the process exit status."""
     args = parse_args(argv)
+    _watch_parent()
     token = (args.token or os.environ.get(TOKEN_ENV) or "").strip()
     if not token:
         print(

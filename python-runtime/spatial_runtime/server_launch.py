@@ -86,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _say("TCP_NODELAY on kernel websockets")
     from jupyter_server.serverapp import ServerApp
 
+    from spatial_runtime import parent_watch
+
+    parent_watch.start()  # a host that dies (even by SIGKILL) takes its server and kernels with it
     ServerApp.launch_instance(argv=args)
 
 

@@ -72,6 +72,38 @@ describe('spatialclaw ask (scripted model, real kernel and perception server)', 
     for (const f of allFiles(out)) expect(readFileSync(f).includes('sk-live-very-secret-4242'), f).toBe(false);
   });
 
+  it('replays the recorded cells without a model and finds them reproduced', async () => {
+    const { r, out } = await askWith(['plan', RECONSTRUCT, ANSWER]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = await spatialclaw(['replay', out, 'q1', '--perception', 'local'], {}, 240_000);
+    expect(rep.code, rep.stderr + rep.stdout).toBe(0);
+    expect(rep.stdout).toContain('cell 2: same (ok, answer 2.1)');
+    expect(rep.stdout).toContain('all 2 cells reproduce the record');
+  });
+
+  it('runs the tool_call executor: one JSON call per step, as single assignments', async () => {
+    const call = (o: object) => '```json\n' + JSON.stringify(o) + '\n```';
+    const { r } = await askWith([
+      'plan',
+      call({ tool: 'tools.Geometry.camera_center', args: ['$Metadata.poses[0]'], assign: 'c0' }),
+      call({ tool: 'tools.Geometry.camera_center', args: ['$Metadata.poses[4]'], assign: 'c1' }),
+      call({ tool: 'tools.Geometry.distance', args: ['$c0', '$c1'], assign: 'd' }),
+      call({ tool: 'ReturnAnswer', args: ['$d'] }),
+    ], ['--executor', 'tool_call', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = SampleResultSchema.parse(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
+    expect(res).toMatchObject({ termination: 'answered', steps: 4, score: 1 });
+    expect(Number(res.answer)).toBeCloseTo(2.097, 2);
+  });
+
+  it('runs the single_pass executor: one cell that must answer', async () => {
+    const { r } = await askWith([step('all at once', 'd = float(np.linalg.norm(Metadata.poses[-1][:3, 3] - Metadata.poses[0][:3, 3]))\nReturnAnswer(round(d, 1))')],
+      ['--executor', 'single_pass', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = SampleResultSchema.parse(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
+    expect(res).toMatchObject({ answer: 2.1, steps: 1, model_calls: 1, termination: 'answered' });
+  });
+
   it('recovers from an unparseable reply and a failing cell', async () => {
     const { r, out } = await askWith([
       'plan',

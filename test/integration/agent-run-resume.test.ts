@@ -69,5 +69,9 @@ describe('spatialclaw run: SIGKILL mid-batch, then --resume', () => {
     expect(final.map((r) => r.id).sort()).toEqual([...IDS].sort()); // each exactly once
     for (const r of final) expect(r).toMatchObject({ answer: 2.1, termination: 'answered', score: 1 });
     expect(last.stdout).toMatch(/already done/);
+    // The killed CLIs' Jupyter servers and kernels did not outlive them: they watch their host's pid.
+    const { execSync } = await import('node:child_process');
+    const left = (): number => Number(execSync('pgrep -fc "spatial_runtime.(server_launch|kernel_launch)" || true').toString().trim() || '0');
+    await expect.poll(left, { timeout: 20_000, interval: 500 }).toBe(0);
   });
 });

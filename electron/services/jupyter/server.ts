@@ -170,6 +170,8 @@ export class JupyterServer {
         PYTHONUNBUFFERED: '1',
         JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter(Boolean).join(delimiter),
         SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
+        // The server stops by itself if this process dies without stopping it (e.g. SIGKILL).
+        SPATIALCLAW_PARENT_PID: String(process.pid),
       },
     });
     const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);

@@ -99,12 +99,26 @@ interface Collected {
  */
 async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<'idle' | 'dead'> {
   const deadline = Date.now() + timeoutMs;
+  let lastReconnect = 0;
+  let lastPoke = Date.now();
   while (Date.now() < deadline) {
     if (kernel.status === 'idle' && kernel.connectionStatus === 'connected') return 'idle';
     if (kernel.status === 'dead') return 'dead';
+    // A kernel that restarts slowly (a loaded machine) can outlast the client's reconnect attempts,
+    // leaving the connection 'disconnected' for good: reconnect explicitly, every few seconds.
+    if (kernel.connectionStatus === 'disconnected' && Date.now() - lastReconnect > 3000) {
+      lastReconnect = Date.now();
+      void kernel.reconnect().catch(() => undefined);
+    }
+    // Connected but no status yet: the restarted kernel's start-up status went out before we
+    // subscribed. A kernel_info request makes it publish busy/idle again.
+    if (kernel.connectionStatus === 'connected' && kernel.status === 'unknown' && Date.now() - lastPoke > 2000) {
+      lastPoke = Date.now();
+      void kernel.requestKernelInfo().catch(() => undefined);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`the kernel did not become idle within ${timeoutMs / 1000} s (status ${kernel.status})`);
+  throw new Error(`the kernel did not become idle within ${timeoutMs / 1000} s (status ${kernel.status}, connection ${kernel.connectionStatus})`);
 }
 
 /** Start a kernel and load the runtime into it. */

@@ -101,7 +101,14 @@ export class PerceptionServer {
     const child = spawn(python, args, {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...opts.env, SPATIAL_PERCEPTION_TOKEN: token, PYTHONUNBUFFERED: '1' },
+      env: {
+        ...process.env,
+        ...opts.env,
+        SPATIAL_PERCEPTION_TOKEN: token,
+        PYTHONUNBUFFERED: '1',
+        // Servers tied to this process stop when it dies (even by SIGKILL); detached ones outlive it.
+        SPATIALCLAW_PARENT_PID: opts.detached ? '' : String(process.pid),
+      },
     });
     const tail: string[] = [];
     const keep = (line: string): void => {
