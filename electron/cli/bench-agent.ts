@@ -72,13 +72,22 @@ export async function benchAgent(o: { samples: number; steps: number }): Promise
       await writer.finish('finished');
       await rt.close();
     }
-    const overhead: number[] = [];
+    // The cells are trivial (their compute is microseconds), so a step's wall time is the orchestration
+    // overhead: parsing, safety check, kernel round trip, variable summary, observation, journal, next request.
+    const step: number[] = [];
+    const outside: number[] = [];
     for (const [id, starts] of model.mainCalls) {
       const cells = cellMs.get(id) ?? [];
-      for (let i = 1; i < starts.length; i++) overhead.push(starts[i]! - starts[i - 1]! - (cells[i - 1] ?? 0));
+      for (let i = 1; i < starts.length; i++) {
+        step.push(starts[i]! - starts[i - 1]!);
+        outside.push(starts[i]! - starts[i - 1]! - (cells[i - 1] ?? 0));
+      }
     }
+    const row = (name: string, xs: number[], target: string): string =>
+      `| ${name} | ${xs.length} | ${percentile(xs, 50).toFixed(1)} | ${percentile(xs, 90).toFixed(1)} | ${target} |`;
     lines.push('| measure | n | p50 | p90 | target |', '|---|---|---|---|---|');
-    lines.push(`| per-step orchestration overhead, excl. cell compute (ms) | ${overhead.length} | ${percentile(overhead, 50).toFixed(1)} | ${percentile(overhead, 90).toFixed(1)} | ≤ 25 ms: ${percentile(overhead, 50) <= 25 ? 'met' : 'MISSED'} |`);
+    lines.push(row('per-step orchestration overhead (trivial cell, compute ≈ 0), ms', step, `≤ 25 ms: ${percentile(step, 50) <= 25 ? 'met' : 'MISSED'}`));
+    lines.push(row('  of which outside KernelSession.execute (parse, observation, journal, request), ms', outside, ''));
   }
 
   // Throughput.
