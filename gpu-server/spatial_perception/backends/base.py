@@ -8,6 +8,7 @@ frame indices are absolute in the source video.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,27 @@ class MaskResult:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"masks": self.masks, "scores": self.scores, "frame_indices": self.frame_indices}
+
+
+def has_module(name: str) -> bool:
+    """Whether ``name`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def default_torch_device() -> str:
+    """``"cuda"`` when torch is installed and sees a GPU, else ``"cpu"`` (also for a broken torch install,
+    which the backend's ``available()`` then reports)."""
+    if not has_module("torch"):
+        return "cpu"
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:
+        return "cpu"
 
 
 def reject_unknown_params(

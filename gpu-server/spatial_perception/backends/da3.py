@@ -69,7 +69,6 @@ Params (optional; server-owned ``align_gravity``, ``max_frames``, ``timeout_s``,
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import threading
@@ -81,7 +80,14 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from spatial_perception.backends.base import Backend, Reconstruction, ReconstructRequest, reject_unknown_params
+from spatial_perception.backends.base import (
+    Backend,
+    Reconstruction,
+    ReconstructRequest,
+    default_torch_device,
+    has_module,
+    reject_unknown_params,
+)
 from spatial_perception.errors import BackendUnavailable, BadRequest, Cancelled
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -142,13 +148,6 @@ class RawPrediction:
     model_name: str | None = None
 
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _cancelled() -> Cancelled:
     return Cancelled("reconstruction cancelled by the server (client gone or timeout)")
 
@@ -193,21 +192,10 @@ class DA3Backend(Backend):
 
     def __init__(self, checkpoint: str | None = None, device: str | None = None) -> None:
         self.checkpoint = checkpoint or os.environ.get(ENV_CHECKPOINT) or None
-        self.device = device or self._default_device()
+        self.device = device or default_torch_device()
         self._lock = threading.Lock()
         self._model: Any = None
         self._load_error: str | None = None
-
-    @staticmethod
-    def _default_device() -> str:
-        if not _has_module("torch"):
-            return "cpu"
-        try:
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except Exception:
-            return "cpu"
 
     def checkpoint_dir(self) -> Path | None:
         """The configured checkpoint directory, else a cached one, else None."""
@@ -217,9 +205,9 @@ class DA3Backend(Backend):
 
     def available(self) -> tuple[bool, str | None]:
         """Check the package, torch and the checkpoint files without importing or loading the model."""
-        if not _has_module(PACKAGE):
+        if not has_module(PACKAGE):
             return False, f"the Depth Anything 3 package ({PACKAGE}) is not installed: {PACKAGE_FIX}"
-        if not _has_module("torch"):
+        if not has_module("torch"):
             return False, "torch is not installed: pip install -r gpu-server/requirements-gpu.txt"
         if self._load_error is not None:
             return False, self._load_error

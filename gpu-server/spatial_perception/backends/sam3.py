@@ -65,7 +65,6 @@ prompts (points or boxes outside the image, empty text, labels not 0/1) or param
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -85,6 +84,8 @@ from spatial_perception.backends.base import (
     SegmentImageRequest,
     SegmentVideoRequest,
     TextPrompt,
+    default_torch_device,
+    has_module,
     reject_unknown_params,
 )
 from spatial_perception.errors import BackendUnavailable, BadRequest, Cancelled
@@ -107,13 +108,6 @@ DTYPES = ("float32", "bfloat16", "float16")
 EDGE_TOL_PX = 1e-6
 
 _MODEL_CLASSES = {"detector": "Sam3Model", "tracker": "Sam3TrackerVideoModel", "video": "Sam3VideoModel"}
-
-
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _cancelled() -> Cancelled:
@@ -145,32 +139,21 @@ class SAM3Backend(Backend):
         if dtype is not None and dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.dtype = dtype or "float32"
-        self.device = device or self._default_device()
+        self.device = device or default_torch_device()
         self._lock = threading.Lock()
         self._models: dict[str, Any] = {}
         self._tokenizer: Any = None
         self._preprocess_cfg: dict[str, Any] | None = None
         self._load_error: str | None = None
 
-    @staticmethod
-    def _default_device() -> str:
-        if not _has_module("torch"):
-            return "cpu"
-        try:
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except Exception:  # a broken torch install: available() reports it
-            return "cpu"
-
     # ----------------------------------------------------------------------------------------------------------
     # Availability and loading
 
     def available(self) -> tuple[bool, str | None]:
         """Check the dependencies and the checkpoint directory without loading anything (cheap; no network)."""
-        if not (_has_module("torch") and _has_module("transformers")):
+        if not (has_module("torch") and has_module("transformers")):
             return False, f"sam3 needs torch and transformers (with SAM 3): {INSTALL_FIX}"
-        if not _has_module("transformers.models.sam3_video"):
+        if not has_module("transformers.models.sam3_video"):
             return False, f"the installed transformers has no SAM 3 models (transformers >= 5 needed): {INSTALL_FIX}"
         if self._load_error is not None:
             return False, self._load_error
