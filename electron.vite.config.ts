@@ -10,8 +10,10 @@ export default defineConfig({
     },
   },
   preload: {
-    // Sandboxed preloads cannot load ESM: emit CommonJS as out/preload/index.cjs.
+    // Sandboxed preloads cannot load ESM: emit CommonJS as out/preload/index.cjs. They can `require`
+    // only `electron`, so every other dependency (zod) is bundled in rather than externalised.
     build: {
+      externalizeDeps: false,
       lib: { entry: resolve(import.meta.dirname, 'electron/preload/index.ts'), formats: ['cjs'], fileName: () => 'index.cjs' },
       outDir: 'out/preload',
     },

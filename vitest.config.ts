@@ -7,7 +7,7 @@ export default defineConfig({
     onConsoleLog: (log) => !/^(Starting WebSocket|Kernel: \w+ \()/.test(log),
     projects: [
       {
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 20_000 },
+        test: { name: 'unit', include: ['test/unit/**/*.test.{ts,tsx}'], environment: 'node', testTimeout: 20_000 },
       },
       {
         test: {

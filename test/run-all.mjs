@@ -87,6 +87,7 @@ const STAGES = {
   typecheck: [
     ['tsc (main, preload, CLI, shared, tests)', single('tsc node', bin('tsc'), ['-p', 'tsconfig.node.json', '--noEmit'])],
     ['tsc (renderer)', single('tsc web', bin('tsc'), ['-p', 'tsconfig.web.json', '--noEmit'])],
+    ['tsc (renderer tests)', single('tsc web tests', bin('tsc'), ['-p', 'tsconfig.test-web.json', '--noEmit'])],
   ],
   lint: [
     ['eslint', single('eslint', bin('eslint'), ['.', '--max-warnings=0'])],

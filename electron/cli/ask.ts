@@ -10,7 +10,7 @@ import type { ModelConfig } from '../../shared/model.ts';
 import { type RunEvent, type SampleResult, type SampleSpec, SampleSpecSchema } from '../../shared/run.ts';
 import type { AgentOptions } from '../services/agent/loop.ts';
 import type { Executor } from '../services/agent/prompt.ts';
-import { runBatch, runOne } from '../services/agent/runner.ts';
+import { askRunConfig, modelAgentOptions, modelSecretValues, runBatch, runOne, runVersions } from '../services/agent/runner.ts';
 import { KernelRuntime, inputSpecsFromArgs } from '../services/kernel/runtime.ts';
 import { ModelClient } from '../services/model/client.ts';
 import { modelConfigFromFlags, redactConfig, resolveModelConfig } from '../services/model/config.ts';
@@ -43,16 +43,6 @@ async function perceptionFrom(target: string | undefined): Promise<PerceptionSer
   const token = process.env.SPATIAL_PERCEPTION_TOKEN;
   if (!token) throw new Error('--perception URL needs SPATIAL_PERCEPTION_TOKEN');
   return PerceptionServer.connect(target, token);
-}
-
-/** Values of every API-key variable the config names: they must never reach a run file. */
-function secretValues(cfg: ModelConfig): string[] {
-  const names = [cfg.api_key_env, ...(cfg.endpoints ?? []).map((e) => e.api_key_env)].filter((n): n is string => !!n);
-  return names.map((n) => process.env[n]).filter((v): v is string => !!v);
-}
-
-function versions(): Record<string, string> {
-  return { spatialclaw: '0.1.0', node: process.version };
 }
 
 function newRunDir(out: string | undefined): string {
@@ -118,17 +108,15 @@ export async function ask(o: AskOptions): Promise<number> {
   const dir = newRunDir(o.out);
   const perception = await perceptionFrom(o.perception);
   const runtime = await KernelRuntime.start();
-  const askConfig = { kind: 'ask', model: redactConfig(cfg), executor: o.executor, max_steps: o.maxSteps, perception: perception?.url ?? null };
-  assertNoSecrets(askConfig, secretValues(cfg));
+  const askConfig = askRunConfig(cfg, { executor: o.executor, maxSteps: o.maxSteps, perception: perception?.url ?? null });
   const writer = await RunWriter.create(dir, {
     config: askConfig,
-    versions: versions(),
+    versions: runVersions(),
     total_samples: 1,
   });
   const model = new ModelClient(cfg);
   const options: Partial<AgentOptions> = {
-    executor: o.executor, maxSteps: o.maxSteps, plan: o.plan !== false,
-    imagesPerRequest: cfg.images.per_request, maxLongEdge: cfg.images.max_long_edge,
+    executor: o.executor, maxSteps: o.maxSteps, plan: o.plan !== false, ...modelAgentOptions(cfg),
   };
   try {
     const r = await runOne(sample, {
@@ -199,6 +187,8 @@ export interface RunOptions extends ModelArgs {
   perception?: string;
   executor: Executor;
   maxSteps: number;
+  /** `--no-artifacts`: do not copy perception artifacts into the run folder. */
+  artifacts?: boolean;
 }
 
 export async function runDataset(o: RunOptions): Promise<number> {
@@ -209,12 +199,12 @@ export async function runDataset(o: RunOptions): Promise<number> {
   if (o.resume && !o.out) throw new Error('--resume needs --out DIR (the run folder to continue)');
   const dir = newRunDir(o.out);
   const runConfig = { kind: 'run', dataset: resolve(o.dataset), model: redactConfig(cfg), executor: o.executor, max_steps: o.maxSteps, concurrency: o.concurrency };
-  assertNoSecrets(runConfig, secretValues(cfg));
+  assertNoSecrets(runConfig, modelSecretValues(cfg));
   const writer = o.resume && existsSync(join(dir, 'run.json'))
     ? await RunWriter.resume(dir)
     : await RunWriter.create(dir, {
         config: runConfig,
-        versions: versions(),
+        versions: runVersions(),
         total_samples: samples.length,
       });
   const already = samples.filter((s) => writer.doneIds.has(s.id)).length;
@@ -227,7 +217,8 @@ export async function runDataset(o: RunOptions): Promise<number> {
   try {
     await runBatch(samples, {
       runtime, model, writer, perception, concurrency: o.concurrency,
-      options: { executor: o.executor, maxSteps: o.maxSteps, imagesPerRequest: cfg.images.per_request, maxLongEdge: cfg.images.max_long_edge },
+      ...(o.artifacts === false ? { keepArtifacts: false } : {}),
+      options: { executor: o.executor, maxSteps: o.maxSteps, ...modelAgentOptions(cfg) },
       onDone: (r: SampleResult, done: number, total: number) => {
         const pct = Math.round((done / total) * 100);
         const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');

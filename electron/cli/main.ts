@@ -106,6 +106,7 @@ program
   .option('--perception <target>', '"local", a registered server name, or a URL')
   .option('--executor <kind>', 'code | single_pass | tool_call', executorOpt, 'code')
   .option('--max-steps <n>', 'step budget per sample', num('--max-steps'), 30)
+  .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder')
   .action(async (opts: Parameters<typeof runDataset>[0]) => {
     process.exitCode = await runDataset(opts);
   });
@@ -223,6 +224,24 @@ kernel
   .action(async (opts: { iterations: number; coldStarts: number; json?: boolean }) => {
     const stats = await benchKernel(opts);
     console.log(opts.json ? JSON.stringify(stats, null, 2) : `${new Date().toISOString().slice(0, 10)}, ${process.platform}, Node ${process.version}\n\n${formatBench(stats)}`);
+  });
+
+const portOpt = (v: string): number => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 0 || x > 65535) throw new Error(`--port must be an integer from 0 (a free port) to 65535, got ${JSON.stringify(v)}`);
+  return x;
+};
+program
+  .command('serve')
+  .description('the workbench in a browser: serve the UI and the workbench API on 127.0.0.1 with a token (prints the URL to open)')
+  .option('--port <n>', 'port (0: a free one)', portOpt, 0)
+  .option('--host <addr>', 'address to bind; anything but 127.0.0.1 exposes the workbench to the network', '127.0.0.1')
+  .option('--runs <dir>', 'runs root (default: <data dir>/runs)')
+  .option('--static <dir>', 'serve the UI from this folder (default: out/renderer, built on first use)')
+  .action(async (opts: { port: number; host: string; runs?: string; static?: string }) => {
+    // Loaded on demand: the workbench host is only needed by this command.
+    const { serve } = await import('./serve.ts');
+    process.exitCode = await serve(opts);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -1,67 +1,126 @@
-import { useEffect } from 'react';
-import { getApi } from './api.ts';
-import { useUi, type View } from './store.ts';
+import { Component, lazy, type ReactNode, Suspense } from 'react';
+import type { WorkbenchApi } from '../../shared/api.ts';
+import { AskView } from './components/AskView.tsx';
+import { ErrorBox } from './components/common.tsx';
+import { RunsView } from './components/RunsView.tsx';
+import { SettingsView } from './components/SettingsView.tsx';
+import { HostProvider, useApi, useUi, uiStore } from './context.tsx';
+import { sampleKey, type View } from './stores.ts';
+
+// three.js is heavy: the inspector loads when first opened.
+const Inspector = lazy(() => import('./inspector/index.ts').then((m) => ({ default: m.Inspector })));
 
 const VIEWS: { id: View; label: string; blurb: string }[] = [
   { id: 'ask', label: 'Ask', blurb: 'Ask a spatial question about a local video, images or an RGB-D folder and watch the agent work.' },
-  { id: 'runs', label: 'Runs', blurb: 'Browse past runs and benchmark results, and annotate failure cases.' },
+  { id: 'runs', label: 'Runs', blurb: 'Browse past runs and benchmark results, open a sample and try code in its kernel.' },
   { id: 'settings', label: 'Settings', blurb: 'Model endpoints, perception servers, kernel limits and the installation check.' },
 ];
 
-function DoctorPanel() {
-  const { doctor, doctorError } = useUi();
-  if (doctorError) return <p role="alert" className="error">Installation check failed: {doctorError}</p>;
-  if (!doctor) return <p className="muted">Running the installation check...</p>;
+/** Shows a render error (with its message) instead of a blank screen. */
+class ErrorBoundary extends Component<{ children: ReactNode; label: string }, { error: Error | null }> {
+  override state: { error: Error | null } = { error: null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  override render() {
+    if (this.state.error) {
+      return (
+        <div>
+          <ErrorBox error={{ message: this.state.error.message, fix: 'reload the page (Ctrl+R); if it happens again, report it with the steps that led here', method: null }} title={`${this.props.label} failed to render`} />
+          <button onClick={() => this.setState({ error: null })}>Try again</button>
+        </div>
+      );
+    }
+    return this.props.children;
+  }
+}
+
+function InspectorLayer() {
+  const api = useApi();
+  const target = useUi((s) => s.inspector);
+  if (!target) return null;
+  const close = () => uiStore.getState().setInspector(null);
+  const key = sampleKey(target.artifact.run_id, target.artifact.sample_id);
   return (
-    <table className="doctor" aria-label="Installation check">
-      <tbody>
-        {doctor.checks.map((c) => (
-          <tr key={c.id} className={c.ok ? 'ok' : c.required ? 'missing' : 'optional'}>
-            <td>{c.ok ? 'OK' : c.required ? 'MISSING' : 'missing'}</td>
-            <td>{c.label}</td>
-            <td>
-              {c.detail}
-              {c.fix ? <code className="fix">{c.fix}</code> : null}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <div className="inspector-layer" onKeyDown={(e) => e.key === 'Escape' && close()}>
+      <div className="inspector-bar row">
+        <span className="muted small">
+          {target.label ?? target.kind} · artifact {target.artifact.artifact_id.slice(0, 8)}…
+        </span>
+        <button onClick={close} aria-label="Close 3D inspector">
+          Close
+        </button>
+      </div>
+      <ErrorBoundary label="The 3D inspector">
+        <Suspense fallback={<p className="muted" role="status">Loading the 3D inspector…</p>}>
+          <Inspector
+            api={api}
+            artifact={target.artifact}
+            kind={target.kind}
+            {...(target.label ? { label: target.label } : {})}
+            onClose={close}
+            onInsertCode={(code) => uiStore.getState().insertCode(key, code)}
+          />
+        </Suspense>
+      </ErrorBoundary>
+    </div>
   );
 }
 
-export function App() {
-  const { view, setView, setDoctor } = useUi();
-  const api = getApi();
+function CurrentView({ view }: { view: View }) {
+  if (view === 'ask') return <AskView />;
+  if (view === 'runs') return <RunsView />;
+  return <SettingsView />;
+}
 
-  useEffect(() => {
-    if (!api) return;
-    api.runDoctor().then(
-      (r) => setDoctor(r),
-      (e: unknown) => setDoctor(null, e instanceof Error ? e.message : String(e)),
-    );
-  }, [api, setDoctor]);
-
+export function App({ api, reason }: { api: WorkbenchApi | null; reason: string | null }) {
+  const view = useUi((s) => s.view);
   const current = VIEWS.find((v) => v.id === view) ?? VIEWS[0]!;
   return (
     <div className="app">
-      <header>
+      <header className="top">
         <h1>SpatialClaw Workbench</h1>
         <nav aria-label="Views">
           {VIEWS.map((v) => (
-            <button key={v.id} aria-pressed={v.id === view} onClick={() => setView(v.id)}>
+            <button
+              key={v.id}
+              aria-pressed={v.id === view}
+              onClick={() => {
+                // Runs again while in Runs: back to the list.
+                if (v.id === 'runs' && view === 'runs') uiStore.getState().openRun(null);
+                uiStore.getState().setView(v.id);
+              }}
+            >
               {v.label}
             </button>
           ))}
         </nav>
-        <span className="transport" data-testid="transport">{api ? api.transport : 'no host connection'}</span>
+        <span className="transport" data-testid="transport">
+          {api ? api.transport : 'no host connection'}
+        </span>
       </header>
       <main>
-        <h2>{current.label}</h2>
-        <p className="muted">{current.blurb}</p>
-        {view === 'settings' ? (
-          api ? <DoctorPanel /> : <p className="muted">Not connected to a SpatialClaw host: open the URL printed by the workbench server.</p>
-        ) : null}
+        <div className="view-head">
+          <h2>{current.label}</h2>
+          <p className="muted">{current.blurb}</p>
+        </div>
+        {api ? (
+          <HostProvider api={api}>
+            <ErrorBoundary key={view} label={`The ${current.label} view`}>
+              <CurrentView view={view} />
+            </ErrorBoundary>
+            <InspectorLayer />
+          </HostProvider>
+        ) : (
+          <div role="alert" className="not-connected">
+            <h3>Not connected to a SpatialClaw host</h3>
+            <p>{reason ?? 'Open the URL printed by `spatialclaw serve`.'}</p>
+            <p className="muted">
+              Start the server with <code>npx spatialclaw serve</code> (or <code>npm run serve</code>) and open the <code>http://127.0.0.1:PORT/#token=…</code> URL it prints. In the desktop app this
+              connection is made for you.
+            </p>
+          </div>
+        )}
       </main>
     </div>
   );

@@ -62,6 +62,8 @@ describe('renderer in chromium', () => {
     expect(await page.getByRole('button', { name: 'Settings' }).getAttribute('aria-pressed')).toBe('true');
     // Plain browser without a host connection says so instead of failing silently.
     await expect(page.getByTestId('transport').textContent()).resolves.toBe('no host connection');
+    // ... and says how to connect (the URL printed by `spatialclaw serve`).
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('spatialclaw serve');
     mkdirSync(join(ROOT, 'test', '.artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test', '.artifacts', 'renderer-shell.png') });
     expect(errors).toEqual([]);

@@ -3,14 +3,17 @@
  * sample's inputs with the perception server and a per-sample VLM bridge, the agent loop, and the run
  * record. Used by `spatialclaw ask`, `spatialclaw run` and the workbench.
  */
+import type { ModelConfig } from '../../../shared/model.ts';
 import type { RunEvent, SampleResult, SampleSpec } from '../../../shared/run.ts';
 import { VlmBridge, type VlmHandler } from '../kernel/bridge.ts';
 import type { KernelRuntime } from '../kernel/runtime.ts';
-import { KernelPrepareError } from '../kernel/session.ts';
+import { KernelPrepareError, type KernelSession } from '../kernel/session.ts';
+import { redactConfig } from '../model/config.ts';
 import type { PerceptionServer } from '../perception/server.ts';
 import { resolvePython, runPython } from '../python.ts';
-import type { RunWriter } from '../runs/store.ts';
+import { assertNoSecrets, type RunWriter } from '../runs/store.ts';
 import { scoreAnswer } from '../runs/scoring.ts';
+import { keepArtifact, noteArtifactFailure } from '../workbench/artifacts.ts';
 import { type AgentOptions, type ModelLike, runSample } from './loop.ts';
 
 let apiDocCache: string | null = null;
@@ -50,9 +53,67 @@ export interface SampleContext {
   perception: PerceptionServer | null;
   perceptionBackends?: { reconstruct?: string; segment?: string };
   options?: Partial<AgentOptions>;
-  /** Live view of every event (the CLI prints steps as they happen). */
+  /** Live view of every event as recorded in events.jsonl (the CLI prints steps as they happen). */
   onEvent?: (sampleId: string, e: RunEvent) => void;
+  /**
+   * The sample's kernel session, once prepared (the workbench runs human console cells in it). Its
+   * `execute` is serialised: a console cell waits for the agent's cell and the other way round.
+   */
+  onSession?: (sampleId: string, session: KernelSession) => void;
+  /**
+   * Copy every artifact a tool call records into `samples/<id>/artifacts/<artifact id>/` (default
+   * true), so it stays openable after the perception server is gone. Copies finish before the
+   * sample's result is recorded. Only artifacts of `perception` are fetched (its token is sent).
+   */
+  keepArtifacts?: boolean;
   signal?: AbortSignal;
+}
+
+/** Values of every API-key variable a model config names: they must never reach a run file. */
+export function modelSecretValues(cfg: ModelConfig): string[] {
+  const names = [cfg.api_key_env, ...(cfg.endpoints ?? []).map((e) => e.api_key_env)].filter((n): n is string => !!n);
+  return names.map((n) => process.env[n]).filter((v): v is string => !!v);
+}
+
+/** Versions recorded in run.json. */
+export function runVersions(): Record<string, string> {
+  return { spatialclaw: '0.1.0', node: process.version };
+}
+
+/**
+ * The run.json `config` of a one-question run (`spatialclaw ask`, the workbench's Ask): kind 'ask',
+ * the model config redacted. @throws when a key value would reach the record.
+ */
+export function askRunConfig(cfg: ModelConfig, o: { executor: string; maxSteps: number; perception: string | null; extra?: Record<string, unknown> }): Record<string, unknown> {
+  const config = { kind: 'ask', model: redactConfig(cfg), executor: o.executor, max_steps: o.maxSteps, perception: o.perception, ...o.extra };
+  assertNoSecrets(config, modelSecretValues(cfg));
+  return config;
+}
+
+/** Agent options that follow from a model config (image limits). */
+export function modelAgentOptions(cfg: ModelConfig): Pick<AgentOptions, 'imagesPerRequest' | 'maxLongEdge'> {
+  return { imagesPerRequest: cfg.images.per_request, maxLongEdge: cfg.images.max_long_edge };
+}
+
+/**
+ * Make `session.execute` run one cell at a time across callers (agent and console).
+ * @returns a function that resolves once every queued cell has finished.
+ */
+function serialiseExecute(session: KernelSession): () => Promise<void> {
+  const run = session.execute.bind(session);
+  let tail: Promise<unknown> = Promise.resolve();
+  session.execute = (code, options) => {
+    const p = tail.then(() => run(code, options));
+    tail = p.catch(() => undefined);
+    return p;
+  };
+  return async () => {
+    let seen: Promise<unknown> | null = null;
+    while (seen !== tail) {
+      seen = tail;
+      await tail;
+    }
+  };
 }
 
 /**
@@ -61,16 +122,28 @@ export interface SampleContext {
  */
 export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<SampleResult> {
   const sw = ctx.writer.startSample(sample);
+  const copies: Promise<void>[] = [];
+  const perception = ctx.perception;
+  const keep = ctx.keepArtifacts !== false && perception !== null;
   const sink = {
     event: (e: RunEvent) => {
-      sw.event(e);
-      ctx.onEvent?.(sample.id, e);
+      const written = sw.event(e);
+      if (keep && e.type === 'artifact' && e.url && e.url.startsWith(`${perception.url}/v1/artifacts/`)) {
+        const { id, url } = e;
+        copies.push(keepArtifact(sw.dir, id, url, perception.token).then(
+          () => undefined,
+          (err: unknown) => noteArtifactFailure(sw.dir, id, err instanceof Error ? err.message : String(err)),
+        ));
+      }
+      // Live views get what was recorded: image paths instead of base64, and the image events.
+      if (ctx.onEvent) for (const w of written) ctx.onEvent(sample.id, w);
     },
   };
   const bridge = new VlmBridge(modelVlmHandler(ctx.model));
   await bridge.start();
   let drained = 0;
   const session = await ctx.runtime.openSession();
+  const drainCells = serialiseExecute(session);
   let result: SampleResult;
   try {
     let inputSummary: string;
@@ -97,6 +170,7 @@ export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<Sa
       await sw.finish(result);
       return result;
     }
+    ctx.onSession?.(sample.id, session);
     result = await runSample({
       sample,
       session,
@@ -112,11 +186,14 @@ export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<Sa
         return fresh;
       },
     });
+    // The artifacts belong to the record: copy them before the sample counts as done.
+    await Promise.all(copies);
     await sw.finish(result);
     return result;
   } finally {
     // A sample that did not finish (host error, abort) is left for --resume to redo from scratch.
     if (sw.status === 'open') sw.abort();
+    await drainCells(); // a console cell still running in this kernel finishes first
     await ctx.runtime.closeSession(session).catch(() => undefined);
     await bridge.stop();
   }

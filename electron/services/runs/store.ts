@@ -353,8 +353,9 @@ export class SampleWriter {
    * is written to images/step<NNN>_<k>.png (k = 1-based position in the cell's images) and replaced by
    * its `path` relative to the sample folder, and one `image` event per image follows the cell event.
    * The caller's object is not modified.
+   * @returns the events as written (the cell with image paths, then its image events), for live views.
    */
-  event(e: RunEvent): void {
+  event(e: RunEvent): RunEvent[] {
     this.assertOpen();
     let ev = e;
     if (this.run.validate) {
@@ -385,6 +386,7 @@ export class SampleWriter {
     writeAll(this.fd!, Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
     this.count += lines.length;
     this.last = lines[lines.length - 1]!;
+    return lines;
   }
 
   /**
@@ -581,6 +583,11 @@ export function listRuns(root: string = runsRoot()): RunListEntry[] {
     out.push({ dir, info, done, live: lockHolder(dir) !== null, error });
   }
   return out.sort((a, b) => (b.info?.created_at ?? '').localeCompare(a.info?.created_at ?? '') || a.dir.localeCompare(b.dir));
+}
+
+/** Whether a live process (this one included) holds the run in `dir` open for writing. */
+export function isRunLive(dir: string): boolean {
+  return lockHolder(dir) !== null;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,275 @@
+import { useEffect, useState } from 'react';
+import type { InputSpec } from '../../../shared/kernel.ts';
+import type { InputPreview, ModelEntry, PerceptionEntry } from '../../../shared/workbench.ts';
+import { type ShownError, toShownError } from '../api.ts';
+import { useApi, useSamplesStore, useUi, uiStore } from '../context.tsx';
+import { ErrorBox, Field, LazyImage } from './common.tsx';
+import { PathInput } from './PathPicker.tsx';
+import { SampleView } from './Timeline.tsx';
+
+type InputKind = 'video' | 'images' | 'rgbd_sample' | 'rgbd';
+
+const KIND_LABELS: Record<InputKind, string> = {
+  video: 'Video file',
+  images: 'Image folder',
+  rgbd_sample: 'RGB-D folder (with sample.json)',
+  rgbd: 'RGB-D: colour folder + depth folder + camera JSON',
+};
+
+interface InputForm {
+  kind: InputKind;
+  path: string;
+  numFrames: string;
+  depth: string;
+  camera: string;
+  poses: string;
+}
+
+/** Build the InputSpec from the form, or say what is missing. */
+export function inputSpecOf(f: InputForm): InputSpec | string {
+  const path = f.path.trim();
+  if (!path) return 'pick an input: type a path or use Browse';
+  switch (f.kind) {
+    case 'video': {
+      const n = f.numFrames.trim() ? Number(f.numFrames) : undefined;
+      if (n !== undefined && (!Number.isInteger(n) || n <= 0)) return 'frames to sample must be a positive whole number';
+      return { kind: 'video', path, ...(n ? { num_frames: n } : {}) };
+    }
+    case 'images':
+      return { kind: 'images', path };
+    case 'rgbd_sample':
+      return { kind: 'rgbd_sample', path };
+    case 'rgbd':
+      if (!f.depth.trim() || !f.camera.trim()) return 'an RGB-D input needs the depth folder and the camera JSON';
+      return { kind: 'rgbd', path, depth: f.depth.trim(), camera: f.camera.trim(), poses: f.poses.trim() || null };
+  }
+}
+
+function FramePreview({ input, preview }: { input: InputSpec; preview: InputPreview }) {
+  const api = useApi();
+  return (
+    <div className="frame-preview" aria-label="Frame preview">
+      {preview.inputs.map((p, k) => (
+        <div key={k}>
+          <p className="muted small" data-testid="preview-info">
+            {p.kind}: {p.total_frames} frames, {p.width}×{p.height}
+            {p.fps ? `, ${p.fps.toFixed(1)} fps` : ''}; binds {p.frame_indices.length} frames
+            {p.has_depth ? ' · depth' : ''}
+            {p.has_poses ? ' · poses' : ''}
+          </p>
+          <div className="frames">
+            {p.frame_indices.map((fi) => (
+              <figure key={fi}>
+                <LazyImage
+                  alt={`frame ${fi}`}
+                  width={p.width}
+                  height={p.height}
+                  mime="image/jpeg"
+                  load={() => api.call('frameImage', { input, frame_index: fi, max_edge: 240 })}
+                />
+                <figcaption>frame {fi}</figcaption>
+              </figure>
+            ))}
+          </div>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** Ask: inputs, question, model and perception server; then the live sample. */
+export function AskView() {
+  const api = useApi();
+  const samples = useSamplesStore();
+  const target = useUi((s) => s.askTarget);
+  const [form, setForm] = useState<InputForm>({ kind: 'rgbd_sample', path: '', numFrames: '', depth: '', camera: '', poses: '' });
+  const [question, setQuestion] = useState('');
+  const [choices, setChoices] = useState('');
+  const [truth, setTruth] = useState('');
+  const [models, setModels] = useState<ModelEntry[] | null>(null);
+  const [perception, setPerception] = useState<PerceptionEntry[] | null>(null);
+  const [model, setModel] = useState('');
+  const [server, setServer] = useState('');
+  const [executor, setExecutor] = useState<'code' | 'single_pass' | 'tool_call'>('code');
+  const [maxSteps, setMaxSteps] = useState('');
+  const [preview, setPreview] = useState<{ input: InputSpec; data: InputPreview } | null>(null);
+  const [previewing, setPreviewing] = useState(false);
+  const [error, setError] = useState<ShownError | null>(null);
+  const [listError, setListError] = useState<ShownError | null>(null);
+  const [starting, setStarting] = useState(false);
+
+  useEffect(() => {
+    let cancelled = false;
+    Promise.all([api.call('listModels', {}), api.call('listPerception', {}), api.call('getSettings', {})]).then(
+      ([m, p, st]) => {
+        if (cancelled) return;
+        setModels(m);
+        setPerception(p);
+        setModel((cur) => cur || m[0]?.name || '');
+        setServer((cur) => cur || p.find((x) => x.healthy)?.name || '');
+        setMaxSteps((cur) => cur || String(st.max_steps));
+      },
+      (e: unknown) => !cancelled && setListError(toShownError(e)),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [api]);
+
+  const set = (patch: Partial<InputForm>) => {
+    setForm((f) => ({ ...f, ...patch }));
+    setPreview(null);
+  };
+
+  const doPreview = async () => {
+    const spec = inputSpecOf(form);
+    if (typeof spec === 'string') return setError({ message: spec, fix: null, method: null });
+    setPreviewing(true);
+    setError(null);
+    try {
+      setPreview({ input: spec, data: await api.call('previewInputs', { inputs: [spec] }) });
+    } catch (e) {
+      setError(toShownError(e));
+    } finally {
+      setPreviewing(false);
+    }
+  };
+
+  const run = async () => {
+    const spec = inputSpecOf(form);
+    if (typeof spec === 'string') return setError({ message: spec, fix: null, method: null });
+    if (!question.trim()) return setError({ message: 'type a question', fix: null, method: null });
+    if (!model) return setError({ message: 'choose a model endpoint', fix: 'add one in Settings > Model endpoints', method: null });
+    const ch = choices.split('\n').map((c) => c.trim()).filter(Boolean);
+    const gt = truth.trim();
+    const steps = Number(maxSteps);
+    setStarting(true);
+    setError(null);
+    try {
+      const started = await api.call('ask', {
+        question: question.trim(),
+        ...(ch.length ? { choices: ch } : {}),
+        ...(gt ? { answer: /^-?\d+(\.\d+)?$/.test(gt) ? Number(gt) : gt } : {}),
+        inputs: [spec],
+        model,
+        perception: server || null,
+        executor,
+        ...(Number.isInteger(steps) && steps > 0 ? { max_steps: steps } : {}),
+      });
+      samples.getState().track(started.run_id, started.sample_id);
+      uiStore.getState().setAskTarget(started);
+    } catch (e) {
+      setError(toShownError(e));
+    } finally {
+      setStarting(false);
+    }
+  };
+
+  return (
+    <div className="ask">
+      <form
+        className="ask-form"
+        aria-label="Ask a question"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run();
+        }}
+      >
+        <fieldset>
+          <legend>Input</legend>
+          <Field label="Input kind">
+            <select value={form.kind} onChange={(e) => set({ kind: e.target.value as InputKind })}>
+              {(Object.keys(KIND_LABELS) as InputKind[]).map((k) => (
+                <option key={k} value={k}>
+                  {KIND_LABELS[k]}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <PathInput
+            label={form.kind === 'video' ? 'Video file' : form.kind === 'rgbd' ? 'Colour folder' : 'Input folder'}
+            value={form.path}
+            onChange={(path) => set({ path })}
+            pick={form.kind === 'video' ? 'file' : 'folder'}
+            {...(form.kind === 'video' ? { filters: [{ name: 'Videos', extensions: ['mp4', 'mov', 'avi', 'mkv', 'webm'] }] } : {})}
+          />
+          {form.kind === 'video' ? (
+            <Field label="Frames to sample" hint="default 16, uniformly over the video">
+              <input inputMode="numeric" value={form.numFrames} onChange={(e) => set({ numFrames: e.target.value })} />
+            </Field>
+          ) : null}
+          {form.kind === 'rgbd' ? (
+            <>
+              <PathInput label="Depth folder" value={form.depth} onChange={(depth) => set({ depth })} pick="folder" />
+              <PathInput label="Camera JSON" value={form.camera} onChange={(camera) => set({ camera })} pick="file" />
+              <PathInput label="Poses file (optional)" value={form.poses} onChange={(poses) => set({ poses })} pick="file" />
+            </>
+          ) : null}
+          <button type="button" onClick={() => void doPreview()} disabled={previewing}>
+            {previewing ? 'Reading…' : 'Preview frames'}
+          </button>
+          {preview ? <FramePreview input={preview.input} preview={preview.data} /> : null}
+        </fieldset>
+        <fieldset>
+          <legend>Question</legend>
+          <Field label="Question">
+            <textarea value={question} rows={3} onChange={(e) => setQuestion(e.target.value)} placeholder="How far did the camera move, in metres?" />
+          </Field>
+          <Field label="Choices (optional, one per line)">
+            <textarea value={choices} rows={2} onChange={(e) => setChoices(e.target.value)} placeholder={'A. 1.2 m\nB. 2.5 m'} />
+          </Field>
+          <Field label="Ground truth (optional)" hint="scores the answer: an option letter or a number">
+            <input value={truth} onChange={(e) => setTruth(e.target.value)} />
+          </Field>
+        </fieldset>
+        <fieldset>
+          <legend>Agent</legend>
+          {listError ? <ErrorBox error={listError} title="Could not list models or perception servers" /> : null}
+          <Field label="Model endpoint">
+            <select value={model} onChange={(e) => setModel(e.target.value)}>
+              {models && models.length === 0 ? <option value="">(none: add one in Settings)</option> : null}
+              {models?.map((m) => (
+                <option key={m.name} value={m.name}>
+                  {m.name}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="Perception server">
+            <select value={server} onChange={(e) => setServer(e.target.value)}>
+              <option value="">none</option>
+              {perception?.map((p) => (
+                <option key={p.name} value={p.name}>
+                  {p.name} ({p.healthy ? p.backends.join(', ') || 'healthy' : 'unhealthy'})
+                </option>
+              ))}
+            </select>
+          </Field>
+          <div className="row">
+            <Field label="Executor">
+              <select value={executor} onChange={(e) => setExecutor(e.target.value as typeof executor)}>
+                <option value="code">code</option>
+                <option value="single_pass">single_pass</option>
+                <option value="tool_call">tool_call</option>
+              </select>
+            </Field>
+            <Field label="Max steps">
+              <input inputMode="numeric" value={maxSteps} onChange={(e) => setMaxSteps(e.target.value)} />
+            </Field>
+          </div>
+        </fieldset>
+        {error ? <ErrorBox error={error} /> : null}
+        <button type="submit" className="primary" disabled={starting}>
+          {starting ? 'Starting…' : 'Run'}
+        </button>
+      </form>
+      <div className="ask-live">
+        {target ? (
+          <SampleView key={`${target.run_id}/${target.sample_id}`} runId={target.run_id} sampleId={target.sample_id} />
+        ) : (
+          <p className="muted">Pick an input, type a question and press Run: the plan, each step and the answer appear here as they happen.</p>
+        )}
+      </div>
+    </div>
+  );
+}

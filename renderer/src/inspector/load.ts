@@ -1,0 +1,125 @@
+/**
+ * Loading an artifact through the workbench contract only: `artifactManifest`, `artifactArray` (raw .npy
+ * bytes), `sampleEvents` (to find the sample's inputs and, for masks, the reconstruction of the same
+ * frames) and `frameImage` (JPEG frames for masks without a reconstruction).
+ */
+import type { WorkbenchApi } from '../../../shared/api.ts';
+import type { InputSpec } from '../../../shared/kernel.ts';
+import type { RunEvent } from '../../../shared/run.ts';
+import type { ArtifactManifest, ArtifactRef } from '../../../shared/workbench.ts';
+import { loadMasks, loadReconstruction, type Masks, type Reconstruction } from './recon.ts';
+
+export interface LoadedArtifact {
+  manifest: ArtifactManifest;
+  kind: string;
+  recon: Reconstruction | null;
+  /** The reconstruction's own ref (for masks: the one found in the sample). */
+  reconRef: ArtifactRef | null;
+  masks: Masks | null;
+  /** The sample's first input (frame images for masks without a reconstruction), when known. */
+  input: InputSpec | null;
+  /** Something the user should know (e.g. masks shown in 2D only, and why). */
+  notes: string[];
+}
+
+function frameIndicesOf(m: ArtifactManifest): number[] | undefined {
+  if (m.frame_indices) return m.frame_indices;
+  const rec = (m as Record<string, unknown>).record as { frame_indices?: number[] } | undefined;
+  return Array.isArray(rec?.frame_indices) ? rec.frame_indices : undefined;
+}
+
+function labelsOf(m: ArtifactManifest): string[] {
+  const info = (m as Record<string, unknown>).info as { labels?: unknown } | undefined;
+  return Array.isArray(info?.labels) ? info.labels.map(String) : [];
+}
+
+function mb(bytes: number | undefined): string {
+  return bytes === undefined ? '' : ` (${(bytes / 1e6).toFixed(1)} MB)`;
+}
+
+/** Reconstruction artifacts of a sample, newest first, with their frame indices when the events carry them. */
+export function reconstructionsIn(events: RunEvent[]): { id: string; frame_indices?: number[] }[] {
+  const found = new Map<string, { id: string; frame_indices?: number[] }>();
+  for (const e of events) {
+    if (e.type === 'cell') {
+      for (const a of e.result.artifacts) if (a.kind === 'reconstruction') found.set(a.id, { id: a.id, frame_indices: a.frame_indices });
+    } else if (e.type === 'artifact' && e.kind === 'reconstruction' && !found.has(e.id)) found.set(e.id, { id: e.id });
+  }
+  return [...found.values()].reverse();
+}
+
+/**
+ * Load an artifact for the inspector.
+ * @param progress called with a line saying what is being loaded.
+ * @throws WorkbenchError from the host, NpyError for a bad array, Error for a missing required array.
+ */
+export async function loadArtifact(api: WorkbenchApi, ref: ArtifactRef, kindHint: string, progress: (line: string) => void): Promise<LoadedArtifact> {
+  progress('reading the manifest');
+  const manifest = await api.call('artifactManifest', ref);
+  const names = Object.keys(manifest.arrays);
+  const kind = manifest.kind || kindHint;
+  const fetcher = (r: ArtifactRef) => (name: string) => {
+    progress(`loading ${name}.npy${mb(manifest.arrays[name]?.bytes)}`);
+    return api.call('artifactArray', { ...r, name });
+  };
+  const notes: string[] = [];
+  let events: RunEvent[] | null = null;
+  const getEvents = async () => {
+    if (events) return events;
+    try {
+      const se = await api.call('sampleEvents', { run_id: ref.run_id, sample_id: ref.sample_id });
+      events = [...se.events, ...se.console];
+    } catch (e) {
+      notes.push(`could not read the sample's events (${(e as Error).message})`);
+      events = [];
+    }
+    return events;
+  };
+  const inputOf = (ev: RunEvent[]): InputSpec | null => {
+    const start = ev.find((e) => e.type === 'sample_start');
+    return start?.type === 'sample_start' ? (start.sample.inputs[0] ?? null) : null;
+  };
+
+  if (kind === 'masks' || (names.includes('masks') && !names.includes('points'))) {
+    const masks = await loadMasks(names, fetcher(ref), frameIndicesOf(manifest), labelsOf(manifest));
+    const ev = await getEvents();
+    const input = inputOf(ev);
+    // The reconstruction of the same sample covering the most mask frames (all, ideally), newest first.
+    let best: { id: string; covered: number; frames: number[] } | null = null;
+    for (const c of reconstructionsIn(ev)) {
+      let frames = c.frame_indices;
+      if (!frames) {
+        try {
+          frames = frameIndicesOf(await api.call('artifactManifest', { ...ref, artifact_id: c.id })) ?? [];
+        } catch {
+          continue;
+        }
+      }
+      const covered = masks.frameIndices.filter((f) => frames.includes(f)).length;
+      if (covered > 0 && (!best || covered > best.covered)) best = { id: c.id, covered, frames };
+      if (covered === masks.t) break;
+    }
+    if (!best) {
+      notes.push(
+        `2D only: no reconstruction of frames ${masks.frameIndices.join(', ')} in this sample. Run tools.Reconstruct on these frames to lift the masks into 3D.`,
+      );
+      return { manifest, kind, recon: null, reconRef: null, masks, input, notes };
+    }
+    const reconRef = { ...ref, artifact_id: best.id };
+    const rm = await api.call('artifactManifest', reconRef);
+    const recon = await loadReconstruction(Object.keys(rm.arrays), fetcher(reconRef), frameIndicesOf(rm));
+    if (best.covered < masks.t) {
+      const missing = masks.frameIndices.filter((f) => !recon.frameIndices.includes(f));
+      notes.push(`frames ${missing.join(', ')} of the masks are not in reconstruction ${best.id}; they are shown in 2D only`);
+    }
+    return { manifest, kind, recon, reconRef, masks, input, notes };
+  }
+
+  if (kind === 'reconstruction' || names.includes('points') || names.includes('depth')) {
+    const recon = await loadReconstruction(names, fetcher(ref), frameIndicesOf(manifest));
+    const input = recon.colors ? null : inputOf(await getEvents());
+    if (!recon.colors) notes.push('this reconstruction has no colors array: RGB mode shows grey points');
+    return { manifest, kind, recon, reconRef: ref, masks: null, input, notes };
+  }
+  throw new Error(`the inspector shows reconstructions and masks; this ${kind} artifact has arrays ${names.join(', ')}`);
+}

@@ -1,0 +1,303 @@
+/**
+ * The workbench contract: every request the renderer can make of the host, and every event the host
+ * pushes. One table, implemented twice by generic code:
+ *
+ * - Electron: `ipcRenderer.invoke('wb:<method>', args)` in the preload, validated in the main process;
+ *   events on the `wb:event` channel.
+ * - Browser mode (`spatialclaw serve`): `POST /api/call/<method>` with the JSON args (token in
+ *   `Authorization: Bearer`), events over the WebSocket `/api/events` (first message `{"type":"auth","token"}`).
+ *
+ * Methods whose result is `'binary'` (frame previews, run images, artifact arrays) never go through
+ * JSON: IPC returns a `Uint8Array` (structured clone), HTTP returns `application/octet-stream` bytes.
+ * Both sides validate: the host parses `args` with the method's schema before calling the service, the
+ * client parses JSON results with the result schema. See docs/workbench.md.
+ */
+import { z } from 'zod';
+import { DoctorReportSchema } from './doctor.ts';
+import { CellResultSchema, InputSpecSchema } from './kernel.ts';
+import { ModelConfigSchema } from './model.ts';
+import { RunEventSchema, RunInfoSchema, SampleResultSchema } from './run.ts';
+
+/** A run is addressed by its folder name under the runs root (never a path). */
+export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'a run id is a folder name under the runs root').refine((s) => s !== '.' && s !== '..', 'not a run id');
+export const SampleIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).refine((s) => s !== '.' && s !== '..', 'not a sample id');
+/** Perception artifact ids: 32 hex digits. */
+export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{32}$/, 'an artifact id is 32 lowercase hex digits');
+/** Array names inside an artifact (`points`, `colors`, `masks`, ...). */
+export const ArrayNameSchema = z.string().regex(/^[A-Za-z0-9_]{1,64}$/);
+
+// ---------------------------------------------------------------------------------------------------
+// Inputs and previews
+
+/** A host directory listing for the path picker (both transports; Electron also offers native dialogs). */
+export const DirEntrySchema = z.object({
+  name: z.string(),
+  path: z.string(),
+  kind: z.enum(['dir', 'file']),
+  size: z.number().nonnegative().nullable(),
+});
+export const DirListingSchema = z.object({ path: z.string(), parent: z.string().nullable(), entries: z.array(DirEntrySchema) });
+export type DirListing = z.infer<typeof DirListingSchema>;
+
+/** What the inputs hold: frame count and size, and the absolute frame indices the kernel will bind. */
+export const InputPreviewSchema = z.object({
+  inputs: z.array(
+    z.object({
+      kind: z.string(),
+      path: z.string(),
+      /** Frames in the source (video: decoded count; folders: files). */
+      total_frames: z.number().int().nonnegative(),
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+      fps: z.number().positive().nullable(),
+      /** Absolute frame indices the sample binds (what `frames` holds in the kernel). */
+      frame_indices: z.array(z.number().int().nonnegative()),
+      has_depth: z.boolean(),
+      has_poses: z.boolean(),
+    }),
+  ),
+});
+export type InputPreview = z.infer<typeof InputPreviewSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Ask
+
+export const AskRequestSchema = z.object({
+  question: z.string().min(1, 'type a question'),
+  /** Multiple-choice options, e.g. ["A. 1.2 m", "B. 2.5 m"]. */
+  choices: z.array(z.string().min(1)).optional(),
+  /** Ground truth, optional (scores the answer). */
+  answer: z.union([z.string(), z.number()]).optional(),
+  inputs: z.array(InputSpecSchema).min(1, 'pick a video, an image folder or an RGB-D folder'),
+  /** A model config name (Settings > Model endpoints). */
+  model: z.string().min(1, 'choose a model endpoint'),
+  /** A perception server name (Settings > Perception servers), or null for none. */
+  perception: z.string().nullable(),
+  executor: z.enum(['code', 'single_pass', 'tool_call']).default('code'),
+  max_steps: z.number().int().positive().max(200).default(30),
+  plan: z.boolean().default(true),
+});
+export type AskRequest = z.input<typeof AskRequestSchema>;
+
+export const AskStartedSchema = z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema });
+export type AskStarted = z.infer<typeof AskStartedSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Runs
+
+export const RunQuerySchema = z.object({
+  /** Case-insensitive substring of the run id, model name or dataset. */
+  search: z.string().optional(),
+  status: z.enum(['running', 'finished', 'interrupted', 'failed']).optional(),
+  model: z.string().optional(),
+  /** ISO dates (inclusive) on created_at. */
+  from: z.string().optional(),
+  to: z.string().optional(),
+});
+export type RunQuery = z.infer<typeof RunQuerySchema>;
+
+export const RunRowSchema = z.object({
+  id: RunIdSchema,
+  kind: z.string().nullable(),
+  status: z.string(),
+  model: z.string().nullable(),
+  created_at: z.string().nullable(),
+  total_samples: z.number().int().nonnegative(),
+  done: z.number().int().nonnegative(),
+  live: z.boolean(),
+  error: z.string().nullable(),
+});
+export type RunRow = z.infer<typeof RunRowSchema>;
+
+export const RunDetailSchema = z.object({
+  id: RunIdSchema,
+  info: RunInfoSchema,
+  done: z.number().int().nonnegative(),
+  /** Mean score over scored samples, or null. */
+  accuracy: z.number().nullable(),
+  live: z.boolean(),
+});
+export type RunDetail = z.infer<typeof RunDetailSchema>;
+
+export const SampleQuerySchema = z.object({
+  run_id: RunIdSchema,
+  offset: z.number().int().nonnegative().default(0),
+  limit: z.number().int().positive().max(1000).default(200),
+  search: z.string().optional(),
+  sort: z.enum(['index', 'score', 'steps', 'duration']).default('index'),
+});
+export type SampleQuery = z.input<typeof SampleQuerySchema>;
+
+export const SamplePageSchema = z.object({
+  /** Samples matching the query (before offset/limit). */
+  total: z.number().int().nonnegative(),
+  offset: z.number().int().nonnegative(),
+  rows: z.array(SampleResultSchema),
+});
+export type SamplePage = z.infer<typeof SamplePageSchema>;
+
+/** A sample's events: the agent's journal, plus the console cells a human ran on it (origin 'human'). */
+export const SampleEventsSchema = z.object({
+  events: z.array(RunEventSchema),
+  console: z.array(RunEventSchema),
+  /** Whether the sample is running now (live events follow on the event stream). */
+  live: z.boolean(),
+});
+export type SampleEvents = z.infer<typeof SampleEventsSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Artifacts (3D inspector)
+
+export const ArtifactRefSchema = z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, artifact_id: ArtifactIdSchema });
+export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
+
+/** An artifact's manifest (docs/perception-api.md): the record plus each array's shape and dtype. */
+export const ArtifactManifestSchema = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    backend: z.string().optional(),
+    frame_indices: z.array(z.number().int()).optional(),
+    arrays: z.record(z.string(), z.object({ shape: z.array(z.number().int()), dtype: z.string(), bytes: z.number().int().optional() })),
+  })
+  .passthrough();
+export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Settings
+
+export const ModelEntrySchema = z.object({ name: z.string(), config: ModelConfigSchema, file: z.string() });
+export type ModelEntry = z.infer<typeof ModelEntrySchema>;
+
+export const ModelTestSchema = z.object({
+  ok: z.boolean(),
+  /** Per endpoint: reachable, latency and the error that says how to fix it. */
+  endpoints: z.array(z.object({ base_url: z.string(), ok: z.boolean(), latency_ms: z.number().nullable(), error: z.string().nullable() })),
+});
+export type ModelTest = z.infer<typeof ModelTestSchema>;
+
+export const PerceptionEntrySchema = z.object({
+  name: z.string(),
+  url: z.string(),
+  /** 'local': started by this host (stops with it); 'registered': from the registry. */
+  origin: z.enum(['local', 'registered']),
+  token_env: z.string().nullable(),
+  healthy: z.boolean(),
+  backends: z.array(z.string()),
+  detail: z.string().nullable(),
+});
+export type PerceptionEntry = z.infer<typeof PerceptionEntrySchema>;
+
+export const SettingsSchema = z.object({
+  /** Warm kernels kept ready. */
+  pool_size: z.number().int().min(0).max(32).default(1),
+  /** Kernel memory limit (RLIMIT_AS), GiB. */
+  memory_gib: z.number().positive().max(1024).default(16),
+  /** Per-cell timeout, seconds. */
+  cell_timeout_s: z.number().int().positive().max(7200).default(600),
+  /** Default step budget for new questions. */
+  max_steps: z.number().int().positive().max(200).default(30),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Events pushed by the host
+
+export const HostEventSchema = z.discriminatedUnion('type', [
+  /** A run event of a live sample (same shape as events.jsonl lines). */
+  z.object({ type: z.literal('run_event'), run_id: z.string(), sample_id: z.string(), event: RunEventSchema }),
+  /** A live sample ended (result recorded) or failed to start (`error`). */
+  z.object({ type: z.literal('sample_done'), run_id: z.string(), sample_id: z.string(), result: SampleResultSchema.nullable(), error: z.string().nullable() }),
+  /** Token and time counters of a live sample, at every model call. */
+  z.object({ type: z.literal('counters'), run_id: z.string(), sample_id: z.string(), prompt_tokens: z.number(), completion_tokens: z.number(), elapsed_s: z.number() }),
+  /** Something long on the host (starting a perception server, a replay kernel) progressed. */
+  z.object({ type: z.literal('progress'), task: z.string(), message: z.string(), done: z.boolean() }),
+]);
+export type HostEvent = z.infer<typeof HostEventSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// The method table
+
+const Binary = 'binary' as const;
+type ResultSpec = z.ZodType | typeof Binary;
+
+function method<A extends z.ZodType, R extends ResultSpec>(args: A, result: R, doc: string) {
+  return { args, result, doc };
+}
+
+const Empty = z.object({}).strict();
+const RunRef = z.object({ run_id: RunIdSchema }).strict();
+const SampleRef = z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema }).strict();
+const Ok = z.object({ ok: z.literal(true) });
+
+/**
+ * Every workbench request. `args` is a zod schema (validated on the host), `result` a zod schema
+ * (validated by the client) or `'binary'`.
+ */
+export const METHODS = {
+  // Host and doctor
+  doctor: method(Empty, DoctorReportSchema, 'Run the installation check (`spatialclaw doctor`).'),
+  // Inputs
+  listDir: method(z.object({ path: z.string().nullable() }).strict(), DirListingSchema, 'List a host folder (null: the home folder) for the path picker.'),
+  previewInputs: method(z.object({ inputs: z.array(InputSpecSchema).min(1) }).strict(), InputPreviewSchema, 'Frame count, size and the absolute frame indices the inputs bind.'),
+  frameImage: method(
+    z.object({ input: InputSpecSchema, frame_index: z.number().int().nonnegative(), max_edge: z.number().int().positive().max(4096).default(320) }).strict(),
+    Binary,
+    'One frame of an input as JPEG bytes, long edge <= max_edge.',
+  ),
+  // Ask
+  ask: method(AskRequestSchema, AskStartedSchema, 'Start answering a question; events follow on the event stream.'),
+  stop: method(SampleRef, Ok, 'Stop a live sample (it ends with termination "stopped").'),
+  // Runs
+  listRuns: method(RunQuerySchema, z.array(RunRowSchema), 'Runs under the runs root, newest first, filtered.'),
+  getRun: method(RunRef, RunDetailSchema, 'One run: run.json, finished count, accuracy.'),
+  listSamples: method(SampleQuerySchema, SamplePageSchema, 'A page of finished samples (loaded on demand).'),
+  sampleEvents: method(SampleRef, SampleEventsSchema, "A sample's events and console cells."),
+  sampleImage: method(z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, path: z.string().regex(/^images\/[A-Za-z0-9_.-]+\.png$/) }).strict(), Binary, 'A PNG from a sample\'s images/ folder.'),
+  // Kernel console
+  consoleCell: method(
+    z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, code: z.string().min(1).max(200_000) }).strict(),
+    CellResultSchema,
+    "Run a human cell in the sample's kernel (live), or in a fresh kernel restored by replay (past). Recorded as a human step.",
+  ),
+  // Artifacts
+  artifactManifest: method(ArtifactRefSchema.strict(), ArtifactManifestSchema, "An artifact's manifest (array names, shapes, dtypes)."),
+  artifactArray: method(ArtifactRefSchema.extend({ name: ArrayNameSchema }).strict(), Binary, 'One array of an artifact as raw .npy bytes.'),
+  // Settings: models
+  listModels: method(Empty, z.array(ModelEntrySchema), 'Model endpoint configs (keys are never included: configs name env vars).'),
+  saveModel: method(z.object({ config: ModelConfigSchema }).strict(), ModelEntrySchema, 'Add or replace a model config (by name).'),
+  testModel: method(z.object({ name: z.string().min(1) }).strict(), ModelTestSchema, "Check each of a model's endpoints."),
+  removeModel: method(z.object({ name: z.string().min(1) }).strict(), Ok, 'Delete a model config.'),
+  // Settings: perception servers
+  listPerception: method(Empty, z.array(PerceptionEntrySchema), 'Perception servers with health.'),
+  startLocalPerception: method(z.object({ backends: z.array(z.string()).min(1).default(['rgbd', 'classical']) }).strict(), PerceptionEntrySchema, 'Start a perception server on this host (stops with the host).'),
+  addPerception: method(
+    z.object({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/), url: z.string().url(), token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }).strict(),
+    PerceptionEntrySchema,
+    'Register a remote perception server (its token is read from the named env var, never stored).',
+  ),
+  removePerception: method(z.object({ name: z.string().min(1) }).strict(), Ok, 'Unregister (or stop, if local) a perception server.'),
+  // Settings: kernels
+  getSettings: method(Empty, SettingsSchema, 'Kernel pool size and limits, default step budget.'),
+  saveSettings: method(SettingsSchema, SettingsSchema, 'Save settings (applied to kernels started afterwards).'),
+} as const;
+
+export type MethodName = keyof typeof METHODS;
+export type MethodArgs<M extends MethodName> = z.input<(typeof METHODS)[M]['args']>;
+export type MethodParsedArgs<M extends MethodName> = z.output<(typeof METHODS)[M]['args']>;
+export type MethodResult<M extends MethodName> = (typeof METHODS)[M]['result'] extends z.ZodType
+  ? z.output<(typeof METHODS)[M]['result']>
+  : Uint8Array;
+
+export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
+
+export function isBinaryMethod(name: MethodName): boolean {
+  return METHODS[name].result === Binary;
+}
+
+/** An error from the host, with what went wrong and how to fix it (HTTP body / IPC rejection). */
+export const HostErrorSchema = z.object({ error: z.string(), fix: z.string().nullable().optional(), method: z.string().optional() });
+export type HostError = z.infer<typeof HostErrorSchema>;
+
+/** The host side: one async function per method, called with validated args. */
+export type WorkbenchHandlers = { [M in MethodName]: (args: MethodParsedArgs<M>) => Promise<MethodResult<M>> };
