@@ -9,7 +9,7 @@
  * Every line is one JSON object, so `jq` and `pandas.read_json(lines=True)` read it.
  */
 import { z } from 'zod';
-import { CellResultSchema, InputSpecSchema } from './kernel.ts';
+import { ArtifactSchema, CellResultSchema, InputSpecSchema } from './kernel.ts';
 import { UsageSchema } from './model.ts';
 
 export const RUN_FORMAT = 'spatialclaw-run/1';
@@ -83,7 +83,8 @@ export const RunEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('cell'), result: CellResultSchema }),
   z.object({ ...base, type: z.literal('observation'), text: z.string(), images: z.array(z.string()) }),
   z.object({ ...base, type: z.literal('image'), path: z.string(), label: z.string().nullable(), width: z.number().int(), height: z.number().int() }),
-  z.object({ ...base, type: z.literal('artifact'), id: z.string(), tool: z.string(), kind: z.string(), url: z.string().nullable(), summary: z.string() }),
+  // What the kernel tool published (its frame_indices are absolute, authoritative over the server's record).
+  z.object({ ...base, type: z.literal('artifact'), ...ArtifactSchema.pick({ id: true, tool: true, kind: true, url: true, summary: true, frame_indices: true }).shape }),
   z.object({ ...base, type: z.literal('answer'), answer: z.union([z.string(), z.number()]), source: z.string() }),
   z.object({ ...base, type: z.literal('termination'), reason: TerminationSchema, detail: z.string().nullable() }),
 ]);

@@ -581,9 +581,11 @@ class ReconstructCall(Call):
 @dataclass
 class SegmentImageCall(Call):
     image: bytes = b""
+    frame_index: int = 0
 
     def inputs(self) -> Iterator[tuple[str, bytes | None]]:
         yield "image", self.image
+        yield "frame_index", str(self.frame_index).encode()
         yield "prompt", prompt_json(self.prompt).encode()
 
     def release(self) -> None:
@@ -592,7 +594,7 @@ class SegmentImageCall(Call):
     def decode(self, pool: Executor | None = None) -> SegmentImageRequest:
         img = decode_image(self.image, "image")
         check_prompt(self.prompt, img.shape[1], img.shape[0])
-        return SegmentImageRequest(image=img, prompt=self.prompt, params=self.params)
+        return SegmentImageRequest(image=img, prompt=self.prompt, params=self.params, frame_index=self.frame_index)
 
 
 @dataclass
@@ -683,8 +685,15 @@ def parse_segment_image(msg: Mapping[str, Any]) -> SegmentImageCall:
         BadRequest: unknown fields, a missing/non-bin image, a malformed prompt, bad params.
     """
     route = "segment/image"
-    _check_keys(msg, route, ("backend", "image", "prompt", "params"), ("backend", "image", "prompt"))
+    _check_keys(msg, route, ("backend", "image", "prompt", "params", "frame_index"), ("backend", "image", "prompt"))
     name = backend_name(msg)
+    frame_index = msg.get("frame_index", 0)
+    if isinstance(frame_index, bool) or not isinstance(frame_index, int) or frame_index < 0:
+        raise BadRequest(
+            f"segment/image: 'frame_index' must be an int >= 0 (the image's absolute index in its video), "
+            f"got {frame_index!r}",
+            fix="send the absolute frame index, or leave it out (default 0)",
+        )
     params = _params(msg, route)
     timeout = _timeout(params)
     image = msg.get("image")
@@ -697,7 +706,13 @@ def parse_segment_image(msg: Mapping[str, Any]) -> SegmentImageCall:
     for key in SERVER_PARAMS:
         params.pop(key, None)
     return SegmentImageCall(
-        route="segment_image", backend=name, params=params, timeout_s=timeout, prompt=prompt, image=bytes(image)
+        route="segment_image",
+        backend=name,
+        params=params,
+        timeout_s=timeout,
+        prompt=prompt,
+        image=bytes(image),
+        frame_index=frame_index,
     )
 
 

@@ -17,7 +17,7 @@ const VIEWS: { id: View; label: string; blurb: string }[] = [
 ];
 
 /** Shows a render error (with its message) instead of a blank screen. */
-class ErrorBoundary extends Component<{ children: ReactNode; label: string }, { error: Error | null }> {
+class ErrorBoundary extends Component<{ children: ReactNode; label: string; onClose?: () => void }, { error: Error | null }> {
   override state: { error: Error | null } = { error: null };
   static getDerivedStateFromError(error: Error) {
     return { error };
@@ -28,6 +28,11 @@ class ErrorBoundary extends Component<{ children: ReactNode; label: string }, { 
         <div>
           <ErrorBox error={{ message: this.state.error.message, fix: 'reload the page (Ctrl+R); if it happens again, report it with the steps that led here', method: null }} title={`${this.props.label} failed to render`} />
           <button onClick={() => this.setState({ error: null })}>Try again</button>
+          {this.props.onClose ? (
+            <button onClick={this.props.onClose} aria-label="Close 3D inspector">
+              Close
+            </button>
+          ) : null}
         </div>
       );
     }
@@ -43,16 +48,20 @@ function InspectorLayer() {
   const key = sampleKey(target.artifact.run_id, target.artifact.sample_id);
   return (
     <div className="inspector-layer" onKeyDown={(e) => e.key === 'Escape' && close()}>
-      <div className="inspector-bar row">
-        <span className="muted small">
-          {target.label ?? target.kind} · artifact {target.artifact.artifact_id.slice(0, 8)}…
-        </span>
-        <button onClick={close} aria-label="Close 3D inspector">
-          Close
-        </button>
-      </div>
-      <ErrorBoundary label="The 3D inspector">
-        <Suspense fallback={<p className="muted" role="status">Loading the 3D inspector…</p>}>
+      {/* The inspector has its own header and Close; this layer only covers loading and render failures. */}
+      <ErrorBoundary label="The 3D inspector" onClose={close}>
+        <Suspense
+          fallback={
+            <div className="inspector-bar row">
+              <p className="muted" role="status">
+                Loading the 3D inspector for {target.label ?? target.kind} (artifact {target.artifact.artifact_id.slice(0, 8)}…)
+              </p>
+              <button onClick={close} aria-label="Close 3D inspector">
+                Close
+              </button>
+            </div>
+          }
+        >
           <Inspector
             api={api}
             artifact={target.artifact}

@@ -12,13 +12,14 @@
  *     1-pixel read; baseline: the same camera rendering an empty scene in the same page.
  * Prints a table and a markdown block for docs/benchmarks.md.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunWriter } from '../../electron/services/runs/store.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/cli.ts';
+import { startServe, stopServe } from '../helpers/serve.ts';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const FRAMES = 20;
@@ -100,19 +101,6 @@ async function makeRun(runs: string): Promise<void> {
   await w.finish('finished');
 }
 
-function startServe(runs: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['electron/cli/spatialclaw.mjs', 'serve', '--runs', runs, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^READY (\{.*\})$/m.exec(out);
-      if (m) resolve({ proc, ...(JSON.parse(m[1]!) as { url: string; token: string }) });
-    });
-    proc.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-  });
-}
-
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
@@ -123,7 +111,7 @@ async function main(): Promise<void> {
   const runs = mkdtempSync(join(tmpdir(), 'sc-viewer-bench-'));
   console.error(`writing synthetic artifacts under ${runs} ...`);
   await makeRun(runs);
-  const serve = await startServe(runs);
+  const serve = await startServe(['--runs', runs]);
   const browser = await launchChromium();
   const results: { name: string; open: number[]; frame: number[]; empty: number[]; drawn: number }[] = [];
   try {
@@ -158,7 +146,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await browser.close();
-    serve.proc.kill('SIGTERM');
+    await stopServe(serve);
     rmSync(runs, { recursive: true, force: true });
   }
   const lines = [

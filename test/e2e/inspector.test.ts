@@ -8,7 +8,7 @@
  *
  * Runs after `npx electron-vite build` (out/renderer). Screenshots: test/.artifacts/inspector-*.png.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,20 +16,19 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/browser.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
-import { alive } from '../helpers/process.ts';
+import { ROOM, step } from '../helpers/rgbd-script.ts';
+import { type Serve, startServe, stopServe } from '../helpers/serve.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
 
-const ROOM = join(ROOT, 'test', 'fixtures', 'rgbd_room');
 const ARTIFACTS = join(ROOT, 'test', '.artifacts');
 const PY = join(ROOT, '.venv', 'bin', 'python');
 
-const step = (purpose: string, code: string): string =>
-  `Purpose: ${purpose}\nReasoning: the inspector needs a point cloud and masks.\nNext Goal: ${purpose}\nCode:\n\`\`\`python\n${code}\n\`\`\``;
+const WHY = 'the inspector needs a point cloud and masks.';
 const SCRIPT = [
   '1. Reconstruct. 2. Segment the middle frame. 3. Answer.',
-  step('reconstruct the frames', 'recon = tools.Reconstruct.Reconstruct(InputImages)\nprint(recon.frame_indices)'),
-  step('segment a box', 'seg = tools.SAM3.segment_image_by_box(InputImages[2], [200, 150, 420, 380], backend="classical")\nprint(seg.num_objects)'),
-  step('answer', 'ReturnAnswer(1.0)'),
+  step('reconstruct the frames', 'recon = tools.Reconstruct.Reconstruct(InputImages)\nprint(recon.frame_indices)', WHY),
+  step('segment a box', 'seg = tools.SAM3.segment_image_by_box(InputImages[2], [200, 150, 420, 380], backend="classical")\nprint(seg.num_objects)', WHY),
+  step('answer', 'ReturnAnswer(1.0)', WHY),
 ];
 
 type Probe = { __scInspector?: { firstDrawnAt: number | null } };
@@ -45,36 +44,9 @@ async function waitAttr(loc: Locator, attr: string, ok: (v: number) => boolean):
   }
 }
 
-function startServe(runs: string, home: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['electron/cli/spatialclaw.mjs', 'serve', '--runs', runs, '--port', '0'], {
-      cwd: ROOT,
-      env: { ...process.env, SPATIALCLAW_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`spatialclaw serve printed no READY line in 90 s\n${out}\n${err}`)), 90_000);
-    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^READY (\{.*\})$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        const r = JSON.parse(m[1]!) as { url: string; token: string };
-        resolve({ proc, url: r.url, token: r.token });
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`spatialclaw serve exited (${code}) before READY\n${out}\n${err}`));
-    });
-  });
-}
-
 describe('3D inspector against spatialclaw serve (real run with a Reconstruct artifact)', () => {
   let model: ScriptedModelServer;
-  let serve: { proc: ChildProcess; url: string; token: string };
+  let serve: Serve;
   let browser: BrowserContext;
   let page: Page;
   let sampleDir: string;
@@ -90,7 +62,7 @@ describe('3D inspector against spatialclaw serve (real run with a Reconstruct ar
     expect(r.code, r.stderr + r.stdout).toBe(0);
     sampleDir = join(out, 'samples', 'q1');
     expect(existsSync(join(sampleDir, 'artifacts')), `no artifacts copied into ${sampleDir}`).toBe(true);
-    serve = await startServe(runs, home);
+    serve = await startServe(['--runs', runs], { SPATIALCLAW_HOME: home });
     browser = await launchChromium();
     page = await browser.newPage();
     await page.setViewportSize({ width: 1500, height: 950 });
@@ -102,12 +74,7 @@ describe('3D inspector against spatialclaw serve (real run with a Reconstruct ar
 
   afterAll(async () => {
     await browser?.close();
-    if (serve?.proc.pid && alive(serve.proc.pid)) {
-      const exited = new Promise((r) => serve.proc.once('exit', r));
-      serve.proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-      if (alive(serve.proc.pid)) serve.proc.kill('SIGKILL');
-    }
+    await stopServe(serve);
     await model?.close();
   }, 60_000);
 
@@ -208,6 +175,9 @@ print(int((M[0, 0] & np.isfinite(P[F.index(MF[0])]).all(-1)).sum()))
     );
     expect(expected).toBeGreaterThan(0);
     expect(lifted).toBe(expected);
+    // The mask was made on InputImages[2]: it is keyed by that frame's absolute index, not position 0.
+    const maskFrames = execFileSync(PY, ['-c', `import numpy as np; print(np.load(${JSON.stringify(join(sampleDir, 'artifacts', maskDir, 'frame_indices.npy'))}).tolist())`], { encoding: 'utf8' }).trim();
+    expect(maskFrames).toBe('[2]');
     await page.screenshot({ path: join(ARTIFACTS, 'inspector-masks.png') });
     expect(pageErrors).toEqual([]);
   }, 180_000);

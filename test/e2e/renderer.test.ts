@@ -17,6 +17,9 @@ describe('electron-vite build output', () => {
     expect(src).toMatch(/require\(["']electron["']\)/);
     expect(src).not.toMatch(/^\s*import\s/m);
     expect(src).not.toMatch(/^\s*export\s/m);
+    // A sandboxed preload can require only electron (and a few node built-ins): zod etc. must be bundled in.
+    const required = [...src.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
+    expect([...new Set(required)]).toEqual(['electron']);
   });
 
   it('emits the main process and the renderer', () => {

@@ -5,7 +5,7 @@
  *
  * Runs after `npx electron-vite build` (out/renderer). Screenshots: test/.artifacts/ui-*.png.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,64 +13,17 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/cli.ts';
-import { alive } from '../helpers/process.ts';
+import { ANSWER, QUESTION, ROOM, reconstructStep, step } from '../helpers/rgbd-script.ts';
+import { type Serve, startServe, stopServe } from '../helpers/serve.ts';
 import { RunWriter } from '../../electron/services/runs/store.ts';
 import type { CellResult } from '../../shared/kernel.ts';
 import type { SampleResult } from '../../shared/run.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
 
-const ROOM = join(ROOT, 'test', 'fixtures', 'rgbd_room');
 const ARTIFACTS = join(ROOT, 'test', '.artifacts');
-const QUESTION = 'How far did the camera move between the first and the last frame, in metres?';
 
-const step = (purpose: string, code: string): string =>
-  `Purpose: ${purpose}\nReasoning: the reconstruction gives metric camera positions.\nNext Goal: ${purpose}\nCode:\n\`\`\`python\n${code}\n\`\`\``;
-
-const RECONSTRUCT = step('reconstruct the frames', [
-  'recon = tools.Reconstruct.Reconstruct(InputImages)',
-  'first, last = recon.frame_indices[0], recon.frame_indices[-1]',
-  'd = float(np.linalg.norm(recon.extrinsics[last][:3, 3] - recon.extrinsics[first][:3, 3]))',
-  'show(InputImages[0], label="first frame")',
-  'print(f"camera moved {d:.3f} m")',
-].join('\n'));
+const RECONSTRUCT = reconstructStep(['show(InputImages[0], label="first frame")']);
 const OOPS = step('check a name', 'a = 1\nb = undefined_name + a');
-const ANSWER = step('answer', 'ReturnAnswer(round(d, 2))');
-
-interface Serve {
-  proc: ChildProcess;
-  url: string;
-  port: number;
-  token: string;
-  stderr: () => string;
-}
-
-/** `spatialclaw serve` as a user starts it; resolves with its READY line. */
-function startServe(env: NodeJS.ProcessEnv, runs: string): Promise<Serve> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [join(ROOT, 'electron', 'cli', 'spatialclaw.mjs'), 'serve', '--runs', runs], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`spatialclaw serve printed no READY line in 90 s\nstdout: ${out}\nstderr: ${err}`)), 90_000);
-    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^READY (\{.*\})$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        const r = JSON.parse(m[1]!) as { url: string; port: number; token: string };
-        resolve({ proc, ...r, stderr: () => err });
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`spatialclaw serve exited (${code}) before READY\nstdout: ${out}\nstderr: ${err}`));
-    });
-  });
-}
 
 const BIG_STEPS = 30;
 const BIG_IMAGES = 250;
@@ -148,7 +101,7 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     writeFileSync(join(home, 'models', 'scripted-vlm.json'), JSON.stringify({ name: 'scripted-vlm', base_url: model.url, timeout_s: 60, max_retries: 1 }));
     const runs = mkdtempSync(join(tmpdir(), 'sc-ui-runs-'));
     await writeLargeRuns(runs);
-    serve = await startServe({ SPATIALCLAW_HOME: home }, runs);
+    serve = await startServe(['--runs', runs], { SPATIALCLAW_HOME: home });
     browser = await launchChromium();
     page = await browser.newPage();
     await page.setViewportSize({ width: 1400, height: 900 });
@@ -165,12 +118,7 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
 
   afterAll(async () => {
     await browser?.close();
-    if (serve?.proc.pid && alive(serve.proc.pid)) {
-      const exited = new Promise((r) => serve.proc.once('exit', r));
-      serve.proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-      if (alive(serve.proc.pid)) serve.proc.kill('SIGKILL');
-    }
+    await stopServe(serve);
     await model?.close();
   }, 60_000);
 

@@ -15,19 +15,8 @@ import { type AskRequest, AskRequestSchema, type HostEvent, HostEventSchema, MET
 import { RunWriter } from '../../electron/services/runs/store.ts';
 import { WorkbenchHost } from '../../electron/services/workbench/host.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
+import { ANSWER, QUESTION, RECONSTRUCT, ROOM, step } from '../helpers/rgbd-script.ts';
 import { type Reply, type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
-
-const ROOM = join(ROOT, 'test', 'fixtures', 'rgbd_room');
-const QUESTION = 'How far did the camera move between the first and the last frame, in metres?';
-const step = (purpose: string, code: string): string =>
-  `Purpose: ${purpose}\nReasoning: the reconstruction gives metric camera positions.\nNext Goal: ${purpose}\nCode:\n\`\`\`python\n${code}\n\`\`\``;
-const RECONSTRUCT = step('reconstruct the frames', [
-  'recon = tools.Reconstruct.Reconstruct(InputImages)',
-  'first, last = recon.frame_indices[0], recon.frame_indices[-1]',
-  'd = float(np.linalg.norm(recon.extrinsics[last][:3, 3] - recon.extrinsics[first][:3, 3]))',
-  'print(f"camera moved {d:.3f} m")',
-].join('\n'));
-const ANSWER = step('answer', 'ReturnAnswer(round(d, 2))');
 
 let home: string;
 let host: WorkbenchHost;

@@ -791,3 +791,17 @@ def test_sigterm_cancels_jobs_and_exits_cleanly(perception_server_factory):  # n
     assert srv.stdout_lines == [f"SPATIAL_PERCEPTION_READY {srv.url}"]  # nothing else ever reached stdout
     log = srv.stderr()
     assert "Application shutdown complete" in log and "Traceback" not in log
+
+
+def test_segment_image_records_the_absolute_frame_index(server):
+    # The kernel sends the frame's absolute index; the result and the stored artifact carry it (not position 0).
+    status, reply = server.post("/v1/segment/image", {**seg_body(), "frame_index": 7})
+    assert status == 200, reply
+    assert load_npy(reply["arrays"]["frame_indices"]).tolist() == [7]
+    # Same image, another frame index: a different result, not a cache hit of frame 7.
+    status, other = server.post("/v1/segment/image", {**seg_body(), "frame_index": 3})
+    assert status == 200
+    assert load_npy(other["arrays"]["frame_indices"]).tolist() == [3]
+    status, bad = server.post("/v1/segment/image", {**seg_body(), "frame_index": -1})
+    assert status == 400
+    assert "frame_index" in bad["error"]

@@ -197,7 +197,7 @@ export async function runSample(args: RunSampleArgs): Promise<SampleResult> {
           parse_error: v.ok ? null : v.error ?? 'failed',
         });
       }
-      for (const a of cell.artifacts) emit({ type: 'artifact', t: now(), step, id: a.id, tool: a.tool, kind: a.kind, url: a.url, summary: a.summary });
+      for (const a of cell.artifacts) emit({ type: 'artifact', t: now(), step, id: a.id, tool: a.tool, kind: a.kind, url: a.url, summary: a.summary, ...(a.frame_indices ? { frame_indices: a.frame_indices } : {}) });
 
       // Observation (with show() images within the session's budget).
       const obs = buildObservation(cell);

@@ -130,7 +130,7 @@ export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<Sa
       const written = sw.event(e);
       if (keep && e.type === 'artifact' && e.url && e.url.startsWith(`${perception.url}/v1/artifacts/`)) {
         const { id, url } = e;
-        copies.push(keepArtifact(sw.dir, id, url, perception.token).then(
+        copies.push(keepArtifact(sw.dir, id, url, perception.token, { frame_indices: e.frame_indices }).then(
           () => undefined,
           (err: unknown) => noteArtifactFailure(sw.dir, id, err instanceof Error ? err.message : String(err)),
         ));

@@ -53,9 +53,18 @@ async function fsyncFile(path: string): Promise<void> {
  * Copy one artifact from its perception server into `<sampleDir>/artifacts/<id>/`.
  * @param url `<server>/v1/artifacts/<id>` as the kernel published it.
  * @param token the bearer token of the server the session used.
+ * @param published what the kernel tool published with the artifact: its `frame_indices` (absolute)
+ *   replace the server record's, which for single-image routes are positions.
  * @throws Error naming the artifact and the HTTP problem; nothing partial is left as a kept artifact.
  */
-export async function keepArtifact(sampleDir: string, id: string, url: string, token: string, timeoutMs = 120_000): Promise<string> {
+export async function keepArtifact(
+  sampleDir: string,
+  id: string,
+  url: string,
+  token: string,
+  published: { frame_indices?: number[] | undefined } = {},
+  timeoutMs = 120_000,
+): Promise<string> {
   if (!ID_RE.test(id)) throw new Error(`artifact id ${JSON.stringify(id)} is not 32 hex digits`);
   const dir = join(sampleDir, ARTIFACTS_DIR, id);
   if (existsSync(join(dir, 'manifest.json'))) return dir;
@@ -72,7 +81,10 @@ export async function keepArtifact(sampleDir: string, id: string, url: string, t
     await pipeline(Readable.fromWeb(a.body as unknown as WebReadableStream<Uint8Array>), createWriteStream(path));
     await fsyncFile(path);
   }
-  const { arrays, ...record } = remote;
+  const { arrays, ...rest } = remote;
+  // The server keys single-image requests by position (it never sees the frame's absolute index); the
+  // kernel tool knew it, so the published frame indices win.
+  const record = published.frame_indices?.length ? { ...rest, frame_indices: published.frame_indices } : rest;
   const manifest = { record, arrays, info: {}, source_url: url, kept_at: new Date().toISOString() };
   const tmp = join(dir, `manifest.json.tmp-${process.pid}`);
   writeFileSync(tmp, JSON.stringify(manifest));

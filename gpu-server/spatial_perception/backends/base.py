@@ -108,6 +108,8 @@ class SegmentImageRequest:
     image: NDArray[np.uint8]  # (H, W, 3) RGB
     prompt: Prompt
     params: dict[str, Any] = field(default_factory=dict)
+    #: Absolute index of the image in its video (recorded in the result's ``frame_indices``); 0 when not given.
+    frame_index: int = 0
 
 
 @dataclass

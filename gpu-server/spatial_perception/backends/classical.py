@@ -496,7 +496,7 @@ class ClassicalBackend(Backend):
         return MaskResult(
             masks=mask[None, None],
             scores=np.array([[score]], np.float32),
-            frame_indices=np.zeros(1, np.int64),
+            frame_indices=np.asarray([req.frame_index], np.int64),
             labels=["object 1"],
             info=self._info(p, "grabcut", mask_empty=not mask.any()),
         )

@@ -186,7 +186,7 @@ class EchoBackend(Backend):
         return MaskResult(
             masks=mask[None, None],
             scores=np.ones((1, 1), np.float32),
-            frame_indices=np.zeros(1, np.int64),
+            frame_indices=np.asarray([req.frame_index], np.int64),
             labels=[label],
             info=info,
         )

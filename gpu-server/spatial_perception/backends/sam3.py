@@ -313,7 +313,7 @@ class SAM3Backend(Backend):
         return MaskResult(
             masks=masks,
             scores=scores,
-            frame_indices=np.zeros(1, np.int64),
+            frame_indices=np.asarray([req.frame_index], np.int64),
             labels=labels,
             info=self._info(info, params),
         )

@@ -510,6 +510,7 @@ def _segment(
         body: dict[str, Any] = {"backend": name, "prompt": prompt, "params": dict(params or {})}
         if route == "/v1/segment/image":
             body["image"] = pngs[0]
+            body["frame_index"] = int(batch.frame_indices[0])
             if name == "oracle":
                 # The oracle looks the image up among its annotated frames by absolute index.
                 body["params"].setdefault("frame_index", int(batch.frame_indices[0]))

@@ -3,7 +3,7 @@ import type { DoctorReport } from '../../../shared/doctor.ts';
 import type { ModelEntry, ModelTest, PerceptionEntry, Settings } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
 import { useApi, useSamples } from '../context.tsx';
-import { ErrorBox, Field } from './common.tsx';
+import { ErrorBox, Field, TextFields } from './common.tsx';
 
 function useLoad<T>(load: () => Promise<T>): { data: T | null; error: ShownError | null; reload: () => void } {
   const [data, setData] = useState<T | null>(null);
@@ -136,15 +136,15 @@ function ModelsSection() {
           void add();
         }}
       >
-        <Field label="Model name">
-          <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} placeholder="Qwen/Qwen3-VL-8B-Instruct" />
-        </Field>
-        <Field label="Base URL">
-          <input value={form.base_url} onChange={(e) => setForm({ ...form, base_url: e.target.value })} placeholder="http://127.0.0.1:8000/v1" />
-        </Field>
-        <Field label="API key env var" hint="the variable's name; the key is never stored">
-          <input value={form.api_key_env} onChange={(e) => setForm({ ...form, api_key_env: e.target.value })} placeholder="OPENAI_API_KEY" />
-        </Field>
+        <TextFields
+          form={form}
+          setForm={setForm}
+          fields={[
+            { key: 'name', label: 'Model name', placeholder: 'Qwen/Qwen3-VL-8B-Instruct' },
+            { key: 'base_url', label: 'Base URL', placeholder: 'http://127.0.0.1:8000/v1' },
+            { key: 'api_key_env', label: 'API key env var', placeholder: 'OPENAI_API_KEY', hint: "the variable's name; the key is never stored" },
+          ]}
+        />
         <button type="submit" disabled={busy}>
           Add endpoint
         </button>
@@ -249,15 +249,15 @@ function PerceptionSection() {
           });
         }}
       >
-        <Field label="Server name">
-          <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} placeholder="gpu-box" />
-        </Field>
-        <Field label="Server URL">
-          <input value={form.url} onChange={(e) => setForm({ ...form, url: e.target.value })} placeholder="http://10.0.0.5:8765" />
-        </Field>
-        <Field label="Token env var" hint="the variable's name; the token is never stored">
-          <input value={form.token_env} onChange={(e) => setForm({ ...form, token_env: e.target.value })} placeholder="SPATIAL_PERCEPTION_TOKEN" />
-        </Field>
+        <TextFields
+          form={form}
+          setForm={setForm}
+          fields={[
+            { key: 'name', label: 'Server name', placeholder: 'gpu-box' },
+            { key: 'url', label: 'Server URL', placeholder: 'http://10.0.0.5:8765' },
+            { key: 'token_env', label: 'Token env var', placeholder: 'SPATIAL_PERCEPTION_TOKEN', hint: "the variable's name; the token is never stored" },
+          ]}
+        />
         <button type="submit">Add server</button>
       </form>
       {actionError ? <ErrorBox error={actionError} /> : null}

@@ -142,6 +142,27 @@ export function Field({ label, children, hint }: { label: string; children: Reac
   );
 }
 
+/** Text inputs bound to the string fields of one form object (add-endpoint / add-server forms). */
+export function TextFields<F extends Record<string, string>>({
+  form,
+  setForm,
+  fields,
+}: {
+  form: F;
+  setForm: (f: F) => void;
+  fields: { key: keyof F & string; label: string; placeholder: string; hint?: string }[];
+}) {
+  return (
+    <>
+      {fields.map((f) => (
+        <Field key={f.key} label={f.label} {...(f.hint ? { hint: f.hint } : {})}>
+          <input value={form[f.key]} onChange={(e) => setForm({ ...form, [f.key]: e.target.value })} placeholder={f.placeholder} />
+        </Field>
+      ))}
+    </>
+  );
+}
+
 export const fmtSeconds = (s: number): string => (s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
 export const fmtTokens = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : String(n));
 export const fmtDate = (iso: string | null): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z?$|Z$/, '') : '—');

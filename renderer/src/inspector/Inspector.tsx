@@ -110,7 +110,7 @@ function InspectorPanel(props: InspectorProps): JSX.Element {
           {loaded?.manifest.backend ? `${loaded.manifest.backend} · ` : ''}
           {kind} · {artifact.artifact_id}
         </span>
-        <button className="sc-insp-close" onClick={onClose} aria-label="Close inspector">
+        <button className="sc-insp-close" onClick={onClose} aria-label="Close 3D inspector">
           Close
         </button>
       </header>
