@@ -688,7 +688,7 @@ def parse_segment_image(msg: Mapping[str, Any]) -> SegmentImageCall:
     _check_keys(msg, route, ("backend", "image", "prompt", "params", "frame_index"), ("backend", "image", "prompt"))
     name = backend_name(msg)
     frame_index = msg.get("frame_index", 0)
-    if isinstance(frame_index, bool) or not isinstance(frame_index, int) or frame_index < 0:
+    if not _is_int(frame_index) or frame_index < 0:
         raise BadRequest(
             f"segment/image: 'frame_index' must be an int >= 0 (the image's absolute index in its video), "
             f"got {frame_index!r}",
