@@ -91,8 +91,8 @@ const STAGES = {
   ],
   lint: [
     ['eslint', single('eslint', bin('eslint'), ['.', '--max-warnings=0'])],
-    ['ruff check', single('ruff check', python, ['-m', 'ruff', 'check', 'python-runtime', 'gpu-server', 'test/python'])],
-    ['ruff format --check', single('ruff format', python, ['-m', 'ruff', 'format', '--check', 'python-runtime', 'gpu-server', 'test/python'])],
+    ['ruff check', single('ruff check', python, ['-m', 'ruff', 'check', 'python-common', 'python-runtime', 'gpu-server', 'test/python'])],
+    ['ruff format --check', single('ruff format', python, ['-m', 'ruff', 'format', '--check', 'python-common', 'python-runtime', 'gpu-server', 'test/python'])],
   ],
   unit: [['vitest unit', vitest('unit')]],
   python: [['pytest', pytest]],

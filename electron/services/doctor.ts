@@ -30,7 +30,7 @@ for name in pins:
         out["packages"][name] = md.version(name)
     except md.PackageNotFoundError:
         out["packages"][name] = None
-for mod in ("spatial_runtime", "spatial_perception"):
+for mod in ("spatial_common", "spatial_runtime", "spatial_perception"):
     try:
         out["imports"][mod] = getattr(importlib.import_module(mod), "__version__", "?")
     except Exception as e:
@@ -85,7 +85,7 @@ export async function runDoctor(): Promise<DoctorReport> {
     checks.push(c.ok ? { ...c, fix: undefined } : c);
   };
   const setupFix = process.env.SPATIALCLAW_PYTHON
-    ? `"${process.env.SPATIALCLAW_PYTHON}" -m pip install -r python-runtime/requirements.txt -r gpu-server/requirements.txt -c build/python-constraints.txt && "${process.env.SPATIALCLAW_PYTHON}" -m pip install --no-deps -e python-runtime -e gpu-server`
+    ? `"${process.env.SPATIALCLAW_PYTHON}" -m pip install -r python-common/requirements.txt -r python-runtime/requirements.txt -r gpu-server/requirements.txt -c build/python-constraints.txt && "${process.env.SPATIALCLAW_PYTHON}" -m pip install --no-deps -e python-common -e python-runtime -e gpu-server`
     : 'npm run setup';
 
   // Node
@@ -117,6 +117,7 @@ export async function runDoctor(): Promise<DoctorReport> {
   }
 
   const basePins = new Map([
+    ...readPins(join(root, 'python-common', 'requirements.txt')),
     ...readPins(join(root, 'python-runtime', 'requirements.txt')),
     ...readPins(join(root, 'gpu-server', 'requirements.txt')),
   ]);
@@ -150,7 +151,7 @@ export async function runDoctor(): Promise<DoctorReport> {
         detail: probe.jupyter_server ?? probe.errors['jupyter_server'] ?? 'missing', fix: setupFix });
       add({ id: 'ipykernel', label: 'ipykernel (python3 kernelspec)', required: true, ok: !!probe.kernelspec,
         detail: probe.kernelspec ? `python3 -> ${probe.kernelspec}` : probe.errors['kernelspec'] ?? 'missing', fix: setupFix });
-      for (const mod of ['spatial_runtime', 'spatial_perception']) {
+      for (const mod of ['spatial_common', 'spatial_runtime', 'spatial_perception']) {
         const v = probe.imports[mod];
         add({ id: mod, label: `${mod} package`, required: true, ok: !!v,
           detail: v ? `${v} (importable)` : probe.errors[mod] ?? 'not importable', fix: setupFix });

@@ -34,6 +34,7 @@ from typing import IO, Any
 import uvicorn
 import uvicorn.config
 
+from spatial_common import parent_watch
 from spatial_perception.app import ServerConfig, create_app
 
 TOKEN_ENV = "SPATIAL_PERCEPTION_TOKEN"
@@ -137,16 +138,8 @@ def _exit_on(code: int) -> Any:
 def _watch_parent() -> None:
     """When a local host started this server (SPATIALCLAW_PARENT_PID), stop when that host is gone.
 
-    Uses spatial_runtime's watcher, which is installed wherever a local host runs; a standalone server on a
-    GPU box has no parent pid and needs nothing.
+    A standalone server on a GPU box has no parent pid and is not watched.
     """
-    if not os.environ.get("SPATIALCLAW_PARENT_PID"):
-        return
-    try:
-        from spatial_runtime import parent_watch
-    except ImportError:
-        log.warning("SPATIALCLAW_PARENT_PID is set but spatial_runtime is not installed: not watching the host")
-        return
     parent_watch.start()
 
 

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _say("TCP_NODELAY on kernel websockets")
     from jupyter_server.serverapp import ServerApp
 
-    from spatial_runtime import parent_watch
+    from spatial_common import parent_watch
 
     parent_watch.start()  # a host that dies (even by SIGKILL) takes its server and kernels with it
     ServerApp.launch_instance(argv=args)

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import time
 
-CHILD = "import time; from spatial_runtime import parent_watch; assert parent_watch.start(); time.sleep(60)"
+CHILD = "import time; from spatial_common import parent_watch; assert parent_watch.start(); time.sleep(60)"
 
 
 def test_process_stops_when_its_host_dies():
@@ -51,7 +51,7 @@ def test_stops_even_when_stderr_is_a_broken_pipe():
 
 def test_no_watch_without_a_parent_pid():
     out = subprocess.run(
-        [sys.executable, "-c", "from spatial_runtime import parent_watch; print(parent_watch.start())"],
+        [sys.executable, "-c", "from spatial_common import parent_watch; print(parent_watch.start())"],
         env={k: v for k, v in os.environ.items() if k != "SPATIALCLAW_PARENT_PID"},
         capture_output=True,
         text=True,

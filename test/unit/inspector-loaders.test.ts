@@ -12,7 +12,8 @@ import { colorize, frustumCorners, liftMasks, ramp, selectPoints } from '../../r
 import { maskAt, maskOverlay } from '../../renderer/src/inspector/masks2d.ts';
 import { angleDeg, buildPly, distance, pickAt, picksToPython, pixelId, pyFloat } from '../../renderer/src/inspector/measure.ts';
 import { NpyError, parseNpy, writeNpy } from '../../renderer/src/inspector/npy.ts';
-import { liftDepth, loadMasks, loadReconstruction, type Masks, type Reconstruction } from '../../renderer/src/inspector/recon.ts';
+import { loadMasks, loadReconstruction, type Masks, type Reconstruction } from '../../renderer/src/inspector/recon.ts';
+import { backprojectDepth } from '../../shared/geometry.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const PY = join(ROOT, '.venv', 'bin', 'python');
@@ -233,7 +234,7 @@ print(json.dumps(dict(
   });
 
   it('lifts depth like the backend did (when a reconstruction has no points array)', async () => {
-    const lifted = liftDepth(recon.depth!, recon.n, recon.h, recon.w, recon.intrinsics, recon.extrinsics);
+    const lifted = backprojectDepth(recon.depth!, recon.n, recon.h, recon.w, recon.intrinsics, recon.extrinsics);
     const id = pixelId(recon, 2, 400, 300);
     for (let a = 0; a < 3; a++) expect(lifted[id * 3 + a]).toBeCloseTo(recon.points[id * 3 + a]!, 4);
     const fromDepth = await loadReconstruction(['depth', 'confidence', 'extrinsics', 'intrinsics', 'frame_indices'], fetcher('rec_'));

@@ -6,6 +6,7 @@
  * A point is addressed by its global pixel id `id = (frame_pos * H + v) * W + u` (frame_pos: position in
  * the artifact, not the absolute frame index).
  */
+import { liftPixelInto } from '../../../shared/geometry.ts';
 import type { Masks, Reconstruction } from './recon.ts';
 
 export type ColorMode = 'rgb' | 'depth' | 'confidence' | 'height';
@@ -273,17 +274,15 @@ export function robustBounds(pos: Float32Array): { min: [number, number, number]
  * top-left, top-right, bottom-right, bottom-left) lifted to depth `d` metres along the camera z axis.
  */
 export function frustumCorners(r: Reconstruction, f: number, d: number): { center: [number, number, number]; corners: [number, number, number][] } {
-  const K = r.intrinsics, E = r.extrinsics;
-  const k = f * 9, e = f * 16;
-  const fx = K[k]!, cx = K[k + 2]!, fy = K[k + 4]!, cy = K[k + 5]!;
-  const toWorld = (x: number, y: number, z: number): [number, number, number] => [
-    E[e]! * x + E[e + 1]! * y + E[e + 2]! * z + E[e + 3]!,
-    E[e + 4]! * x + E[e + 5]! * y + E[e + 6]! * z + E[e + 7]!,
-    E[e + 8]! * x + E[e + 9]! * y + E[e + 10]! * z + E[e + 11]!,
-  ];
-  const px = (u: number, v: number) => toWorld(((u - cx) * d) / fx, ((v - cy) * d) / fy, d);
+  const px = (u: number, v: number): [number, number, number] => {
+    const p: [number, number, number] = [0, 0, 0];
+    liftPixelInto(p, 0, r.intrinsics, r.extrinsics, f, u, v, d);
+    return p;
+  };
+  const center: [number, number, number] = [0, 0, 0];
+  liftPixelInto(center, 0, r.intrinsics, r.extrinsics, f, 0, 0, 0);
   const u0 = -0.5, u1 = r.w - 0.5, v0 = -0.5, v1 = r.h - 0.5;
-  return { center: toWorld(0, 0, 0), corners: [px(u0, v0), px(u1, v0), px(u1, v1), px(u0, v1)] };
+  return { center, corners: [px(u0, v0), px(u1, v0), px(u1, v1), px(u0, v1)] };
 }
 
 /** Line-segment vertices (pairs) of a frustum: 4 rays from the centre and the image rectangle. */

@@ -6,6 +6,7 @@
  * backends: gravity-aligned, +Y up, floor at Y ≈ 0). `extrinsics[i]` is camera-to-world with OpenCV camera
  * axes (x right, y down, z forward). Pixels are (u = column, v = row), origin at the top-left pixel centre.
  */
+import { backprojectDepth } from '../../../shared/geometry.ts';
 import { expectShape, NpyError, parseNpy, type NpyArray } from './npy.ts';
 
 /** A reconstruction (kind `reconstruction`): N frames of H x W pixels. */
@@ -66,37 +67,6 @@ function asU8(a: NpyArray, what: string): Uint8Array {
 }
 
 /**
- * Lift depth maps into world points: pixel (u, v) with depth z → camera ((u - cx) z / fx, (v - cy) z / fy, z),
- * then through the camera-to-world extrinsics. Invalid depth (<= 0, NaN) gives NaN.
- * @returns (N, H, W, 3) float32.
- */
-export function liftDepth(depth: Float32Array, n: number, h: number, w: number, K: Float64Array, E: Float64Array): Float32Array {
-  const out = new Float32Array(n * h * w * 3);
-  for (let f = 0; f < n; f++) {
-    const k = f * 9;
-    const fx = K[k]!, cx = K[k + 2]!, fy = K[k + 4]!, cy = K[k + 5]!;
-    const e = f * 16;
-    for (let v = 0; v < h; v++) {
-      for (let u = 0; u < w; u++) {
-        const i = (f * h + v) * w + u;
-        const z = depth[i]!;
-        const o = i * 3;
-        if (!(z > 0)) {
-          out[o] = out[o + 1] = out[o + 2] = NaN;
-          continue;
-        }
-        const x = ((u - cx) * z) / fx;
-        const y = ((v - cy) * z) / fy;
-        out[o] = E[e]! * x + E[e + 1]! * y + E[e + 2]! * z + E[e + 3]!;
-        out[o + 1] = E[e + 4]! * x + E[e + 5]! * y + E[e + 6]! * z + E[e + 7]!;
-        out[o + 2] = E[e + 8]! * x + E[e + 9]! * y + E[e + 10]! * z + E[e + 11]!;
-      }
-    }
-  }
-  return out;
-}
-
-/**
  * Read a reconstruction from its arrays. Needs `intrinsics`, `extrinsics` and either `points` or `depth`;
  * `colors`, `confidence`, `valid`, `depth` and `frame_indices` are optional.
  * @param names the array names the manifest lists.
@@ -133,7 +103,7 @@ export async function loadReconstruction(names: string[], fetch: ArrayFetcher, m
   expectShape(EA!, [n, 4, 4], 'extrinsics.npy');
   const E = asFloat64(EA!);
   const depth = depthA ? (expectShape(depthA, [n, h, w], 'depth.npy'), asFloat32(depthA, 'depth.npy')) : null;
-  const points = pointsA ? asFloat32(pointsA, 'points.npy') : liftDepth(depth!, n, h, w, K, E);
+  const points = pointsA ? asFloat32(pointsA, 'points.npy') : backprojectDepth(depth!, n, h, w, K, E);
   let colors: Uint8Array | null = null;
   if (colorsA) {
     expectShape(colorsA, [n, h, w, 3], 'colors.npy');

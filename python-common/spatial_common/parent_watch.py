@@ -1,5 +1,6 @@
 """Stop this process when the host that started it is gone (even if the host was SIGKILLed).
 
+Used by the Jupyter server launcher (spatial_runtime.server_launch) and the perception server.
 The host passes its pid in ``SPATIALCLAW_PARENT_PID``. A daemon thread checks every second whether that
 process still exists and, once it does not, sends this process SIGTERM, so the Jupyter or perception
 server shuts down cleanly (and takes its kernels with it). Detached servers simply get no pid.
