@@ -1,0 +1,30 @@
+/**
+ * Every default of the host, the CLI and the workbench UI, in one place. The resolved configuration
+ * (electron/services/config/resolve.ts) starts from these; flags, environment variables and
+ * `<data dir>/settings.json` override them in that order of precedence (flags first).
+ *
+ * Python-side defaults live with their code: the kernel runtime's in `spatial_runtime` (frames sampled from
+ * a video, image limits) and the perception server's in `spatial_perception.app.ServerConfig`.
+ */
+export const DEFAULTS = {
+  /** Backends of a perception server started on this host (`perception start`, `--perception local`, Settings). */
+  localPerceptionBackends: ['rgbd', 'classical'] as readonly string[],
+  /** Agent steps (cells) per sample. */
+  maxSteps: 30,
+  /** Largest step budget a request may ask for. */
+  maxStepsLimit: 200,
+  /** How the model acts: one Python cell per step. */
+  executor: 'code' as 'code' | 'single_pass' | 'tool_call',
+  /** Ask the planner for a plan before the first step. */
+  plan: true,
+  /** Warm kernels kept ready by the workbench. */
+  poolSize: 1,
+  /** Kernel address-space limit (RLIMIT_AS), GiB. */
+  memoryGib: 16,
+  /** Per-cell timeout, seconds. */
+  cellTimeoutS: 600,
+  /** Samples run in parallel by `spatialclaw run`. */
+  concurrency: 1,
+  /** A console replay kernel is closed after this long unused, milliseconds. */
+  replayIdleMs: 10 * 60_000,
+} as const;
