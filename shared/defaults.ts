@@ -25,6 +25,18 @@ export const DEFAULTS = {
   cellTimeoutS: 600,
   /** Samples run in parallel by `spatialclaw run`. */
   concurrency: 1,
+  /** Most warm kernels `spatialclaw run` keeps (one per sample in flight, up to this many). */
+  runPoolMax: 8,
   /** A console replay kernel is closed after this long unused, milliseconds. */
   replayIdleMs: 10 * 60_000,
+  /** Failed steps in a row that end a sample (termination `consecutive_failures`). */
+  maxConsecutiveFailures: 5,
+  /** Input frames attached to the model's first message. */
+  keyFrames: 8,
+  /** Images (key frames + show() images) a sample may send over its whole history. */
+  imageBudget: 24,
+  /** Images per model request (model config `images.per_request`). */
+  imagesPerRequest: 8,
+  /** Long edge, pixels, images are resized to before they are sent (model config `images.max_long_edge`). */
+  maxLongEdge: 1024,
 } as const;

@@ -4,77 +4,28 @@
  */
 import { z } from 'zod';
 
-/** One input bound into a kernel (docs/kernel-protocol.md, "InputSpec"). Paths are absolute. */
-export const InputSpecSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('video'),
-    path: z.string().min(1),
-    /** Frames sampled uniformly over the whole video (default 16). */
-    num_frames: z.number().int().positive().optional(),
-    /** Upper bound on the sampling rate, frames per second. */
-    max_fps: z.number().positive().nullable().optional(),
-  }),
-  z.object({ kind: z.literal('images'), path: z.string().min(1) }),
-  z.object({
-    kind: z.literal('rgbd'),
-    /** Folder of colour frames, matched to depth frames by sorted file name. */
-    path: z.string().min(1),
-    /** Folder of 16-bit depth frames (PNG/PGM); metres = raw / depth_scale. */
-    depth: z.string().min(1),
-    /** JSON {fx, fy, cx, cy} in pixels, optional depth_scale (default 1000), width, height. */
-    camera: z.string().min(1),
-    /** One line per frame: tx ty tz qx qy qz qw, camera-to-world (TUM order), metres. */
-    poses: z.string().min(1).nullable().optional(),
-  }),
-  z.object({ kind: z.literal('rgbd_sample'), path: z.string().min(1) }),
-]);
-export type InputSpec = z.infer<typeof InputSpecSchema>;
+import { PublishedArtifactSchema } from './contracts/artifact.ts';
+import { AnswerPayloadSchema, ImageMetaSchema, VariableSummarySchema } from './contracts/kernel.ts';
 
-/** A new or changed kernel variable, summarised in one bounded line. */
-export const VariableSummarySchema = z.object({
-  name: z.string(),
-  type: z.string(),
-  shape: z.array(z.number()).nullable().optional(),
-  dtype: z.string().nullable().optional(),
-  len: z.number().nullable().optional(),
-  /** [first, last] absolute frame indices for frame collections. */
-  frames: z.tuple([z.number(), z.number()]).nullable().optional(),
-  size_mb: z.number().nullable().optional(),
-  line: z.string(),
-});
-export type VariableSummary = z.infer<typeof VariableSummarySchema>;
+// The cross-process parts (inputs, session config, display payloads, variable summaries) are contracts
+// defined in shared/contracts/ and exported to Python; this module adds the host-side records built on them.
+export { InputSpecSchema, MIME, type InputSpec, type VariableSummary } from './contracts/kernel.ts';
+export { VariableSummarySchema };
 
 /** An image from `show()` or `plt.show()`. `png` is base64 and is stripped from JSON-lines output. */
-export const CellImageSchema = z.object({
-  index: z.number().int(),
-  label: z.string().nullable(),
-  width: z.number().int(),
-  height: z.number().int(),
-  source: z.enum(['show', 'plt', 'display']),
+export const CellImageSchema = ImageMetaSchema.extend({
   png: z.string().optional(),
-  /** Where the PNG was written, when the caller asked for files (CLI --out). */
+  /** Where the PNG was written, when the caller asked for files (CLI --out), or its path inside a run. */
   path: z.string().optional(),
 });
 export type CellImage = z.infer<typeof CellImageSchema>;
 
-export const AnswerSchema = z.object({
-  answer: z.union([z.string(), z.number()]),
-  type: z.enum(['str', 'int', 'float']),
-});
+/** What `ReturnAnswer(...)` submitted. */
+export const AnswerSchema = AnswerPayloadSchema;
 export type Answer = z.infer<typeof AnswerSchema>;
 
-/** A perception result recorded by a tool call (docs/perception-api.md); the 3D inspector loads it by `url`. */
-export const ArtifactSchema = z.object({
-  id: z.string(),
-  tool: z.string(),
-  kind: z.string(),
-  url: z.string().nullable(),
-  summary: z.string(),
-  /** Absolute frame indices the artifact covers. */
-  frame_indices: z.array(z.number().int()).optional(),
-  /** Array name -> shape, e.g. {"points": [5, 480, 640, 3]}. */
-  shapes: z.record(z.string(), z.array(z.number().int())).optional(),
-});
+/** A perception result recorded by a tool call (docs/perception-api.md); the 3D inspector loads it by `url` or kept copy. */
+export const ArtifactSchema = PublishedArtifactSchema;
 export type Artifact = z.infer<typeof ArtifactSchema>;
 
 export const ViolationSchema = z.object({

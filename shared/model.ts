@@ -4,6 +4,7 @@
  * the config names the environment variable that holds the key.
  */
 import { z } from 'zod';
+import { DEFAULTS } from './defaults.ts';
 
 /** Sampling parameters for one role; passed through to the API (unknown keys go to extra_body). */
 export const SamplingSchema = z
@@ -47,10 +48,10 @@ export const ModelConfigSchema = z
     max_tokens: z.number().int().positive().default(4096),
     images: z.object({
       /** Images per request (key frames + show() images). */
-      per_request: z.number().int().positive().default(8),
+      per_request: z.number().int().positive().default(DEFAULTS.imagesPerRequest),
       /** Long edge in pixels images are resized to before sending. */
-      max_long_edge: z.number().int().positive().default(1024),
-    }).default({ per_request: 8, max_long_edge: 1024 }),
+      max_long_edge: z.number().int().positive().default(DEFAULTS.maxLongEdge),
+    }).default({ per_request: DEFAULTS.imagesPerRequest, max_long_edge: DEFAULTS.maxLongEdge }),
     /** Passed through to the request body, e.g. {"chat_template_kwargs": {"enable_thinking": true}} for vLLM. */
     extra_body: z.record(z.string(), z.unknown()).default({}),
     /** Per-request timeout, seconds. */

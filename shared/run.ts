@@ -14,6 +14,9 @@ import { UsageSchema } from './model.ts';
 
 export const RUN_FORMAT = 'spatialclaw-run/1';
 
+/** The fields of an `artifact` event: the PublishedArtifact contract without `shapes`. */
+export const ArtifactEventFieldsSchema = ArtifactSchema.omit({ shapes: true });
+
 export const SampleSpecSchema = z.object({
   /** Unique within the run; also the sample's folder name (letters, digits, _ . -). */
   id: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'sample ids use letters, digits, _ . - (max 128)'),
@@ -83,8 +86,8 @@ export const RunEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('cell'), result: CellResultSchema }),
   z.object({ ...base, type: z.literal('observation'), text: z.string(), images: z.array(z.string()) }),
   z.object({ ...base, type: z.literal('image'), path: z.string(), label: z.string().nullable(), width: z.number().int(), height: z.number().int() }),
-  // What the kernel tool published (its frame_indices are absolute, authoritative over the server's record).
-  z.object({ ...base, type: z.literal('artifact'), ...ArtifactSchema.pick({ id: true, tool: true, kind: true, url: true, summary: true, frame_indices: true }).shape }),
+  // What the kernel tool published (PublishedArtifact without the array shapes, which the cell result keeps).
+  z.object({ ...base, type: z.literal('artifact'), ...ArtifactEventFieldsSchema.shape }),
   z.object({ ...base, type: z.literal('answer'), answer: z.union([z.string(), z.number()]), source: z.string() }),
   z.object({ ...base, type: z.literal('termination'), reason: TerminationSchema, detail: z.string().nullable() }),
 ]);

@@ -13,6 +13,8 @@
  * client parses JSON results with the result schema. See docs/workbench.md.
  */
 import { z } from 'zod';
+import { ArrayNameSchema, ArtifactIdSchema, ArtifactManifestSchema } from './contracts/artifact.ts';
+import { DEFAULTS } from './defaults.ts';
 import { DoctorReportSchema } from './doctor.ts';
 import { CellResultSchema, InputSpecSchema } from './kernel.ts';
 import { ModelConfigSchema } from './model.ts';
@@ -21,10 +23,8 @@ import { RunEventSchema, RunInfoSchema, SampleResultSchema } from './run.ts';
 /** A run is addressed by its folder name under the runs root (never a path). */
 export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'a run id is a folder name under the runs root').refine((s) => s !== '.' && s !== '..', 'not a run id');
 export const SampleIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).refine((s) => s !== '.' && s !== '..', 'not a sample id');
-/** Perception artifact ids: 32 hex digits. */
-export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{32}$/, 'an artifact id is 32 lowercase hex digits');
-/** Array names inside an artifact (`points`, `colors`, `masks`, ...). */
-export const ArrayNameSchema = z.string().regex(/^[A-Za-z0-9_]{1,64}$/);
+// Artifact ids, array names and manifests are contracts shared with the perception server (shared/contracts/).
+export { ArrayNameSchema, ArtifactIdSchema, ArtifactManifestSchema, type ArtifactManifest } from './contracts/artifact.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Inputs and previews
@@ -73,9 +73,9 @@ export const AskRequestSchema = z.object({
   model: z.string().min(1, 'choose a model endpoint'),
   /** A perception server name (Settings > Perception servers), or null for none. */
   perception: z.string().nullable(),
-  executor: z.enum(['code', 'single_pass', 'tool_call']).default('code'),
-  max_steps: z.number().int().positive().max(200).default(30),
-  plan: z.boolean().default(true),
+  executor: z.enum(['code', 'single_pass', 'tool_call']).default(DEFAULTS.executor),
+  max_steps: z.number().int().positive().max(DEFAULTS.maxStepsLimit).default(DEFAULTS.maxSteps),
+  plan: z.boolean().default(DEFAULTS.plan),
 });
 export type AskRequest = z.input<typeof AskRequestSchema>;
 
@@ -151,17 +151,6 @@ export type SampleEvents = z.infer<typeof SampleEventsSchema>;
 export const ArtifactRefSchema = z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, artifact_id: ArtifactIdSchema });
 export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
 
-/** An artifact's manifest (docs/perception-api.md): the record plus each array's shape and dtype. */
-export const ArtifactManifestSchema = z
-  .object({
-    id: z.string(),
-    kind: z.string(),
-    backend: z.string().optional(),
-    frame_indices: z.array(z.number().int()).optional(),
-    arrays: z.record(z.string(), z.object({ shape: z.array(z.number().int()), dtype: z.string(), bytes: z.number().int().optional() })),
-  })
-  .passthrough();
-export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
 
 // ---------------------------------------------------------------------------------------------------
 // Settings
@@ -188,15 +177,43 @@ export const PerceptionEntrySchema = z.object({
 });
 export type PerceptionEntry = z.infer<typeof PerceptionEntrySchema>;
 
+/** A perception backend as a server's `/health` (and `python -m spatial_perception --list-backends --json`) reports it. */
+export const PerceptionBackendSchema = z.object({
+  name: z.string(),
+  /** Whether it can run here; null when unknown (a default of the fallback list that no running server reports). */
+  available: z.boolean().nullable(),
+  /** Why it is unavailable (a missing package, no GPU, no checkpoint), or null. */
+  reason: z.string().nullable(),
+  capabilities: z.array(z.string()),
+  /** Where it runs ("cpu", "cuda:0"), or "" when unknown. */
+  device: z.string(),
+});
+export type PerceptionBackend = z.infer<typeof PerceptionBackendSchema>;
+
+export const LocalBackendsSchema = z.object({
+  /**
+   * 'registry': the backend registry of this host's Python environment (`--list-backends`), with
+   * availability; 'fallback': that command is unavailable, so the defaults plus what the running servers
+   * report (availability unknown for a default no running server has).
+   */
+  source: z.enum(['registry', 'fallback']),
+  /** Why the list is a fallback, or null. */
+  note: z.string().nullable(),
+  backends: z.array(PerceptionBackendSchema),
+  /** The backends checked by default (shared/defaults.ts). */
+  defaults: z.array(z.string()),
+});
+export type LocalBackends = z.infer<typeof LocalBackendsSchema>;
+
 export const SettingsSchema = z.object({
   /** Warm kernels kept ready. */
-  pool_size: z.number().int().min(0).max(32).default(1),
+  pool_size: z.number().int().min(0).max(32).default(DEFAULTS.poolSize),
   /** Kernel memory limit (RLIMIT_AS), GiB. */
-  memory_gib: z.number().positive().max(1024).default(16),
+  memory_gib: z.number().positive().max(1024).default(DEFAULTS.memoryGib),
   /** Per-cell timeout, seconds. */
-  cell_timeout_s: z.number().int().positive().max(7200).default(600),
+  cell_timeout_s: z.number().int().positive().max(7200).default(DEFAULTS.cellTimeoutS),
   /** Default step budget for new questions. */
-  max_steps: z.number().int().positive().max(200).default(30),
+  max_steps: z.number().int().positive().max(DEFAULTS.maxStepsLimit).default(DEFAULTS.maxSteps),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
@@ -270,7 +287,12 @@ export const METHODS = {
   removeModel: method(z.object({ name: z.string().min(1) }).strict(), Ok, 'Delete a model config.'),
   // Settings: perception servers
   listPerception: method(Empty, z.array(PerceptionEntrySchema), 'Perception servers with health.'),
-  startLocalPerception: method(z.object({ backends: z.array(z.string()).min(1).default(['rgbd', 'classical']) }).strict(), PerceptionEntrySchema, 'Start a perception server on this host (stops with the host).'),
+  startLocalPerception: method(
+    z.object({ backends: z.array(z.string()).min(1).default(() => [...DEFAULTS.localPerceptionBackends]) }).strict(),
+    PerceptionEntrySchema,
+    'Start a perception server on this host (stops with the host).',
+  ),
+  localPerceptionBackends: method(Empty, LocalBackendsSchema, 'The backends a perception server started on this host would offer, with availability (cached).'),
   addPerception: method(
     z.object({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/), url: z.string().url(), token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }).strict(),
     PerceptionEntrySchema,

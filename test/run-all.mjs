@@ -90,6 +90,7 @@ const STAGES = {
     ['tsc (renderer tests)', single('tsc web tests', bin('tsc'), ['-p', 'tsconfig.test-web.json', '--noEmit'])],
   ],
   lint: [
+    ['contracts are current (npm run contracts)', single('contracts --check', process.execPath, ['--import', 'tsx', 'build/contracts.ts', '--check'])],
     ['eslint', single('eslint', bin('eslint'), ['.', '--max-warnings=0'])],
     ['ruff check', single('ruff check', python, ['-m', 'ruff', 'check', 'python-common', 'python-runtime', 'gpu-server', 'test/python'])],
     ['ruff format --check', single('ruff format', python, ['-m', 'ruff', 'format', '--check', 'python-common', 'python-runtime', 'gpu-server', 'test/python'])],

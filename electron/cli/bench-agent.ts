@@ -15,7 +15,7 @@ import type { ModelLike } from '../services/agent/loop.ts';
 import { runBatch } from '../services/agent/runner.ts';
 import { KernelRuntime } from '../services/kernel/runtime.ts';
 import { samplesDir } from '../services/paths.ts';
-import { RunWriter } from '../services/runs/store.ts';
+import { RunWriter } from '../services/runs/writer.ts';
 import { percentile } from './bench-kernel.ts';
 
 const STEP = (i: number): string => `Purpose: step ${i}\nReasoning: r\nNext Goal: g\nCode:\n\`\`\`python\nx${i} = np.arange(${i + 3}).sum()\nprint(x${i})\n\`\`\``;

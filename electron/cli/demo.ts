@@ -1,26 +1,21 @@
 /**
  * `spatialclaw demo` (`npm run demo`): the main job on the bundled real RGB-D sample. It checks the
- * installation, starts a local perception server and an agent kernel, and asks "how far did the
- * camera move?". With a model configured (--model / --base-url, or SPATIALCLAW_MODEL and
- * SPATIALCLAW_BASE_URL) the model answers live; without one, a bundled, clearly labelled
- * demonstration trajectory is played through the same loop, kernel and perception server.
+ * installation, then asks "how far did the camera move?" through the same AskService as `spatialclaw ask`
+ * and the workbench, with a local perception server ("local"). With a model configured (--model /
+ * --base-url, or SPATIALCLAW_MODEL and SPATIALCLAW_BASE_URL) the model answers live; without one, a
+ * bundled, clearly labelled demonstration trajectory is played through the same loop, kernel and
+ * perception server.
  */
-import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { RunEvent } from '../../shared/run.ts';
-import { type ModelLike } from '../services/agent/loop.ts';
-import { runOne } from '../services/agent/runner.ts';
 import { loadTrajectory, TrajectoryModel } from '../services/agent/trajectory.ts';
+import { createServices } from '../services/app/index.ts';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
-import { KernelRuntime } from '../services/kernel/runtime.ts';
-import { ModelClient } from '../services/model/client.ts';
-import { redactConfig } from '../services/model/config.ts';
-import { dataDir, samplesDir } from '../services/paths.ts';
-import { PerceptionServer } from '../services/perception/server.ts';
-import { RunWriter } from '../services/runs/store.ts';
-import { modelConfigFrom, type ModelArgs, printEvent } from './ask.ts';
+import { samplesDir } from '../services/paths.ts';
+import { type ModelFlags, modelFlags, printEvent } from './ask.ts';
 
-export interface DemoOptions extends ModelArgs {
+export interface DemoOptions extends ModelFlags {
   sampleDir?: string | undefined;
 }
 
@@ -38,31 +33,28 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     return 1;
   }
   const trajectory = loadTrajectory(join(samplesDir(), 'demo', 'trajectory.json'));
-  const cfg = modelConfigFrom(opts);
-  const model: ModelLike = cfg ? new ModelClient(cfg) : new TrajectoryModel(trajectory);
-  console.log(cfg ? `\nModel: ${cfg.name} (live)` : `\n${BANNER}\n${trajectory.description}`);
-  console.log(`Sample: ${sampleDir}\nQuestion: ${trajectory.question}`);
-
-  const perception = await PerceptionServer.startLocal({ backends: ['rgbd', 'classical'] });
-  const runtime = await KernelRuntime.start();
-  const dir = join(dataDir(), 'runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const writer = await RunWriter.create(dir, {
-    config: { kind: 'demo', model: cfg ? redactConfig(cfg) : { trajectory: 'test/fixtures/demo/trajectory.json' } },
-    versions: { spatialclaw: '0.1.0', node: process.version },
-    total_samples: 1,
-  });
+  // One question needs one kernel: no warm pool.
+  const services = createServices({ ...modelFlags(opts), poolSize: 0 });
   try {
-    const r = await runOne(
-      { id: 'demo', question: trajectory.question, inputs: [{ kind: 'rgbd_sample', path: sampleDir }], ...(trajectory.answer !== undefined ? { answer: trajectory.answer } : {}) },
-      {
-        runtime, model, writer, perception,
-        ...(cfg ? { options: { imagesPerRequest: cfg.images.per_request, maxLongEdge: cfg.images.max_long_edge } } : {}),
-        onEvent: (_id: string, e: RunEvent) => printEvent(e),
-      },
-    );
-    await writer.finish('finished');
+    const cfg = services.models.fromArgs(services.settings.config());
+    console.log(cfg ? `\nModel: ${cfg.name} (live)` : `\n${BANNER}\n${trajectory.description}`);
+    console.log(`Sample: ${sampleDir}\nQuestion: ${trajectory.question}`);
+    const started = await services.asks.start({
+      sampleId: 'demo',
+      question: trajectory.question,
+      answer: trajectory.answer,
+      inputs: [{ kind: 'rgbd_sample', path: sampleDir }],
+      model: cfg ?? { scripted: new TrajectoryModel(trajectory), record: { trajectory: 'test/fixtures/demo/trajectory.json' } },
+      perception: 'local',
+      kind: 'demo',
+      runIdPrefix: 'demo',
+      source: 'cli',
+      onEvent: (e: RunEvent) => printEvent(e),
+    });
+    const { result: r, error } = await started.done;
+    if (!r) throw new Error(`the demo could not run: ${error ?? 'unknown error'} (run \`spatialclaw doctor\`; the run is recorded in ${started.dir})`);
     console.log(`\nAnswer: ${JSON.stringify(r.answer)} m (ground truth ${JSON.stringify(trajectory.answer)}; score ${r.score?.toFixed(2) ?? 'n/a'}; ${r.steps} steps, ${r.duration_s.toFixed(1)} s)`);
-    console.log(`Run recorded in ${dir}`);
+    console.log(`Run recorded in ${started.dir}`);
     if (!cfg) {
       console.log(`\n${BANNER}`);
       console.log('To run a live model: npm run demo -- --model NAME --base-url http://host:8000/v1 [--api-key-env VAR]');
@@ -70,7 +62,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     }
     return r.termination === 'answered' ? 0 : 1;
   } finally {
-    await runtime.close();
-    await perception.stop();
+    await services.close();
   }
 }

@@ -6,8 +6,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CellResult } from '../../shared/kernel.ts';
-import { KernelRuntime, inputSpecsFromArgs } from '../services/kernel/runtime.ts';
-import { connectRegistered, loadRegistry } from '../services/perception/registry.ts';
+import { createServices, type Services } from '../services/app/index.ts';
+import { secretFrom } from '../services/config/env.ts';
+import { inputSpecsFromArgs } from '../services/kernel/runtime.ts';
+import { loadRegistry } from '../services/perception/registry.ts';
 import { PerceptionRouter, PerceptionServer } from '../services/perception/server.ts';
 
 export interface KernelRunOptions {
@@ -18,7 +20,8 @@ export interface KernelRunOptions {
   frames?: number;
   maxFps?: number;
   maxLongEdge?: number;
-  timeoutS: number;
+  /** Per-cell timeout, seconds (default: the resolved config's). */
+  timeoutS?: number;
   out?: string;
   keepGoing?: boolean;
   /** Human cells skip the safety check (console use). */
@@ -32,26 +35,25 @@ export interface KernelRunOptions {
   segmentBackend?: string;
 }
 
-/** Resolve `--perception` to a server; `local` starts one that lives as long as the run. */
-async function perceptionFor(o: KernelRunOptions): Promise<PerceptionServer | null> {
-  if (!o.perception) return null;
-  if (o.perception === 'local') return PerceptionServer.startLocal({ backends: ['rgbd', 'classical'] });
+/**
+ * Resolve `--perception`: "registered" picks the least-loaded registered server; a URL with
+ * --perception-token connects with that token; anything else follows the one target rule of
+ * PerceptionService.resolve (a server name, "local" started for this run, a URL with
+ * $SPATIAL_PERCEPTION_TOKEN).
+ */
+async function perceptionFor(o: KernelRunOptions, services: Services): Promise<PerceptionServer | null> {
   if (o.perception === 'registered') {
     // Every registered server whose token is set; the router picks the least-loaded healthy one that
     // has the reconstruct backend asked for (servers that are down are skipped).
-    const entries = loadRegistry();
-    const servers = entries.filter((e) => process.env[e.tokenEnv]).map((e) => PerceptionServer.reference(e.url, process.env[e.tokenEnv]!, e.name));
+    const servers = loadRegistry().flatMap((e) => {
+      const token = secretFrom(e.tokenEnv);
+      return token ? [PerceptionServer.reference(e.url, token, e.name)] : [];
+    });
     if (servers.length === 0) throw new Error('--perception registered: no registered server has its token variable set (`spatialclaw perception status`)');
     return new PerceptionRouter(servers).pick(o.reconstructBackend);
   }
-  const entry = loadRegistry().find((e) => e.name === o.perception);
-  if (entry) return connectRegistered(entry);
-  if (!/^https?:\/\//.test(o.perception)) {
-    throw new Error(`--perception ${o.perception}: not "local", a registered server name (see \`spatialclaw perception status\`), or a URL`);
-  }
-  const token = o.perceptionToken ?? process.env.SPATIAL_PERCEPTION_TOKEN;
-  if (!token) throw new Error('--perception URL needs its token: --perception-token or SPATIAL_PERCEPTION_TOKEN');
-  return PerceptionServer.connect(o.perception, token);
+  if (o.perception && /^https?:\/\//.test(o.perception) && o.perceptionToken) return PerceptionServer.connect(o.perception, o.perceptionToken);
+  return services.perception.resolve(o.perception ?? null);
 }
 
 /** Strip image bytes (written to files instead) for the JSON line. */
@@ -83,9 +85,12 @@ export async function kernelRun(cells: string[], o: KernelRunOptions): Promise<n
   if (outDir) mkdirSync(outDir, { recursive: true });
   if (o.jupyterUrl && !o.jupyterToken) throw new Error('--jupyter-url needs --jupyter-token (or SPATIALCLAW_JUPYTER_TOKEN)');
 
-  const perception = await perceptionFor(o);
-  const rt = await KernelRuntime.start(o.jupyterUrl ? { remote: { url: o.jupyterUrl, token: o.jupyterToken! } } : {});
+  // One kernel, no warm pool; a remote Jupyter server when --jupyter-url is given.
+  const services = createServices({ cellTimeoutS: o.timeoutS, poolSize: 0 }, o.jupyterUrl ? { kernels: { remote: { url: o.jupyterUrl, token: o.jupyterToken! } } } : {});
   try {
+    const timeoutS = services.settings.config().cellTimeoutS;
+    const perception = await perceptionFor(o, services);
+    const rt = await services.kernels.runtime();
     const session = await rt.openSession();
     const bound = await session.prepare({
       inputs,
@@ -105,7 +110,7 @@ export async function kernelRun(cells: string[], o: KernelRunOptions): Promise<n
     process.stderr.write(`${bound}\n`);
     let failed = 0;
     for (const c of code) {
-      const r = await session.execute(c.code, { timeoutS: o.timeoutS, origin: o.unchecked ? 'human' : 'agent' });
+      const r = await session.execute(c.code, { timeoutS, origin: o.unchecked ? 'human' : 'agent' });
       process.stdout.write(JSON.stringify({ file: c.file, ...forJson(r, outDir) }) + '\n');
       if (r.status !== 'ok') {
         failed++;
@@ -115,7 +120,6 @@ export async function kernelRun(cells: string[], o: KernelRunOptions): Promise<n
     await rt.closeSession(session);
     return failed ? 1 : 0;
   } finally {
-    await rt.close();
-    await perception?.stop();
+    await services.close();
   }
 }

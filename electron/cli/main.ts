@@ -2,19 +2,22 @@
  * `spatialclaw`: the headless CLI over the same services the workbench uses.
  */
 import { Command } from 'commander';
+import { DEFAULTS } from '../../shared/defaults.ts';
+import { env, ENV } from '../services/config/env.ts';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
 import { resolvePython, runPython } from '../services/python.ts';
 import { benchAgent } from './bench-agent.ts';
 import { benchKernel, formatBench } from './bench-kernel.ts';
 import { runDemo } from './demo.ts';
-import { ask, runDataset } from './ask.ts';
+import { ask } from './ask.ts';
 import { kernelRun } from './kernel.ts';
 import { replay } from './replay.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
+import { runDataset } from './run.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
 // prints to stdout. Keep CLI output clean unless asked for it.
-if (!process.env.SPATIALCLAW_DEBUG) console.debug = () => undefined;
+if (!env('debug')) console.debug = () => undefined;
 
 // @jupyterlab/services rejects promises of its own internal work that nobody awaits: the `done` of an
 // internal request (e.g. kernel_info after a reconnect) when a kernel restarts, and an in-flight model
@@ -30,6 +33,11 @@ process.on('unhandledRejection', (reason) => {
 });
 
 const program = new Command();
+
+/** A command action that sets the exit code to what `run` returns (errors go to the handler at the end). */
+const exitWith = <A extends unknown[]>(run: (...args: A) => Promise<number> | number) => async (...args: A): Promise<void> => {
+  process.exitCode = await run(...args);
+};
 program
   .name('spatialclaw')
   .description('SpatialClaw Workbench: code-as-action spatial reasoning agents (CLI)')
@@ -45,16 +53,19 @@ program
     process.exitCode = report.ok ? 0 : 1;
   });
 
-program
+/** The options of every command that talks to a model: --model, --base-url, --api-key-env (docs/models.md). */
+function withModelOptions(cmd: Command): Command {
+  return cmd
+    .option('--model <config|name>', `model config file or name, or the model id of a config (see docs/models.md); default $${ENV.model}`)
+    .option('--base-url <url>', `OpenAI-compatible endpoint for an ad-hoc config (with --model NAME); default $${ENV.baseUrl}`)
+    .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)');
+}
+
+withModelOptions(program
   .command('demo')
   .description('the main job on the bundled real RGB-D sample; live with a model, else a labelled demonstration trajectory')
-  .option('--sample <dir>', 'RGB-D sample folder with a sample.json manifest (default: the bundled room sample)')
-  .option('--model <config|name>', 'model config file or name (default $SPATIALCLAW_MODEL)')
-  .option('--base-url <url>', 'OpenAI-compatible endpoint for an ad-hoc config (default $SPATIALCLAW_BASE_URL)')
-  .option('--api-key-env <var>', 'environment variable holding the API key')
-  .action(async (opts: { sample?: string; model?: string; baseUrl?: string; apiKeyEnv?: string }) => {
-    process.exitCode = await runDemo({ ...opts, sampleDir: opts.sample });
-  });
+  .option('--sample <dir>', 'RGB-D sample folder with a sample.json manifest (default: the bundled room sample)'))
+  .action(exitWith((opts: { sample?: string; model?: string; baseUrl?: string; apiKeyEnv?: string }) => runDemo({ ...opts, sampleDir: opts.sample })));
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const num = (name: string) => (v: string): number => {
@@ -63,12 +74,14 @@ const num = (name: string) => (v: string): number => {
   return x;
 };
 
+const PERCEPTION_HELP = 'perception server for tools.Reconstruct / tools.SAM3: a server name (started here or registered), "local" (start one), or a URL (token in $' + ENV.perceptionToken + ')';
+
 const executorOpt = (v: string): 'code' | 'single_pass' | 'tool_call' => {
   if (v !== 'code' && v !== 'single_pass' && v !== 'tool_call') throw new Error(`--executor must be code, single_pass or tool_call, got ${v}`);
   return v;
 };
 
-program
+withModelOptions(program
   .command('ask')
   .description('answer one spatial question about a video, images or an RGB-D set; shows the steps live and records a run')
   .requiredOption('--input <path>', 'video, image, folder of images, RGB-D sample folder, or (with --depth) the colour folder; repeatable', collect, [])
@@ -77,49 +90,43 @@ program
   .option('--poses <file>', 'camera-to-world poses, one "tx ty tz qx qy qz qw" line per frame')
   .requiredOption('--question <text>', 'the question')
   .option('--choices <choice...>', 'multiple-choice options, e.g. "A. 1 m" "B. 2 m"')
-  .option('--answer <gt>', 'ground truth, to score the answer')
-  .option('--model <config|name>', 'model config file or name (see docs/models.md); default $SPATIALCLAW_MODEL')
-  .option('--base-url <url>', 'OpenAI-compatible endpoint for an ad-hoc config (with --model NAME)')
-  .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)')
-  .option('--perception <target>', '"local", a registered server name, or a URL (tools.Reconstruct / tools.SAM3)')
-  .option('--executor <kind>', 'code | single_pass | tool_call', executorOpt, 'code')
-  .option('--max-steps <n>', 'step budget', num('--max-steps'), 30)
+  .option('--answer <gt>', 'ground truth, to score the answer'))
+  .option('--perception <target>', PERCEPTION_HELP)
+  .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
+  .option('--max-steps <n>', `step budget (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
   .option('--frames <n>', 'frames to sample from a video', num('--frames'))
   .option('--no-plan', 'skip the planner call')
-  .option('--out <dir>', 'run folder (default: <data dir>/runs/<time>)')
+  .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
   .option('--json', 'print the sample result as JSON instead of the live view')
-  .action(async (opts: Parameters<typeof ask>[0]) => {
-    process.exitCode = await ask(opts);
-  });
+  .action(exitWith((opts: Parameters<typeof ask>[0]) => ask(opts)));
 
-program
+withModelOptions(program
   .command('run')
   .description('run a batch of questions from a JSONL dataset with progress, scores and --resume')
-  .requiredOption('--dataset <file>', 'JSONL: {"id", "inputs": [InputSpec], "question", "choices"?, "answer"?, "question_type"?} per line')
-  .option('--model <config|name>', 'model config file or name; default $SPATIALCLAW_MODEL')
-  .option('--base-url <url>', 'OpenAI-compatible endpoint for an ad-hoc config')
-  .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)')
-  .option('--concurrency <n>', 'samples in parallel (each with its own kernel)', num('--concurrency'), 1)
+  .requiredOption('--dataset <file>', 'JSONL: {"id", "inputs": [InputSpec], "question", "choices"?, "answer"?, "question_type"?} per line'))
+  .option('--concurrency <n>', `samples in parallel, each with its own kernel (default ${DEFAULTS.concurrency})`, num('--concurrency'))
   .option('--limit <n>', 'only the first N samples', num('--limit'))
   .option('--resume', 'continue the run in --out where it stopped')
-  .option('--out <dir>', 'run folder')
-  .option('--perception <target>', '"local", a registered server name, or a URL')
-  .option('--executor <kind>', 'code | single_pass | tool_call', executorOpt, 'code')
-  .option('--max-steps <n>', 'step budget per sample', num('--max-steps'), 30)
+  .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
+  .option('--perception <target>', PERCEPTION_HELP)
+  .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
+  .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
   .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder')
-  .action(async (opts: Parameters<typeof runDataset>[0]) => {
-    process.exitCode = await runDataset(opts);
-  });
+  .action(exitWith((opts: Parameters<typeof runDataset>[0]) => runDataset(opts)));
 
 program
   .command('replay')
   .description('re-execute a recorded sample\'s cells without a model and report differences from the record')
+  .addHelpText('after', `
+Replayed: every cell that reached the kernel and finished there (status ok or error), agent and
+console cells, in the order they ran - the same rule as the workbench console's restore. Not
+replayed: rejected cells (never reached the kernel), timeout cells (they would cost the timeout
+again) and kernel_died cells (they would kill the kernel again). Each cell runs with the cell
+timeout of settings.json (default ${DEFAULTS.cellTimeoutS} s).`)
   .argument('<run>', 'run folder')
   .argument('<sample>', 'sample id')
-  .option('--perception <target>', '"local" to start a perception server for cells that use the tools')
-  .action(async (run: string, sample: string, opts: { perception?: string }) => {
-    process.exitCode = await replay(run, sample, opts);
-  });
+  .option('--perception <target>', `${PERCEPTION_HELP}; default: the server the run used, if registered here with its token set`)
+  .action(exitWith((run: string, sample: string, opts: { perception?: string }) => replay(run, sample, opts)));
 
 program
   .command('agent')
@@ -136,22 +143,20 @@ const perception = program.command('perception').description('run and manage per
 perception
   .command('start')
   .description('start a local perception server (foreground; --detach keeps it running and registers it)')
-  .option('--backends <list>', 'comma-separated backends: rgbd, classical, oracle, da3, sam3', 'rgbd,classical')
+  .option('--backends <list>', 'comma-separated backends: rgbd, classical, oracle, da3, sam3', DEFAULTS.localPerceptionBackends.join(','))
   .option('--port <n>', 'port (default: a free one)', num('--port'))
   .option('--name <name>', 'name to register a detached server under', 'local')
   .option('--detach', 'run in the background and register it; the token must then come from $SPATIAL_PERCEPTION_TOKEN')
   .option('--oracle-root <dir>', 'folder of ground-truth annotation sets for the oracle backend')
   .option('--sam3-checkpoint <dir>', 'local SAM 3 checkpoint directory')
   .option('--da3-checkpoint <dir>', 'local Depth Anything 3 checkpoint directory')
-  .action(async (opts: Parameters<typeof perceptionStart>[0]) => {
-    process.exitCode = await perceptionStart(opts);
-  });
+  .action(exitWith((opts: Parameters<typeof perceptionStart>[0]) => perceptionStart(opts)));
 perception
   .command('add')
   .description('register a remote perception server (its token is read from an environment variable)')
   .argument('<name>')
   .argument('<url>')
-  .option('--token-env <var>', 'environment variable holding its token', 'SPATIAL_PERCEPTION_TOKEN')
+  .option('--token-env <var>', 'environment variable holding its token', ENV.perceptionToken)
   .action((name: string, url: string, opts: { tokenEnv: string }) => {
     process.exitCode = perceptionAdd(name, url, opts.tokenEnv);
   });
@@ -159,16 +164,12 @@ perception
   .command('status')
   .description('health, backends, queue and cache of every registered perception server (exit 1 if one is down)')
   .option('--json', 'print JSON')
-  .action(async (opts: { json?: boolean }) => {
-    process.exitCode = await perceptionStatus(!!opts.json);
-  });
+  .action(exitWith((opts: { json?: boolean }) => perceptionStatus(!!opts.json)));
 perception
   .command('stop')
   .description('stop a detached local perception server')
   .argument('[name]', 'registered name', 'local')
-  .action(async (name: string) => {
-    process.exitCode = await perceptionStop(name);
-  });
+  .action(exitWith((name: string) => perceptionStop(name)));
 perception
   .command('bench')
   .description('benchmark the perception server: reconstruct compute vs end-to-end time, loopback throughput, cache hits')
@@ -199,7 +200,7 @@ kernel
   .option('--frames <n>', 'frames to sample from a video (uniformly; default 16)', num('--frames'))
   .option('--max-fps <fps>', 'sample a video at most this many frames per second', num('--max-fps'))
   .option('--max-long-edge <px>', 'resize frames so the long edge is at most this (intrinsics scaled to match)', num('--max-long-edge'))
-  .option('--timeout <seconds>', 'per-cell timeout', num('--timeout'), 600)
+  .option('--timeout <seconds>', `per-cell timeout (default: cell_timeout_s of settings.json, else ${DEFAULTS.cellTimeoutS})`, num('--timeout'))
   .option('--out <dir>', 'write show() images here (the JSON lines then carry their paths)')
   .option('--keep-going', 'run the remaining cells after a failure')
   .option('--unchecked', 'skip the safety check (cells are treated as human console cells)')
@@ -212,7 +213,7 @@ kernel
   .action(async (cells: string[], opts: Record<string, unknown>) => {
     process.exitCode = await kernelRun(cells, {
       ...(opts as unknown as Parameters<typeof kernelRun>[1]),
-      jupyterToken: (opts['jupyterToken'] as string | undefined) ?? process.env.SPATIALCLAW_JUPYTER_TOKEN,
+      jupyterToken: (opts['jupyterToken'] as string | undefined) ?? env('jupyterToken'),
     });
   });
 kernel
@@ -245,6 +246,8 @@ program
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
-  console.error(`spatialclaw: ${e instanceof Error ? e.message : String(e)}`);
+  // Errors a user can correct carry a fix (WorkbenchError, SettingsError): print it under the message.
+  const fix = e && typeof e === 'object' && 'fix' in e && typeof e.fix === 'string' ? e.fix : null;
+  console.error(`spatialclaw: ${e instanceof Error ? e.message : String(e)}${fix ? `\n  fix: ${fix}` : ''}`);
   process.exitCode = 1;
 });

@@ -2,10 +2,11 @@
  * `spatialclaw perception start|add|status|stop|remove`: run and manage perception servers.
  */
 import { randomBytes } from 'node:crypto';
+import { env, ENV } from '../services/config/env.ts';
 import { connectRegistered, loadRegistry, register, registryPath, unregister } from '../services/perception/registry.ts';
 import { PerceptionServer } from '../services/perception/server.ts';
 
-const TOKEN_ENV = 'SPATIAL_PERCEPTION_TOKEN';
+const TOKEN_ENV = ENV.perceptionToken;
 
 export interface StartOptions {
   backends: string;
@@ -18,8 +19,9 @@ export interface StartOptions {
 }
 
 export async function perceptionStart(o: StartOptions): Promise<number> {
-  const generated = !process.env[TOKEN_ENV];
-  const token = process.env[TOKEN_ENV] ?? randomBytes(24).toString('hex');
+  const fromEnv = env('perceptionToken');
+  const generated = !fromEnv;
+  const token = fromEnv ?? randomBytes(24).toString('hex');
   const extraArgs = [
     ...(o.oracleRoot ? ['--oracle-root', o.oracleRoot] : []),
     ...(o.sam3Checkpoint ? ['--sam3-checkpoint', o.sam3Checkpoint] : []),

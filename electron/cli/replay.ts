@@ -1,47 +1,59 @@
 /**
- * `spatialclaw replay RUN SAMPLE`: re-execute a recorded sample's cells, in order, in a fresh kernel
- * prepared on the same inputs, without a model; report where the outcome differs from the record
- * (status, answer, error). Used to re-check a run after a tool or an input changes.
+ * `spatialclaw replay RUN SAMPLE`: re-execute a recorded sample's cells in a fresh kernel prepared on the
+ * same inputs, without a model, and report where each outcome differs from the record (status, answer,
+ * error, stdout). Used to re-check a run after a tool or an input changes.
+ *
+ * The cells and their order are those of ReplayService (electron/services/app/replay.ts), the same rule as
+ * the workbench console's restore: every cell that reached the kernel and finished there, agent and console
+ * cells, in the order they ran; `rejected`, `timeout` and `kernel_died` cells are listed as not replayed.
  */
 import { resolve } from 'node:path';
-import { KernelRuntime } from '../services/kernel/runtime.ts';
-import { PerceptionServer } from '../services/perception/server.ts';
-import { readSampleEvents } from '../services/runs/store.ts';
+import { createServices } from '../services/app/index.ts';
+import { NOT_REPLAYED, type RecordedCell, selectReplayCells } from '../services/app/replay.ts';
+import { readRunInfo, readSampleEvents } from '../services/runs/reader.ts';
+import { readConsole } from '../services/workbench/runs.ts';
 
-export async function replay(runDir: string, sampleId: string, o: { perception?: string; timeoutS?: number }): Promise<number> {
-  const events = readSampleEvents(resolve(runDir), sampleId);
-  const start = events.find((e) => e.type === 'sample_start');
-  if (!start || start.type !== 'sample_start') throw new Error(`${runDir}: sample ${sampleId} has no sample_start event`);
-  const cells = events.flatMap((e) => (e.type === 'cell' ? [e.result] : []));
+const label = (c: RecordedCell): string => `${c.result.origin === 'human' ? 'console cell' : 'cell'} ${c.result.index}`;
+
+/** run.json's config, or {} when the folder has none (the record of the sample is all replay needs). */
+function runConfigOf(dir: string): Record<string, unknown> {
+  try {
+    return readRunInfo(dir).config;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Replay one sample; returns the exit code: 0 when every replayed cell reproduces the record, 1 otherwise.
+ * `perception`: a target as for `ask` ("local" starts one); without it, the server the run used if this
+ * host can reach it (registered, token set), else none.
+ */
+export async function replay(runDir: string, sampleId: string, o: { perception?: string }): Promise<number> {
+  const dir = resolve(runDir);
+  const { replay: cells, skipped } = selectReplayCells(readSampleEvents(dir, sampleId), readConsole(dir, sampleId));
+  for (const c of skipped) console.log(`${label(c)}: not replayed (${c.result.status}: ${NOT_REPLAYED[c.result.status as keyof typeof NOT_REPLAYED]})`);
   if (cells.length === 0) {
-    console.log(`sample ${sampleId} has no recorded cells: nothing to replay`);
+    console.log(`sample ${sampleId} has no replayable cells: nothing to replay`);
     return 0;
   }
-  const perception = o.perception === 'local' ? await PerceptionServer.startLocal({ backends: ['rgbd', 'classical'] }) : null;
-  const rt = await KernelRuntime.start();
-  let differences = 0;
+  // One restored kernel: no warm pool.
+  const services = createServices({ perception: o.perception, poolSize: 0 });
   try {
-    const session = await rt.openSession();
-    await session.prepare({
-      inputs: start.sample.inputs,
-      scratchDir: rt.newScratchDir(),
-      perception: perception ? { url: perception.url, token: perception.token } : null,
+    const config = services.settings.config();
+    const perception = config.perception !== null ? await services.perception.resolve(config.perception) : services.perception.forReplay(runConfigOf(dir));
+    const restored = await services.replay.restore(dir, sampleId, {
+      perception,
+      onCell: ({ recorded, now, differences }) => {
+        const same = `same (${now.status}${now.answer ? `, answer ${JSON.stringify(now.answer.answer)}` : ''})`;
+        console.log(`${label(recorded)}: ${differences.length ? `DIFFERENT (${differences.join('; ')})` : same}`);
+      },
     });
-    for (const old of cells) {
-      const now = await session.execute(old.code, { origin: old.origin, timeoutS: o.timeoutS ?? 600 });
-      const diffs: string[] = [];
-      if (now.status !== old.status) diffs.push(`status ${old.status} -> ${now.status}`);
-      if (JSON.stringify(now.answer) !== JSON.stringify(old.answer)) diffs.push(`answer ${JSON.stringify(old.answer?.answer ?? null)} -> ${JSON.stringify(now.answer?.answer ?? null)}`);
-      if ((now.error?.ename ?? null) !== (old.error?.ename ?? null)) diffs.push(`error ${old.error?.ename ?? 'none'} -> ${now.error?.ename ?? 'none'}`);
-      if (now.stdout !== old.stdout) diffs.push('stdout differs');
-      differences += diffs.length ? 1 : 0;
-      console.log(`cell ${old.index}: ${diffs.length ? `DIFFERENT (${diffs.join('; ')})` : `same (${now.status}${now.answer ? `, answer ${JSON.stringify(now.answer.answer)}` : ''})`}`);
-    }
-    await rt.closeSession(session);
+    await (await services.kernels.runtime()).closeSession(restored.session);
+    const differing = restored.cells.filter((c) => c.differences.length > 0).length;
+    console.log(differing ? `${differing} of ${cells.length} cells differ from the record` : `all ${cells.length} cells reproduce the record`);
+    return differing ? 1 : 0;
   } finally {
-    await rt.close();
-    await perception?.stop();
+    await services.close();
   }
-  console.log(differences ? `${differences} of ${cells.length} cells differ from the record` : `all ${cells.length} cells reproduce the record`);
-  return differences ? 1 : 0;
 }

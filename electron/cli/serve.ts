@@ -1,6 +1,7 @@
 /**
- * `spatialclaw serve`: the workbench in a browser. Starts the same WorkbenchHost the Electron main
- * process uses, and serves it over HTTP + WebSocket on 127.0.0.1 (electron/services/workbench/http.ts).
+ * `spatialclaw serve`: the workbench in a browser. Builds the host's services (electron/services/app/,
+ * the same composition root as the CLI and the Electron app), serves them as the same WorkbenchHost the
+ * Electron main process uses, over HTTP + WebSocket on 127.0.0.1 (electron/services/workbench/http.ts).
  *
  * stdout, for people and for scripts:
  *   SpatialClaw Workbench: http://127.0.0.1:PORT/#token=TOKEN
@@ -12,6 +13,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { createServices } from '../services/app/index.ts';
+import { childEnv } from '../services/config/env.ts';
 import { appRoot } from '../services/paths.ts';
 import { WorkbenchHost } from '../services/workbench/host.ts';
 import { startWorkbenchServer, type WorkbenchServer } from '../services/workbench/http.ts';
@@ -39,7 +42,7 @@ async function buildRenderer(root: string): Promise<void> {
   console.error('spatialclaw serve: the renderer is not built yet; building it once with electron-vite (about a minute)...');
   const code = await new Promise<number | null>((res) => {
     // Build output goes to stderr (fd 2 for both) so stdout stays the two lines scripts read.
-    const child = spawn(process.execPath, [cli, 'build'], { cwd: root, stdio: ['ignore', 2, 2], env: process.env });
+    const child = spawn(process.execPath, [cli, 'build'], { cwd: root, stdio: ['ignore', 2, 2], env: childEnv() });
     child.on('error', () => res(-1));
     child.on('close', (c) => res(c));
   });
@@ -59,7 +62,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } else if (!existsSync(join(staticDir, 'index.html'))) {
     await buildRenderer(root);
   }
-  const host = await WorkbenchHost.create(opts.runs ? { runsRoot: resolve(opts.runs) } : {});
+  const host = await WorkbenchHost.create({ services: createServices({ runsRoot: opts.runs }) });
   let server: WorkbenchServer;
   try {
     server = await startWorkbenchServer({

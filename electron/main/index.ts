@@ -1,19 +1,22 @@
 /**
- * Electron entry: one window around the renderer. Thin by design: the workbench host (every service)
- * is the same plain-Node WorkbenchHost that `spatialclaw serve` uses; this file only maps the METHODS
- * table onto IPC, generically:
+ * Electron entry: one window around the renderer. Thin by design: the host's services come from the same
+ * composition root as the CLI and `spatialclaw serve` (electron/services/app/), served by the same
+ * plain-Node WorkbenchHost; this file only maps the METHODS table onto IPC, generically:
  * - `wb:<method>` (ipcMain.handle): args validated with `METHODS[method].args`, sender checked (our
  *   window's main frame, our page), resolves to an {@link IpcReply} (never rejects, so `fix` survives);
  * - `wb:event`: every HostEvent, pushed to the window;
  * - `wb:pickPaths`: the native open dialog; `wb:menu`: File > Open Video… / Open Folder… results.
  * See docs/workbench.md.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, type IpcMainInvokeEvent, Menu, type MenuItemConstructorOptions, screen, session, shell } from 'electron';
 import { z } from 'zod';
 import { METHOD_NAMES } from '../../shared/workbench.ts';
+import { createServices } from '../services/app/index.ts';
+import { env } from '../services/config/env.ts';
+import { writeJsonAtomic } from '../services/fs/atomic.ts';
 import { dataDir } from '../services/paths.ts';
 import { WorkbenchHost } from '../services/workbench/host.ts';
 import { contentSecurityPolicy, type IpcReply, ipcReply } from '../services/workbench/transport.ts';
@@ -34,7 +37,7 @@ const PickOptionsSchema = z
 
 let mainWindow: BrowserWindow | null = null;
 const rendererIndex = join(import.meta.dirname, '../renderer/index.html');
-const devUrl = process.env.ELECTRON_RENDERER_URL;
+const devUrl = env('rendererUrl');
 
 /** Only our window's main frame, showing our page, may call the host. */
 function trustedSender(event: IpcMainInvokeEvent): boolean {
@@ -92,9 +95,7 @@ function saveWindowState(win: BrowserWindow): void {
     const b = win.getNormalBounds();
     const state: WindowState = { x: b.x, y: b.y, width: b.width, height: b.height, maximized: win.isMaximized() };
     mkdirSync(dataDir(), { recursive: true });
-    const tmp = `${stateFile()}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state));
-    renameSync(tmp, stateFile());
+    writeJsonAtomic(stateFile(), state);
   } catch (e) {
     console.error(`could not save the window state: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -211,7 +212,7 @@ if (!app.requestSingleInstanceLock()) {
       callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp] } });
     });
     try {
-      host = await WorkbenchHost.create();
+      host = await WorkbenchHost.create({ services: createServices() });
     } catch (e) {
       dialog.showErrorBox('SpatialClaw Workbench could not start', `${e instanceof Error ? e.message : String(e)}\n\nRun \`spatialclaw doctor\` in a terminal for the fix.`);
       hostClosed = true;

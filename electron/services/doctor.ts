@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DoctorCheck, DoctorReport } from '../../shared/doctor.ts';
+import { env, ENV } from './config/env.ts';
 import { appRoot } from './paths.ts';
 import { connectRegistered, loadRegistry } from './perception/registry.ts';
 import { PythonNotFoundError, resolvePython, runPython } from './python.ts';
@@ -74,7 +75,7 @@ function hasNvidiaGpu(): boolean {
 
 /** The chromium used for browser tests: CHROMIUM_PATH, default /usr/bin/chromium. */
 export function chromiumPath(): string {
-  return process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  return env('chromium') ?? '/usr/bin/chromium';
 }
 
 /** Run every check. Never throws: problems become failed checks with a fix. */
@@ -84,8 +85,9 @@ export async function runDoctor(): Promise<DoctorReport> {
   const add = (c: DoctorCheck): void => {
     checks.push(c.ok ? { ...c, fix: undefined } : c);
   };
-  const setupFix = process.env.SPATIALCLAW_PYTHON
-    ? `"${process.env.SPATIALCLAW_PYTHON}" -m pip install -r python-common/requirements.txt -r python-runtime/requirements.txt -r gpu-server/requirements.txt -c build/python-constraints.txt && "${process.env.SPATIALCLAW_PYTHON}" -m pip install --no-deps -e python-common -e python-runtime -e gpu-server`
+  const customPython = env('python');
+  const setupFix = customPython
+    ? `"${customPython}" -m pip install -r python-common/requirements.txt -r python-runtime/requirements.txt -r gpu-server/requirements.txt -c build/python-constraints.txt && "${customPython}" -m pip install --no-deps -e python-common -e python-runtime -e gpu-server`
     : 'npm run setup';
 
   // Node
@@ -171,7 +173,7 @@ export async function runDoctor(): Promise<DoctorReport> {
   const chrome = chromiumPath();
   const chromeVersion = existsSync(chrome) ? toolVersion(chrome, ['--version']) : null;
   add({ id: 'chromium', label: 'chromium (browser tests)', required: false, ok: !!chromeVersion,
-    detail: chromeVersion ?? `${chrome} not found (set CHROMIUM_PATH to use another chromium)`,
+    detail: chromeVersion ?? `${chrome} not found (set ${ENV.chromium} to use another chromium)`,
     fix: 'sudo apt-get install -y chromium' });
   const ff = toolVersion('ffmpeg', ['-version']);
   add({ id: 'ffmpeg', label: 'ffmpeg (video tools)', required: false, ok: !!ff,

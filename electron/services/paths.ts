@@ -5,20 +5,22 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { env, ENV, platformEnv } from './config/env.ts';
 
 /**
  * The repository / application root: the folder holding package.json, python-runtime/ and test/fixtures/.
  * Override with SPATIALCLAW_ROOT (used by packaged builds that unpack resources elsewhere).
  */
 export function appRoot(): string {
-  if (process.env.SPATIALCLAW_ROOT) return resolve(process.env.SPATIALCLAW_ROOT);
+  const root = env('root');
+  if (root) return resolve(root);
   // This file lives at <root>/electron/services/paths.ts (or is bundled into <root>/out/main/).
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'python-runtime'))) return dir;
     dir = dirname(dir);
   }
-  throw new Error('cannot locate the SpatialClaw root (package.json + python-runtime/); set SPATIALCLAW_ROOT');
+  throw new Error(`cannot locate the SpatialClaw root (package.json + python-runtime/); set ${ENV.root}`);
 }
 
 /**
@@ -26,11 +28,12 @@ export function appRoot(): string {
  * SPATIALCLAW_HOME overrides; otherwise the platform's usual app-data location.
  */
 export function dataDir(): string {
+  const home = env('home');
   let dir: string;
-  if (process.env.SPATIALCLAW_HOME) dir = resolve(process.env.SPATIALCLAW_HOME);
+  if (home) dir = resolve(home);
   else if (process.platform === 'darwin') dir = join(homedir(), 'Library', 'Application Support', 'SpatialClaw');
-  else if (process.platform === 'win32') dir = join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'SpatialClaw');
-  else dir = join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'spatialclaw');
+  else if (process.platform === 'win32') dir = join(platformEnv('APPDATA') ?? join(homedir(), 'AppData', 'Roaming'), 'SpatialClaw');
+  else dir = join(platformEnv('XDG_DATA_HOME') ?? join(homedir(), '.local', 'share'), 'spatialclaw');
   mkdirSync(dir, { recursive: true });
   return dir;
 }

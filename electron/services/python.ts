@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { childEnv, env, ENV } from './config/env.ts';
 import { appRoot } from './paths.ts';
 
 export class PythonNotFoundError extends Error {
@@ -16,10 +17,10 @@ export class PythonNotFoundError extends Error {
  * @throws PythonNotFoundError naming the path that was tried and the command that creates it.
  */
 export function resolvePython(): string {
-  const fromEnv = process.env.SPATIALCLAW_PYTHON;
+  const fromEnv = env('python');
   if (fromEnv) {
     if (!existsSync(fromEnv)) {
-      throw new PythonNotFoundError(`SPATIALCLAW_PYTHON=${fromEnv} does not exist; point it at a python executable or unset it to use .venv`);
+      throw new PythonNotFoundError(`${ENV.python}=${fromEnv} does not exist; point it at a python executable or unset it to use .venv`);
     }
     return fromEnv;
   }
@@ -27,7 +28,7 @@ export function resolvePython(): string {
     ? join(appRoot(), '.venv', 'Scripts', 'python.exe')
     : join(appRoot(), '.venv', 'bin', 'python');
   if (!existsSync(venvPython)) {
-    throw new PythonNotFoundError(`no Python environment at ${venvPython}; create it with \`npm run setup\` (or set SPATIALCLAW_PYTHON)`);
+    throw new PythonNotFoundError(`no Python environment at ${venvPython}; create it with \`npm run setup\` (or set ${ENV.python})`);
   }
   return venvPython;
 }
@@ -38,10 +39,14 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run a short Python command and capture its output (for probes; not for kernels). */
+/**
+ * Run a short Python command and capture its output (for probes; not for kernels). The child gets this
+ * process's environment without secrets (config/env.ts `childEnv`). Never rejects: a process that cannot
+ * start resolves with `code: null` and the error in `stderr`; one running past `timeoutMs` is killed.
+ */
 export function runPython(python: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolvePromise) => {
-    const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: childEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

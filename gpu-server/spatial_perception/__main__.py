@@ -1,7 +1,9 @@
 """``python -m spatial_perception``: run the perception server (docs/perception-api.md, "Start").
 
     python -m spatial_perception --host 127.0.0.1 --port 0 --token T --backends rgbd,classical,oracle \\
-        [--artifact-dir DIR] [--cache-mb 2048] [--max-body-mb 512] [--timeout-s 600] [--max-frames 64]
+        [--artifact-dir DIR] [--cache-mb 2048] [--max-body-mb 512] [--timeout-s 600] [--max-frames 64] \\
+        [--extra-backend NAME=module:Class ...]
+    python -m spatial_perception --list-backends [--json] [--extra-backend ...] [--oracle-root DIR ...]
 
 Once the socket is bound and serving, exactly one line goes to stdout::
 
@@ -15,8 +17,14 @@ The token comes from ``--token`` or, preferably (argv is visible in ``ps``), the
 ``SPATIAL_PERCEPTION_TOKEN``; without one the server refuses to start (exit status 2). SIGTERM shuts down
 gracefully (running jobs are cancelled, queued ones fail with 503) and exits with status 0.
 
-``SPATIAL_PERCEPTION_EXTRA_BACKENDS="name=module:Class,..."`` adds backends outside the registry (the test
-suite uses it for the ``echo`` diagnostics backends of :mod:`spatial_perception.backends.echo`).
+``--extra-backend NAME=module:Class`` (repeatable) and the environment variable
+``SPATIAL_PERCEPTION_EXTRA_BACKENDS="name=module:Class,..."`` add backends outside the registry; the module must
+be importable (e.g. through ``PYTHONPATH``: the test suite adds ``test/python`` for its ``echo`` diagnostics
+backends, ``perception_testing.echo``). Name them in ``--backends`` to load them.
+
+``--list-backends`` prints every backend of the registry plus the extra ones, each as ``/health`` lists it
+(name, capabilities, device, version, available, reason; one line each, or a JSON list with ``--json``), and
+exits without starting a server or needing a token. Backend options (``--oracle-root``, checkpoints) apply.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import ipaddress
+import json
 import logging
 import logging.config
 import os
@@ -33,9 +42,11 @@ from typing import IO, Any
 
 import uvicorn
 import uvicorn.config
-
 from spatial_common import parent_watch
-from spatial_perception.app import ServerConfig, create_app
+
+from spatial_perception.app import create_app
+from spatial_perception.backends import REGISTRY
+from spatial_perception.config import BackendSlot, ServerConfig, load_backends
 
 TOKEN_ENV = "SPATIAL_PERCEPTION_TOKEN"
 EXTRA_BACKENDS_ENV = "SPATIAL_PERCEPTION_EXTRA_BACKENDS"
@@ -59,17 +70,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oracle-root", default=None, help="folder of spatialclaw-oracle/1 annotation sets (oracle)")
     p.add_argument("--sam3-checkpoint", default=None, help="local SAM 3 checkpoint directory (sam3 backend)")
     p.add_argument("--da3-checkpoint", default=None, help="local Depth Anything 3 checkpoint directory (da3 backend)")
+    p.add_argument(
+        "--extra-backend",
+        action="append",
+        default=[],
+        metavar="NAME=module:Class",
+        help="a backend outside the registry (repeatable); the module must be importable (PYTHONPATH)",
+    )
+    p.add_argument(
+        "--list-backends",
+        action="store_true",
+        help="print every backend (registry and extra ones) with availability, reason, capabilities and device, "
+        "then exit without starting a server",
+    )
+    p.add_argument("--json", action="store_true", help="with --list-backends: print a JSON list as /health has it")
     args = p.parse_args(argv)
     for flag in ("cache_mb", "max_body_mb", "timeout_s"):
         if getattr(args, flag) <= 0 and not (flag == "cache_mb" and args.cache_mb == 0):
             p.error(f"--{flag.replace('_', '-')} must be > 0")
     if args.max_frames < 1:
         p.error("--max-frames must be >= 1")
+    if args.json and not args.list_backends:
+        p.error("--json goes with --list-backends")
     return args
 
 
-def parse_extra_backends(text: str) -> dict[str, tuple[str, str]]:
+def parse_extra_backends(text: str, source: str = EXTRA_BACKENDS_ENV) -> dict[str, tuple[str, str]]:
     """Parse ``"name=module:Class,..."`` into ``{name: (module, Class)}``.
+
+    Args:
+        text: comma-separated entries.
+        source: where the text came from, for the error message.
 
     Raises:
         ValueError: an entry without ``=`` or ``:``.
@@ -79,9 +110,53 @@ def parse_extra_backends(text: str) -> dict[str, tuple[str, str]]:
         name, eq, target = item.partition("=")
         module, colon, cls = target.partition(":")
         if not (eq and colon and name.strip() and module.strip() and cls.strip()):
-            raise ValueError(f"{EXTRA_BACKENDS_ENV}: {item!r} is not name=module:Class")
+            raise ValueError(f"{source}: {item!r} is not name=module:Class")
         out[name.strip()] = (module.strip(), cls.strip())
     return out
+
+
+def extra_registry(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """The extra backends of the environment variable, then of ``--extra-backend`` (which wins on a name).
+
+    Raises:
+        ValueError: a malformed entry.
+    """
+    extra = parse_extra_backends(os.environ.get(EXTRA_BACKENDS_ENV, ""))
+    for item in args.extra_backend:
+        extra.update(parse_extra_backends(item, "--extra-backend"))
+    return extra
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Constructor options per backend from the CLI flags (only those that were given)."""
+    return {
+        name: opts
+        for name, opts in (
+            ("oracle", {"root": args.oracle_root}),
+            ("sam3", {"checkpoint": args.sam3_checkpoint}),
+            ("da3", {"checkpoint": args.da3_checkpoint}),
+        )
+        if any(v is not None for v in opts.values())
+    }
+
+
+def list_backends(args: argparse.Namespace, extra: dict[str, tuple[str, str]], out: IO[str]) -> int:
+    """Print every registry and extra backend as ``/health`` lists it (text lines, or JSON with ``--json``)."""
+    logging.getLogger("spatial_perception").setLevel(logging.ERROR)  # the reasons are in the listing
+    slots = load_backends([*REGISTRY, *extra], extra, backend_options(args))
+    if args.json:
+        out.write(json.dumps([slot.to_json() for slot in slots.values()], indent=2) + "\n")
+    else:
+        out.writelines(_backend_line(slot) + "\n" for slot in slots.values())
+    out.flush()
+    return 0
+
+
+def _backend_line(slot: BackendSlot) -> str:
+    state = "available" if slot.available else "unavailable"
+    caps = ",".join(slot.capabilities) or "-"
+    line = f"{slot.name:<12} {state:<11} {slot.device:<8} {caps}"
+    return line if slot.reason is None else f"{line}\n    {slot.reason}"
 
 
 def _log_config() -> dict[str, Any]:
@@ -144,8 +219,15 @@ def _watch_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; returns the process exit status."""
+    """Run the server until SIGTERM/SIGINT (or list the backends); returns the process exit status."""
     args = parse_args(argv)
+    try:
+        extra = extra_registry(args)
+    except ValueError as exc:
+        print(f"spatial_perception: {exc}", file=sys.stderr)
+        return 2
+    if args.list_backends:  # anything a backend prints while loading goes to stderr, the listing to stdout
+        return list_backends(args, extra, _stdout_to_stderr())
     _watch_parent()
     token = (args.token or os.environ.get(TOKEN_ENV) or "").strip()
     if not token:
@@ -154,11 +236,6 @@ def main(argv: list[str] | None = None) -> int:
             "(preferred: argv is visible to other users) or pass --token.",
             file=sys.stderr,
         )
-        return 2
-    try:
-        extra = parse_extra_backends(os.environ.get(EXTRA_BACKENDS_ENV, ""))
-    except ValueError as exc:
-        print(f"spatial_perception: {exc}", file=sys.stderr)
         return 2
 
     ready_stream = _stdout_to_stderr()
@@ -175,15 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout_s,
         max_frames=args.max_frames,
         extra_registry=extra,
-        backend_options={
-            name: opts
-            for name, opts in (
-                ("oracle", {"root": args.oracle_root}),
-                ("sam3", {"checkpoint": args.sam3_checkpoint}),
-                ("da3", {"checkpoint": args.da3_checkpoint}),
-            )
-            if any(v is not None for v in opts.values())
-        },
+        backend_options=backend_options(args),
     )
     try:
         app = create_app(config)

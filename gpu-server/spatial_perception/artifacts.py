@@ -3,8 +3,9 @@
 Ids are 32 lowercase hex digits (``uuid4().hex``); array names are ``[A-Za-z0-9_]`` words listed in the
 manifest. Both are checked before any path is built, so request paths can never leave ``<root>``.
 
-The manifest is written last and atomically (temp file + ``os.replace``): a directory without one is an
-interrupted write, removed by :meth:`ArtifactStore.scan`. Manifest layout::
+The manifest is written last, atomically and durably (:func:`spatial_common.atomic.write_json_atomic`: temp
+file, fsync, rename, folder fsync): a directory without one is an interrupted write, removed by
+:meth:`ArtifactStore.scan`. Manifest layout::
 
     {"record": ArtifactRecord, "arrays": {name: {"shape", "dtype", "bytes"}}, "info": map,
      "cache_key": str, "nbytes": int}
@@ -20,6 +21,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from spatial_common.atomic import write_json_atomic
 
 from spatial_perception.errors import BadRequest, NotFound
 
@@ -66,7 +69,7 @@ class ArtifactStore:
             artifact_id: a :func:`new_id`.
             manifest: the manifest map (JSON-serialisable).
             npy: ``{name: [parts]}``; a file is its parts concatenated (e.g. header and data of
-                :func:`spatial_perception.transport.npy_parts`).
+                :func:`spatial_perception.codec.npy_parts`).
         """
         d = self._dir(artifact_id)
         d.mkdir(parents=True, exist_ok=True)
@@ -76,9 +79,7 @@ class ArtifactStore:
             with (d / f"{name}.npy").open("wb") as f:
                 for part in parts:
                     f.write(part)
-        tmp = d / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest), encoding="utf-8")
-        os.replace(tmp, d / MANIFEST)
+        write_json_atomic(d / MANIFEST, manifest)
 
     def read_manifest(self, artifact_id: str) -> dict[str, Any]:
         """The manifest of an artifact.

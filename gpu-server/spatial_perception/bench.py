@@ -30,7 +30,7 @@ import cv2
 import httpx
 import msgpack
 import numpy as np
-from scipy.spatial.transform import Rotation
+from spatial_common.poses import read_tum_poses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,11 @@ def _npy(a: np.ndarray) -> bytes:
 
 
 def load_sample(folder: Path) -> dict:
-    """Read a spatialclaw-rgbd/1 sample folder into request fields (docs/data-formats.md)."""
+    """Read a spatialclaw-rgbd/1 sample folder into request fields (docs/data-formats.md).
+
+    Raises:
+        spatial_common.poses.PoseFileError: a malformed poses file, or not one pose per frame.
+    """
     m = json.loads((folder / "sample.json").read_text())
     frames, depth = [], []
     for cf, df in zip(m["color"], m["depth"], strict=True):
@@ -53,22 +57,15 @@ def load_sample(folder: Path) -> dict:
         depth.append(cv2.imread(str(folder / df), cv2.IMREAD_UNCHANGED).astype(np.float32) / float(m["depth_scale"]))
     i = m["intrinsics"]
     K = np.array([[i["fx"], 0, i["cx"]], [0, i["fy"], i["cy"]], [0, 0, 1]], dtype=np.float64)
-    poses = []
-    for line in (folder / m["poses"]["file"]).read_text().split("\n"):
-        if line.strip():
-            tx, ty, tz, qx, qy, qz, qw = map(float, line.split()[-7:])
-            T = np.eye(4)
-            T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix()
-            T[:3, 3] = [tx, ty, tz]
-            poses.append(T)
     n = len(frames)
+    poses = read_tum_poses(folder / m["poses"]["file"], expected=n)  # (N, 4, 4) camera-to-world
     return {
         "backend": "rgbd",
         "frames": frames,
         "frame_indices": m.get("frame_indices", list(range(n))),
         "depth": _npy(np.stack(depth)),
         "intrinsics": _npy(np.repeat(K[None], n, axis=0)),
-        "poses": _npy(np.stack(poses)),
+        "poses": _npy(poses),
         "params": {},
         # What tools.Reconstruct asks for: points and colours stay in the artifact (the kernel lifts points itself).
         "return": ["depth", "confidence", "valid", "extrinsics", "intrinsics", "frame_indices"],

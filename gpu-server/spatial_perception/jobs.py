@@ -30,11 +30,8 @@ T = TypeVar("T")
 log = logging.getLogger("spatial_perception.jobs")
 
 
-class ShuttingDown(PerceptionError):
+class ShuttingDown(PerceptionError, code="cancelled", status=503):
     """The server stopped while the job was queued or running (503, code ``cancelled``)."""
-
-    code = "cancelled"
-    status = 503
 
     def __init__(self) -> None:
         super().__init__("the server is shutting down; the job was cancelled", fix="retry when the server is back")

@@ -1,6 +1,7 @@
 """The tool API documentation the agent's system prompt shows, generated from the runtime's docstrings.
 
-``python -m spatial_runtime.apidoc`` prints it. Each entry is the call signature and the first paragraph
+``python -m spatial_runtime.apidoc`` prints it. It opens with the pre-loaded names of the kernel namespace
+contract (:mod:`spatial_runtime.namespace`); each later entry is the call signature and the first paragraph
 of the docstring, so the prompt always matches the code the kernel runs.
 """
 
@@ -26,11 +27,14 @@ def _signature(name: str, obj: Any) -> str:
 
 
 def _module_functions(prefix: str, module: ModuleType) -> list[str]:
+    """The functions of a namespace module: those in its ``__all__`` (wherever they are defined), else the public
+    functions it defines itself."""
     out = []
-    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    listed = getattr(module, "__all__", None)
+    names = listed or [n for n in vars(module) if not n.startswith("_")]
     for n in names:
         obj = getattr(module, n, None)
-        if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+        if inspect.isfunction(obj) and (listed or obj.__module__ == module.__name__):
             out.append(f"- `{_signature(f'{prefix}.{n}', obj)}`: {_first_paragraph(obj)}")
     return out
 
@@ -49,12 +53,23 @@ def _class_members(prefix: str, cls: type, members: list[str]) -> list[str]:
     return out
 
 
+def _preloaded_names() -> list[str]:
+    """The "Pre-loaded names" section: every name of :mod:`spatial_runtime.namespace`, its type and its line."""
+    from spatial_runtime import namespace
+
+    lines = ["## Pre-loaded names", ""]
+    for entry in (*namespace.PRELOADED, *namespace.INPUTS):
+        lines.append(f"- `{entry.name}` ({entry.type}): {entry.text}")
+    return [*lines, ""]
+
+
 def render() -> str:
     """The markdown tool reference (names bound in the kernel, their signatures and summaries)."""
     from spatial_runtime import display, inputs, tools, vlm
     from spatial_runtime.tools import reconstruct, sam3
 
-    lines = ["## Names in the kernel", ""]
+    lines = _preloaded_names()
+    lines += ["## Names in the kernel", ""]
     lines += _class_members("InputImages", inputs.InputImages, ["frame_indices", "timestamps", "image_size"])
     lines += _class_members("Frame (InputImages[i])", inputs.Frame, ["frame_index", "timestamp", "depth", "pose"])
     lines.append(f"- `Metadata`: {_first_paragraph(inputs.Metadata)}")

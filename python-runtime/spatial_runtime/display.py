@@ -19,6 +19,10 @@ recognises"); nothing is signalled through stdout.
      "text/plain": "Answer submitted: ..."}
 
   It may be called more than once; the host keeps the last answer.
+* ``tools.Reconstruct`` and ``tools.SAM3`` publish one artifact record per server request
+  (:func:`spatial_runtime.tools._common.publish_artifact`) under :data:`ARTIFACT_MIME`.
+
+The three MIME types are defined here, once, and imported wherever they are needed.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from spatial_common.contract import MIME_ANSWER, MIME_ARTIFACT, MIME_IMAGE
 
-IMAGE_MIME = "application/vnd.spatialclaw.image+json"
-ANSWER_MIME = "application/vnd.spatialclaw.answer+json"
+# The display bundle MIME types are a cross-language contract (shared/contracts/kernel.ts, docs/contracts.md).
+IMAGE_MIME = MIME_IMAGE
+ANSWER_MIME = MIME_ANSWER
+ARTIFACT_MIME = MIME_ARTIFACT
 DEFAULT_MAX_LONG_EDGE = 1024
 
 _ACCEPTED = (
@@ -56,6 +63,11 @@ def _ipython_publish(data: dict[str, Any]) -> None:
 
 # Every bundle goes through this name; tests replace it to capture bundles without a kernel.
 _publish: Callable[[dict[str, Any]], None] = _ipython_publish
+
+
+def publish(bundle: dict[str, Any]) -> None:
+    """Send one ``display_data`` bundle (MIME type -> payload) to the host, through ``_publish``."""
+    _publish(bundle)
 
 
 def reset_counter() -> None:
@@ -186,19 +198,20 @@ def to_pil(obj: Any) -> Image.Image:
     raise TypeError(f"cannot show an object of type {type(obj).__name__}: expected {_ACCEPTED}")
 
 
-def _flatten(items: Iterable[Any]) -> list[Any]:
+def flatten(items: Iterable[Any]) -> list[Any]:
+    """The images in ``items``, in order: (nested) lists/tuples and frame collections are opened up."""
     out: list[Any] = []
     for item in items:
         if isinstance(item, (list, tuple)):
-            out.extend(_flatten(item))
-        elif _is_collection(item):
-            out.extend(_flatten(list(item)))
+            out.extend(flatten(item))
+        elif is_frame_collection(item):
+            out.extend(flatten(list(item)))
         else:
             out.append(item)
     return out
 
 
-def _is_collection(obj: Any) -> bool:
+def is_frame_collection(obj: Any) -> bool:
     """Frame collections (objects with ``frame_indices`` that iterate over frames) are shown frame by frame."""
     if isinstance(obj, (Image.Image, np.ndarray, str, bytes)) or _is_figure(obj):
         return False
@@ -239,10 +252,16 @@ def _close_figure(fig: Any) -> None:
         plt.close(fig)
 
 
+def image_bundle(img: Image.Image, label: str | None, index: int, source: str = "show") -> dict[str, Any]:
+    """The ``display_data`` bundle of one image: ``{"image/png": base64 PNG, IMAGE_MIME: {"label", "index",
+    "width", "height", "source"}}`` (width and height in pixels of the PNG; ``source`` ``"show"`` or ``"plt"``)."""
+    meta = {"label": label, "index": index, "width": img.size[0], "height": img.size[1], "source": source}
+    return {"image/png": encode_png(img), IMAGE_MIME: meta}
+
+
 def _publish_image(obj: Any, label: str | None, source: str) -> None:
     img = downscale(to_pil(obj), _max_long_edge)
-    meta = {"label": label, "index": _next_index(), "width": img.size[0], "height": img.size[1], "source": source}
-    _publish({"image/png": encode_png(img), IMAGE_MIME: meta})
+    publish(image_bundle(img, label, _next_index(), source))
 
 
 def _default_label(obj: Any) -> str | None:
@@ -272,7 +291,7 @@ def show(*images: Any, label: str | None = None) -> None:
     """
     if label is not None and not isinstance(label, str):
         label = str(label)
-    items = _flatten(images)
+    items = flatten(images)
     if not items:
         raise ValueError(f"show() needs at least one image: {_ACCEPTED}")
     converted = [to_pil(item) for item in items]
@@ -378,4 +397,4 @@ def ReturnAnswer(answer: Any) -> None:  # noqa: N802 - the agent-facing name is 
     value = _check_answer(answer)
     kind = type(value).__name__
     shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:199] + "…"
-    _publish({ANSWER_MIME: {"answer": value, "type": kind}, "text/plain": f"Answer submitted: {shown}"})
+    publish({ANSWER_MIME: {"answer": value, "type": kind}, "text/plain": f"Answer submitted: {shown}"})

@@ -28,8 +28,8 @@ from typing import Any, BinaryIO
 
 from PIL import Image
 
-from spatial_runtime import inputs as _inputs
 from spatial_runtime.inputs import InputError, InputImages, Metadata, load_inputs
+from spatial_runtime.inputs.video import VideoSource
 
 __all__ = ["PreviewCache", "frame_jpeg", "main", "preview_inputs"]
 
@@ -113,29 +113,6 @@ def preview_inputs(specs: Sequence[Mapping[str, Any]], cache: PreviewCache | Non
     return {"inputs": out}
 
 
-def _one_video_frame(images: InputImages, meta: Metadata, frame_index: int, max_edge: int) -> Image.Image:
-    """Decode one frame of a video that the sample does not bind (a one-off source over that frame only)."""
-    src = images._source
-    assert isinstance(src, _inputs._VideoSource)
-    ts = None if src.timestamps is None else [frame_index / src.fps]
-    one = _inputs._VideoSource(
-        src.path,
-        fps=src.fps,
-        t0=src.t0,
-        rotation=src.rotation,
-        pts_list=src._pts_list,
-        label=src.label,
-        frame_indices=[frame_index],
-        timestamps=ts,
-        original_sizes=[src.original_sizes[0]],
-        max_long_edge=max_edge,
-    )
-    try:
-        return one.frame(0)
-    finally:
-        one._close()
-
-
 def frame_jpeg(spec: Mapping[str, Any], frame_index: int, max_edge: int, cache: PreviewCache | None = None) -> bytes:
     """One frame of an input as JPEG bytes, long edge at most ``max_edge`` pixels (aspect ratio kept).
 
@@ -156,7 +133,9 @@ def frame_jpeg(spec: Mapping[str, Any], frame_index: int, max_edge: int, cache: 
     if frame_index in meta.frame_indices:
         img: Image.Image = images.by_frame_index(frame_index)
     elif meta.kind == "video" and 0 <= frame_index < meta.total_frames:
-        img = _one_video_frame(images, meta, frame_index, max_edge)
+        source = images._source
+        assert isinstance(source, VideoSource)
+        img = source.decode_one(frame_index, max_edge)  # a frame the sample does not bind
     else:
         valid = (
             f"0..{meta.total_frames - 1}"

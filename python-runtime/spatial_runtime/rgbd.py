@@ -12,7 +12,8 @@ A sample folder holds a ``sample.json`` manifest (format ``spatialclaw-rgbd/1``,
       "frame_indices": [0, 1, ...]              # optional; absolute indices in the source sequence
     }
 
-Images are decoded with OpenCV (``cv2.imread`` with ``IMREAD_UNCHANGED`` for depth).
+Images are decoded with OpenCV (``cv2.imread`` with ``IMREAD_UNCHANGED`` for depth); the TUM pose file with
+:func:`spatial_common.poses.read_tum_poses`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-
-from spatial_runtime.geometry import pose_from_tum
+from spatial_common.poses import PoseFileError, read_tum_poses
 
 MANIFEST = "sample.json"
 FORMAT = "spatialclaw-rgbd/1"
@@ -70,25 +70,17 @@ def _read_image(path: Path, flags: int) -> np.ndarray:
 
 
 def _load_tum_poses(path: Path, n: int) -> NDArray[np.float64]:
+    """(n, 4, 4) float64 camera-to-world poses from a TUM file, one ``[timestamp] tx ty tz qx qy qz qw`` line per
+    frame; raises FileNotFoundError (missing file) or SampleError (unreadable, malformed line, not n poses)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pose file named in {MANIFEST} is missing")
-    rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
-        # TUM trajectories may carry a leading timestamp: "t tx ty tz qx qy qz qw".
-        if len(parts) == 8:
-            parts = parts[1:]
-        if len(parts) != 7:
-            raise SampleError(
-                f"{path}:{lineno}: expected 7 numbers 'tx ty tz qx qy qz qw' (TUM format), got {len(parts)}"
-            )
-        rows.append(pose_from_tum(*map(float, parts)))
-    if len(rows) != n:
-        raise SampleError(f"{path}: {len(rows)} poses for {n} frames; the pose file needs one line per frame")
-    return np.stack(rows)
+    try:
+        poses = read_tum_poses(path)
+    except PoseFileError as e:
+        raise SampleError(str(e)) from e
+    if len(poses) != n:
+        raise SampleError(f"{path}: {len(poses)} poses for {n} frames; the pose file needs one line per frame")
+    return poses
 
 
 def load_rgbd_sample(folder: str | Path) -> RGBDSample:

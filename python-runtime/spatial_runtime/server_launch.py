@@ -85,7 +85,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif patch_kernel_websocket():
         _say("TCP_NODELAY on kernel websockets")
     from jupyter_server.serverapp import ServerApp
-
     from spatial_common import parent_watch
 
     parent_watch.start()  # a host that dies (even by SIGKILL) takes its server and kernels with it

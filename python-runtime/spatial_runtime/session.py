@@ -8,6 +8,8 @@
 
 All of them work on IPython's user namespace (``get_ipython().user_ns``); tests may pass a plain dict
 to :func:`init`, which is then used by the other calls until :func:`reset` or the next :func:`init`.
+The names bound are those of :mod:`spatial_runtime.namespace`; what ``prepare`` binds and configures is
+also recorded, as data, in :mod:`spatial_runtime.context` (where the tools read it).
 """
 
 from __future__ import annotations
@@ -16,34 +18,27 @@ import gc
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-from spatial_runtime import display, summary
+from spatial_common.contract import ContractError, validate
+
+from spatial_runtime import context, display, summary
 from spatial_runtime import perception as _perception_module
 from spatial_runtime import vlm as _vlm_module
+from spatial_runtime.namespace import PRELOADED, PRELOADED_NAMES, PreloadedName
 
-PREIMPORTED = (
-    "np",
-    "scipy",
-    "math",
-    "collections",
-    "itertools",
-    "functools",
-    "plt",
-    "show",
-    "ReturnAnswer",
-    "vlm",
-    "tools",
-)
+PREIMPORTED = PRELOADED_NAMES
 """Names :func:`init` binds (``tools`` only once ``spatial_runtime.tools`` can be imported)."""
+
+_SCIPY_SUBMODULES = ("scipy.spatial", "scipy.ndimage", "scipy.optimize", "scipy.signal")
 
 _KEEP_ALWAYS = frozenset({"__builtin__", "__builtins__", "__name__", "__doc__", "__package__", "__loader__"})
 
 _namespace_override: MutableMapping[str, Any] | None = None
 _initialized_for: int | None = None
-_input_names: list[str] = []
 _tracker = summary.VariableTracker()
 _start_dir = os.getcwd()
 
@@ -96,18 +91,30 @@ def _ipython_names(ns: MutableMapping[str, Any]) -> set[str]:
     return set()
 
 
-def _import_tools() -> Any:
+def _import_tools(module: str) -> Any:
     """``spatial_runtime.tools`` if it can be imported, else None (with a warning on stderr if it is broken)."""
     try:
-        return importlib.import_module("spatial_runtime.tools")
+        return importlib.import_module(module)
     except ModuleNotFoundError as err:
-        if err.name in ("spatial_runtime.tools", "spatial_runtime"):
+        if err.name in (module, "spatial_runtime"):
             return None
         print(f"spatialclaw: tools are unavailable in this kernel: {err}", file=sys.stderr)
         return None
     except Exception as err:  # a broken tools package must not break the kernel's warm-up
         print(f"spatialclaw: tools are unavailable in this kernel: {type(err).__name__}: {err}", file=sys.stderr)
         return None
+
+
+def _load(entry: PreloadedName) -> Any:
+    """The value of a pre-loaded name, from its ``source`` (``"module"`` or ``"module:attribute"``); None for an
+    optional name that cannot be loaded."""
+    assert entry.source is not None, f"{entry.name} has no source"
+    module, _, attribute = entry.source.partition(":")
+    if entry.optional:
+        value = _import_tools(module)
+    else:
+        value = importlib.import_module(module)
+    return getattr(value, attribute) if attribute and value is not None else value
 
 
 def init(namespace: MutableMapping[str, Any] | None = None) -> None:
@@ -132,35 +139,15 @@ def init(namespace: MutableMapping[str, Any] | None = None) -> None:
     ns = _namespace()
 
     display.install_plt_hook()  # selects Agg before pyplot is imported
-    import collections
-    import functools
-    import itertools
-    import math
-
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import scipy
-    import scipy.ndimage
-    import scipy.optimize
-    import scipy.signal
-    import scipy.spatial
-
-    names: dict[str, Any] = {
-        "np": np,
-        "scipy": scipy,
-        "math": math,
-        "collections": collections,
-        "itertools": itertools,
-        "functools": functools,
-        "plt": plt,
-        "show": display.show,
-        "ReturnAnswer": display.ReturnAnswer,
-        "vlm": _vlm_module.vlm,
-    }
-    tools = _import_tools()
-    if tools is not None:
-        names["tools"] = tools
-        sys.modules["tools"] = tools
+    for module in _SCIPY_SUBMODULES:
+        importlib.import_module(module)
+    names: dict[str, Any] = {}
+    for entry in PRELOADED:
+        value = _load(entry)
+        if value is not None:
+            names[entry.name] = value
+    if "tools" in names:
+        sys.modules["tools"] = names["tools"]
     ns.update(names)
     _tracker.ignore.update(PREIMPORTED)
     _tracker.ignore.update(_ipython_names(ns))
@@ -172,7 +159,32 @@ def _ensure_init(ns: MutableMapping[str, Any]) -> None:
         init(ns if _namespace_override is ns else None)
 
 
-def _parse_config(config_json: str | dict[str, Any]) -> dict[str, Any]:
+_CONFIG_HINTS = {
+    "scratch_dir": "'scratch_dir' must be a non-empty path string",
+    "inputs": "'inputs' must be a list of InputSpec objects",
+    "max_long_edge": "'max_long_edge' must be a positive int or null",
+    "bridge": '\'bridge\' must be null or {"url": str, "token": str}',
+    "perception": '\'perception\' must be null or {"url": "http(s)://...", "token": str, '
+    '"backends": {"reconstruct": str, "segment": str}} (backends optional)',
+}
+
+
+def _config_field(message: str) -> str | None:
+    """The top-level field a ContractError names (``data.<field>...`` or ``data must contain ['<field>']``)."""
+    m = re.search(r"data\.(\w+)", message) or re.search(r"must contain \['(\w+)'", message)
+    return m.group(1) if m else None
+
+
+def _parse_config(config_json: str | dict[str, Any]) -> tuple[dict[str, Any], ContractError | None]:
+    """The session config as a dict checked against the ``PrepareConfig`` contract (shared/contracts/kernel.ts).
+
+    Missing optional keys get their null/empty defaults. A problem inside ``inputs`` is returned rather than
+    raised: :func:`spatial_runtime.inputs.load_inputs` names a bad input more precisely, and the contract error
+    is raised only if it does not.
+
+    Raises:
+        ValueError: not JSON, not an object, or a field that breaks the contract (named, with its expected form).
+    """
     if isinstance(config_json, (str, bytes)):
         try:
             cfg = json.loads(config_json)
@@ -182,54 +194,18 @@ def _parse_config(config_json: str | dict[str, Any]) -> dict[str, Any]:
         cfg = dict(config_json)
     if not isinstance(cfg, dict):
         raise ValueError("prepare(): the session config must be a JSON object")
-    scratch = cfg.get("scratch_dir")
-    if not isinstance(scratch, str) or not scratch:
-        raise ValueError("prepare(): 'scratch_dir' must be a non-empty path string")
-    inputs = cfg.get("inputs", [])
-    if inputs is None:
-        inputs = []
-    if not isinstance(inputs, list) or not all(isinstance(s, dict) for s in inputs):
-        raise ValueError("prepare(): 'inputs' must be a list of InputSpec objects")
-    max_long_edge = cfg.get("max_long_edge")
-    if max_long_edge is not None and (
-        isinstance(max_long_edge, bool) or not isinstance(max_long_edge, int) or max_long_edge < 1
-    ):
-        raise ValueError(f"prepare(): 'max_long_edge' must be a positive int or null, got {max_long_edge!r}")
-    bridge = cfg.get("bridge")
-    if bridge is not None and (
-        not isinstance(bridge, dict)
-        or not isinstance(bridge.get("url"), str)
-        or not isinstance(bridge.get("token"), str)
-    ):
-        raise ValueError('prepare(): \'bridge\' must be null or {"url": str, "token": str}')
-    perception = cfg.get("perception")
-    if perception is not None:
-        backends = perception.get("backends") if isinstance(perception, dict) else None
-        if (
-            not isinstance(perception, dict)
-            or not isinstance(perception.get("url"), str)
-            or not perception["url"].startswith(("http://", "https://"))
-            or not isinstance(perception.get("token"), str)
-            or not (
-                backends is None
-                or (
-                    isinstance(backends, dict)
-                    and set(backends) <= {"reconstruct", "segment"}
-                    and all(v is None or isinstance(v, str) for v in backends.values())
-                )
-            )
-        ):
-            raise ValueError(
-                'prepare(): \'perception\' must be null or {"url": "http(s)://...", "token": str, '
-                '"backends": {"reconstruct": str, "segment": str}} (backends optional)'
-            )
-    return {
-        "scratch_dir": scratch,
-        "inputs": inputs,
-        "max_long_edge": max_long_edge,
-        "bridge": bridge,
-        "perception": perception,
-    }
+    cfg = {"inputs": [], "max_long_edge": None, "bridge": None, "perception": None, **cfg}
+    if cfg["inputs"] is None:
+        cfg["inputs"] = []
+    try:
+        validate("PrepareConfig", cfg)
+    except ContractError as err:
+        field = _config_field(str(err))
+        if field == "inputs" and isinstance(cfg["inputs"], list) and all(isinstance(s, dict) for s in cfg["inputs"]):
+            return cfg, err
+        hint = _CONFIG_HINTS.get(field or "", "the session config breaks the PrepareConfig contract")
+        raise ValueError(f"prepare(): {hint} ({err})") from None
+    return cfg, None
 
 
 def _describe_input(name: str, value: Any) -> str:
@@ -254,13 +230,13 @@ def prepare(config_json: str) -> PrepareSummary:
             too). ``perception`` (optional, as are its ``backends`` and their keys) is the perception server
             that ``tools.Reconstruct`` and ``tools.SAM3`` call, with their default backends.
 
-    Loads the inputs with ``spatial_runtime.inputs.load_inputs(inputs, max_long_edge)`` and binds the
+    Loads the inputs with ``spatial_runtime.inputs.load_named_inputs(inputs, max_long_edge)`` and binds the
     names it returns (``InputImages`` and ``Metadata``, or ``InputImages_1..N`` and ``Metadata_1..N``),
-    replacing those of a previous ``prepare``; creates ``scratch_dir`` if needed and makes it the working
-    directory; configures ``vlm`` from ``bridge`` (or makes it unavailable) and the perception tools from
-    ``perception`` (or makes them unavailable), both kept in memory only; restarts the ``show``
-    image index at 0; and takes the tracker's baseline so that the inputs (and anything already
-    defined) are not reported by the next :func:`after_cell`.
+    replacing those of a previous ``prepare``, and records them in :mod:`spatial_runtime.context`; creates
+    ``scratch_dir`` if needed and makes it the working directory; configures ``vlm`` from ``bridge`` (or makes
+    it unavailable) and the perception tools from ``perception`` (or makes them unavailable), both kept in
+    memory only (in the context); restarts the ``show`` image index at 0; and takes the tracker's baseline so
+    that the inputs (and anything already defined) are not reported by the next :func:`after_cell`.
 
     Returns:
         One line per bound name (a ``str``).
@@ -269,24 +245,27 @@ def prepare(config_json: str) -> PrepareSummary:
         spatial_runtime.inputs.InputError: an input cannot be loaded (the message names the file and the fix).
         ValueError: the config is not valid JSON or misses/mistypes a field.
     """
-    global _input_names
-    cfg = _parse_config(config_json)
+    cfg, inputs_problem = _parse_config(config_json)
     ns = _namespace()
     _ensure_init(ns)
 
-    bound: dict[str, Any] = {}
+    inputs: list[context.BoundInput] = []
     if cfg["inputs"]:
-        from spatial_runtime.inputs import load_inputs
+        from spatial_runtime.inputs import load_named_inputs
 
-        bound = dict(load_inputs(cfg["inputs"], cfg["max_long_edge"]))
+        inputs = [context.BoundInput(*named) for named in load_named_inputs(cfg["inputs"], cfg["max_long_edge"])]
+    if inputs_problem is not None:  # load_inputs accepted what the contract refuses
+        raise ValueError(f"prepare(): {_CONFIG_HINTS['inputs']} ({inputs_problem})")
+    bound = {name: value for b in inputs for name, value in ((b.name, b.images), (b.metadata_name, b.metadata))}
 
     os.makedirs(cfg["scratch_dir"], exist_ok=True)
     os.chdir(cfg["scratch_dir"])
-    for name in _input_names:
-        ns.pop(name, None)
-        _tracker.ignore.discard(name)
+    for old in context.current().inputs:
+        for name in (old.name, old.metadata_name):
+            ns.pop(name, None)
+            _tracker.ignore.discard(name)
     ns.update(bound)
-    _input_names = list(bound)
+    context.bind_inputs(inputs)
     _tracker.ignore.update(bound)
 
     bridge = cfg["bridge"]
@@ -359,7 +338,7 @@ def reset() -> None:
     VLM bridge, the perception server and the inputs, restarts the image index and the tracker, goes back to
     the directory the kernel started in, and calls :func:`init` again.
     """
-    global _input_names, _initialized_for
+    global _initialized_for
     ns = _namespace()
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
@@ -367,10 +346,8 @@ def reset() -> None:
         import matplotlib
 
         matplotlib.rcdefaults()
-    _vlm_module.clear()
-    _perception_module.clear()
+    context.clear()  # the inputs, the VLM bridge and the perception server
     _clear_namespace(ns)
-    _input_names = []
     _tracker.ignore.clear()
     _tracker.forget()
     display.reset_counter()
@@ -395,14 +372,13 @@ def key_frames(count: int = 8, max_long_edge: int = 1024) -> int:
     Returns:
         The number of images published.
     """
-    ns = _namespace()
-    names = ["InputImages"] if "InputImages" in ns else sorted(n for n in ns if n.startswith("InputImages_"))
-    if not names:
+    inputs = context.current().inputs
+    if not inputs:
         return 0
-    per = max(1, count // len(names))
+    per = max(1, count // len(inputs))
     published = 0
-    for k, name in enumerate(names, start=1):
-        frames = ns[name]
+    for k, bound in enumerate(inputs, start=1):
+        frames = bound.images
         n = len(frames)
         if n == 0:
             continue
@@ -410,14 +386,7 @@ def key_frames(count: int = 8, max_long_edge: int = 1024) -> int:
         for p in picks:
             frame = frames[p]
             img = display.downscale(display.to_pil(frame), max_long_edge)
-            prefix = f"input {k} " if len(names) > 1 else ""
-            meta = {
-                "label": f"{prefix}frame {getattr(frame, 'frame_index', p)}",
-                "index": published,
-                "width": img.width,
-                "height": img.height,
-                "source": "show",
-            }
-            display._publish({"image/png": display.encode_png(img), display.IMAGE_MIME: meta})
+            prefix = f"input {k} " if len(inputs) > 1 else ""
+            display.publish(display.image_bundle(img, f"{prefix}frame {getattr(frame, 'frame_index', p)}", published))
             published += 1
     return published

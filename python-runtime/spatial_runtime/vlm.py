@@ -1,8 +1,9 @@
 """Kernel-side client of the host's VLM bridge (docs/kernel-protocol.md, "VLM bridge").
 
 The kernel never holds an API key: ``session.prepare`` passes the bridge URL and a per-session token,
-kept in this module's memory only (never written to disk or to ``os.environ``). Calls are plain HTTP
-POSTs to ``127.0.0.1`` with the standard library (proxies from the environment are ignored):
+kept in memory only, in the session's state (:mod:`spatial_runtime.context`; never written to disk or to
+``os.environ``). Calls are plain HTTP POSTs to ``127.0.0.1`` with the standard library (proxies from the
+environment are ignored, :mod:`spatial_runtime._http`):
 
 * ``POST /vlm/ask``    ``{"images": [base64 PNG, ...], "question": str}`` -> ``{"text": str}``
 * ``POST /vlm/locate`` ``{"images": [base64 PNG, ...], "target": str}`` -> ``{"points": [[x, y], ...], "text": str}``
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from spatial_runtime import display
+from spatial_runtime import _http, context, display
+from spatial_runtime.context import Endpoint
 
 DEFAULT_TIMEOUT_S = 120.0
 NOT_CONFIGURED = "vlm is not available in this session: the host did not configure a model bridge"
@@ -51,10 +51,6 @@ class Points(list):
     text: str = ""
 
 
-_lock = threading.Lock()
-_config: tuple[str, str] | None = None
-
-
 def configure(url: str, token: str) -> None:
     """Point the client at the host's bridge. Held in memory only.
 
@@ -65,71 +61,45 @@ def configure(url: str, token: str) -> None:
     Raises:
         ValueError: if ``url`` is not an http(s) URL or ``token`` is not a string.
     """
-    global _config
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError(f"bridge url must be an http(s) URL, got {url!r}")
-    if not isinstance(token, str):
-        raise ValueError("bridge token must be a string")
-    with _lock:
-        _config = (url.rstrip("/"), token)
+    context.update(bridge=Endpoint(*Endpoint.checked_parts(url, token, "bridge")))
 
 
 def clear() -> None:
     """Forget the bridge configuration; later calls raise :class:`VLMError` (not available)."""
-    global _config
-    with _lock:
-        _config = None
+    context.update(bridge=None)
 
 
 def is_configured() -> bool:
     """Whether a bridge is configured for this session."""
-    return _config is not None
+    return context.current().bridge is not None
 
 
 def _encode_images(images: Any) -> list[str]:
     if images is None:
         return []
-    if isinstance(images, (list, tuple)):
-        items = display._flatten(images)
-    elif display._is_collection(images):
-        items = display._flatten([images])
-    else:
-        items = [images]
-    return [display.encode_png(display.to_pil(item)) for item in items]
-
-
-# Proxies from the environment must not intercept calls to the local bridge.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return [display.encode_png(display.to_pil(item)) for item in display.flatten([images])]
 
 
 def _post(route: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-    config = _config
+    config = context.current().bridge
     if config is None:
         raise VLMError(NOT_CONFIGURED)
-    url, token = config
-    request = urllib.request.Request(
-        url + route,
-        data=json.dumps(body).encode("utf-8"),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        method="POST",
-    )
+    request = _http.bearer_request(config, route, json.dumps(body).encode("utf-8"), content_type="application/json")
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with _http.OPENER.open(request, timeout=timeout) as response:
             raw = response.read()
     except urllib.error.HTTPError as err:
-        raw_error = err.read()
-        try:
-            text = json.loads(raw_error)["error"]
+        payload, message = _http.read_error(err)
+        if isinstance(payload, dict) and "error" in payload:
+            text = payload["error"]
             message = text if isinstance(text, str) else json.dumps(text)
-        except (ValueError, KeyError, TypeError):
-            message = raw_error.decode("utf-8", "replace").strip() or f"HTTP {err.code} {err.reason}"
         raise VLMError(message, status=err.code) from None
     except TimeoutError:
         raise VLMError(f"the model bridge did not answer {route} within {timeout:g} s") from None
     except urllib.error.URLError as err:
         if isinstance(err.reason, TimeoutError):
             raise VLMError(f"the model bridge did not answer {route} within {timeout:g} s") from None
-        raise VLMError(f"cannot reach the model bridge at {url}: {err.reason}") from None
+        raise VLMError(f"cannot reach the model bridge at {config.url}: {err.reason}") from None
     try:
         reply = json.loads(raw)
     except ValueError:

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunWriter } from '../../electron/services/runs/store.ts';
+import { RunWriter } from '../../electron/services/runs/writer.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { startServe, stopServe } from '../helpers/serve.ts';

@@ -15,7 +15,7 @@ import { launchChromium } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { ANSWER, QUESTION, ROOM, reconstructStep, step } from '../helpers/rgbd-script.ts';
 import { type Serve, startServe, stopServe } from '../helpers/serve.ts';
-import { RunWriter } from '../../electron/services/runs/store.ts';
+import { RunWriter } from '../../electron/services/runs/writer.ts';
 import type { CellResult } from '../../shared/kernel.ts';
 import type { SampleResult } from '../../shared/run.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';

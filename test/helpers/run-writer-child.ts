@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CellResult } from '../../shared/kernel.ts';
 import type { RunEvent, SampleResult, SampleSpec } from '../../shared/run.ts';
-import { RunWriter, type SampleWriter, type WriterOptions } from '../../electron/services/runs/store.ts';
+import { RunWriter, type SampleWriter, type WriterOptions } from '../../electron/services/runs/writer.ts';
 
 /** A real 1x1 PNG. */
 export const PNG_1x1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';

@@ -6,13 +6,14 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkbenchError } from '../../shared/api.ts';
+import { DEFAULTS } from '../../shared/defaults.ts';
 import { ModelConfigSchema } from '../../shared/model.ts';
 import { RunEventSchema, type SampleResult } from '../../shared/run.ts';
-import { type AskRequest, AskRequestSchema, type HostEvent, HostEventSchema, METHODS } from '../../shared/workbench.ts';
-import { RunWriter } from '../../electron/services/runs/store.ts';
+import { type AskRequest, AskRequestSchema, type HostEvent, HostEventSchema, METHODS, RunIdSchema } from '../../shared/workbench.ts';
+import { RunWriter } from '../../electron/services/runs/writer.ts';
 import { WorkbenchHost } from '../../electron/services/workbench/host.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
 import { ANSWER, QUESTION, RECONSTRUCT, ROOM, step } from '../helpers/rgbd-script.ts';
@@ -311,6 +312,34 @@ describe('WorkbenchHost (real kernels, perception server and sample; scripted mo
     // The run keeps its own copy.
     const m = await host.handlers.artifactManifest({ run_id: firstRun!.run_id, sample_id: 'q1', artifact_id: firstRun!.artifactId });
     expect(m.arrays['points']!.shape).toEqual([5, 480, 640, 3]);
+  });
+
+  it('spatialclaw ask records a run id of the same scheme and the same run.json config keys as the workbench', async () => {
+    if (!firstRun) throw new Error('needs the first test');
+    const m = await startScriptedModelServer({ script: { q1: ['plan', step('answer', 'ReturnAnswer(2.1)')] }, whenExhausted: 'error' });
+    models.push(m);
+    const r = await spatialclaw(['ask', '--input', ROOM, '--question', QUESTION, '--model', 'scripted-cli', '--base-url', m.url, '--json'], { SPATIALCLAW_HOME: home }, 240_000);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const runDir = (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { run_dir: string }).run_dir;
+    expect(dirname(runDir)).toBe(join(home, 'runs'));
+    const cliId = basename(runDir);
+    for (const id of [cliId, firstRun.run_id]) {
+      expect(id).toMatch(/^\d{8}-\d{6}-[0-9a-f]{4}$/);
+      expect(RunIdSchema.safeParse(id).success).toBe(true);
+    }
+    const cli = (await host.handlers.getRun({ run_id: cliId })).info.config;
+    const ui = (await host.handlers.getRun({ run_id: firstRun.run_id })).info.config;
+    expect(Object.keys(cli).sort()).toEqual(Object.keys(ui).sort());
+    expect(cli).toMatchObject({ kind: 'ask', source: 'cli', perception: null, perception_url: null });
+    expect(ui).toMatchObject({ kind: 'ask', source: 'workbench', perception: 'local' });
+  });
+
+  it('lists the backends a local perception server would offer', async () => {
+    const offered = await host.handlers.localPerceptionBackends({});
+    expect(offered.defaults).toEqual([...DEFAULTS.localPerceptionBackends]);
+    expect(offered.backends.map((b) => b.name)).toEqual(expect.arrayContaining([...DEFAULTS.localPerceptionBackends]));
+    if (offered.source === 'fallback') expect(offered.note).toMatch(/--list-backends/);
+    expect(await host.handlers.localPerceptionBackends({})).toEqual(offered); // cached
   });
 
   it('spatialclaw run --no-artifacts records the artifact events but keeps no copies', async () => {

@@ -22,8 +22,8 @@ started at teardown::
         server = perception_server_factory("rgbd,classical")
 
 The ``echo`` diagnostics backends (``echo``, ``echo2``, ``echo_unavailable``; see
-``spatial_perception/backends/echo.py``) are always mapped in through ``SPATIAL_PERCEPTION_EXTRA_BACKENDS``,
-so ``start_server("rgbd,echo")`` works too.
+``test/python/perception_testing/echo.py``) are always mapped in with ``--extra-backend`` (:data:`ECHO_ARGS`),
+with this folder on the server's ``PYTHONPATH`` (:func:`server_env`), so ``start_server("rgbd,echo")`` works too.
 """
 
 from __future__ import annotations
@@ -52,14 +52,25 @@ import numpy as np
 import pytest
 
 READY_RE = re.compile(r"^SPATIAL_PERCEPTION_READY (http://\S+:(\d+))$")
-ECHO_BACKENDS = ",".join(
-    [
-        "echo=spatial_perception.backends.echo:EchoBackend",
-        "echo2=spatial_perception.backends.echo:EchoSegmentBackend",
-        "echo_unavailable=spatial_perception.backends.echo:UnavailableEchoBackend",
-    ]
-)
-"""Value of ``SPATIAL_PERCEPTION_EXTRA_BACKENDS`` that :func:`start_server` sets (callers may extend it)."""
+TEST_DIR = Path(__file__).resolve().parent
+"""``test/python``: holds :mod:`perception_testing`, which server processes import (:func:`server_env`)."""
+ECHO_BACKENDS = {
+    "echo": "perception_testing.echo:EchoBackend",
+    "echo2": "perception_testing.echo:EchoSegmentBackend",
+    "echo_unavailable": "perception_testing.echo:UnavailableEchoBackend",
+}
+"""The diagnostics backends: name -> ``module:Class``."""
+ECHO_ARGS = tuple(arg for name, target in ECHO_BACKENDS.items() for arg in ("--extra-backend", f"{name}={target}"))
+"""``python -m spatial_perception`` flags that map in :data:`ECHO_BACKENDS` (:func:`start_server` adds them)."""
+
+
+def server_env(base: Mapping[str, str] | None = None, **overrides: str) -> dict[str, str]:
+    """An environment for a server process: ``base`` (default ``os.environ``) with :data:`TEST_DIR` first on
+    ``PYTHONPATH`` (so ``perception_testing`` imports) and ``overrides`` applied."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TEST_DIR), env.get("PYTHONPATH", "")) if p)
+    env.update(overrides)
+    return env
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,8 +210,8 @@ def start_server(
 
     Args:
         backends: the ``--backends`` value, e.g. ``"rgbd,classical"`` (``echo`` backends are always mapped in).
-        extra_args: more CLI flags, e.g. ``("--max-frames", "4")``.
-        env: extra environment variables (override the defaults; the token travels as
+        extra_args: more CLI flags, e.g. ``("--max-frames", "4")`` (after :data:`ECHO_ARGS`).
+        env: extra environment variables (override the defaults of :func:`server_env`; the token travels as
             ``SPATIAL_PERCEPTION_TOKEN``, never in argv).
         token: the token (default: random).
         artifact_dir: ``--artifact-dir`` (default: a temporary directory removed by ``stop()``).
@@ -223,9 +234,9 @@ def start_server(
     err_fd, err_name = tempfile.mkstemp(prefix="perception-stderr-", suffix=".log")
     stderr_path = Path(err_name)
     cleanup.insert(0, lambda: stderr_path.unlink(missing_ok=True))
-    full_env = {**os.environ, "SPATIAL_PERCEPTION_TOKEN": token, "SPATIAL_PERCEPTION_EXTRA_BACKENDS": ECHO_BACKENDS}
+    full_env = server_env(SPATIAL_PERCEPTION_TOKEN=token)
     full_env.update(env or {})
-    args = [sys.executable, "-m", "spatial_perception", "--port", "0", "--backends", backends]
+    args = [sys.executable, "-m", "spatial_perception", "--port", "0", "--backends", backends, *ECHO_ARGS]
     if "--artifact-dir" not in extra_args:
         args += ["--artifact-dir", str(adir)]
     args += list(extra_args)

@@ -50,3 +50,29 @@ def test_pose_from_tum_matches_scipy_and_transforms_points():
     out = transform_points(p, T)
     np.testing.assert_allclose(out[0], [1.0, 2.0, 3.0])
     np.testing.assert_allclose(np.linalg.norm(out[1] - out[0]), 1.0)
+
+
+def test_skewed_intrinsics_backproject_and_project_consistently():
+    """With skew s = K[0, 1] != 0 the lifted points re-project to their own pixels through project_points, and
+    they are the points spatial_common.geometry.backproject gives (one back-projection for the whole project)."""
+    from spatial_common.geometry import backproject
+
+    Ks = np.array([[500.0, 12.5, 320.0], [0, 480.0, 240.0], [0, 0, 1]])
+    rng = np.random.default_rng(1)
+    depth = rng.uniform(0.5, 6.0, size=(48, 64)).astype(np.float32)
+    pm = backproject_depth(depth, Ks)
+    np.testing.assert_array_equal(pm, backproject(depth, Ks))
+    np.testing.assert_allclose(pm[..., 2], depth)
+    uv = project_points(pm, Ks)
+    u, v = np.meshgrid(np.arange(64), np.arange(48))
+    np.testing.assert_allclose(uv[..., 0], u, atol=1e-3)
+    np.testing.assert_allclose(uv[..., 1], v, atol=1e-3)
+    # Skew shifts x by -s * (v - cy) / fy * z / fx: ignoring it would misplace the points of every row but cy.
+    no_skew = Ks.copy()
+    no_skew[0, 1] = 0.0
+    shift = pm[40, :, 0] - backproject_depth(depth, no_skew)[40, :, 0]
+    np.testing.assert_allclose(shift, -12.5 * (40 - 240) / 480 * depth[40] / 500, rtol=1e-5)
+    # A point off the optical axis: u = fx * x / z + s * y / z + cx.
+    np.testing.assert_allclose(
+        project_points([0.2, -0.1, 2.0], Ks), [500 * 0.1 + 12.5 * -0.05 + 320, 480 * -0.05 + 240]
+    )

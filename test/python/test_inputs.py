@@ -280,6 +280,21 @@ def test_frame_copy_and_pickle_keep_the_attributes():
         assert clone == frame
 
 
+def test_inputs_know_their_metadata_and_frames_their_input():
+    """InputImages.metadata is its input's Metadata (slices too); frames and their copies keep their input."""
+    out = load_inputs(
+        [{"kind": "video", "path": str(VIDEO), "num_frames": 4}, {"kind": "rgbd_sample", "path": str(ROOM)}]
+    )
+    for k in (1, 2):
+        images, meta = out[f"InputImages_{k}"], out[f"Metadata_{k}"]
+        assert images.metadata is meta and images[1:3].metadata is meta and images[[0]].metadata is meta
+    frames = out["InputImages_2"]
+    frame = frames[1]
+    assert frame._source is frames._source and frame.copy()._source is frames._source
+    assert frame._source.metadata is out["Metadata_2"]
+    assert pickle.loads(pickle.dumps(frame))._source is None  # a pickled frame is a plain copy, without its input
+
+
 def test_video_without_a_frame_count_is_counted_by_demuxing(tmp_path, reference_frames):
     mkv = _remux(VIDEO, tmp_path / "bedroom.mkv")
     with av.open(str(mkv)) as c:

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import socket
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,13 +21,17 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
+import session_helpers
 from PIL import Image
-from spatial_runtime import display, perception, session
+from spatial_runtime import context, display, perception, session
+from spatial_runtime.display import ARTIFACT_MIME
 from spatial_runtime.inputs import load_inputs
-from spatial_runtime.perception import ARTIFACT_MIME, PerceptionError, PerceptionUnavailable, ToolError
+from spatial_runtime.perception import PerceptionError, PerceptionUnavailable, ToolError
 from spatial_runtime.tools import SAM3, Reconstruct
 from spatial_runtime.tools.reconstruct import FrameIndexError, Reconstruction
 from spatial_runtime.tools.sam3 import PerFrameMask
+
+dict_session = session_helpers.dict_session  # the fixture, shared with the other session tests
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOM = FIXTURES / "rgbd_room"
@@ -36,13 +39,14 @@ ROOM = FIXTURES / "rgbd_room"
 
 @pytest.fixture(autouse=True)
 def _clean_state(monkeypatch):
-    """No perception config leaks between tests; no real waiting between retries; display bundles captured."""
-    perception.clear()
+    """No perception config or bound input leaks between tests; no real waiting between retries; display
+    bundles captured."""
+    context.clear()
     monkeypatch.setattr(perception, "RETRY_DELAYS_S", (0.01, 0.01))
     published: list[dict] = []
     monkeypatch.setattr(display, "_publish", published.append)
     yield published
-    perception.clear()
+    context.clear()
 
 
 @pytest.fixture
@@ -50,12 +54,11 @@ def published(_clean_state):
     return _clean_state
 
 
-@pytest.fixture
-def user_ns(monkeypatch):
-    """A plain dict as the session's user namespace (restored afterwards)."""
-    ns: dict = {}
-    monkeypatch.setattr(session, "_namespace_override", ns)
-    return ns
+def bind(loaded, name="InputImages"):
+    """Record an input in the session's context as session.prepare does (``name``: InputImages or InputImages_k);
+    ``_clean_state`` forgets it after the test."""
+    metadata_name = "Metadata" + name[len("InputImages") :]
+    context.bind_inputs([context.BoundInput(name, metadata_name, loaded["InputImages"], loaded["Metadata"])])
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +328,7 @@ def test_reconstruct_argument_errors(room):
         Reconstruct.Reconstruct(images, max_frames=2)
 
 
-def test_sam3_argument_errors(room, user_ns):
+def test_sam3_argument_errors(room):
     perception.configure("http://127.0.0.1:9", "t")
     frame = room["InputImages"][0]  # 640 x 480
     with pytest.raises(ToolError, match=r"points\[1\] = \(700, 20\) is outside the 640x480 image"):
@@ -359,7 +362,7 @@ def test_sam3_argument_errors(room, user_ns):
     # frames=None uses the session's InputImages; none are bound here.
     with pytest.raises(ToolError, match="no InputImages are bound"):
         SAM3.segment_video_by_text("chair")
-    user_ns["InputImages_1"] = room["InputImages"]
+    bind(room, "InputImages_1")
     with pytest.raises(ToolError, match="several inputs.*frames=InputImages_1"):
         SAM3.segment_video_by_text("chair")
 
@@ -510,9 +513,9 @@ def fake():
     server.close()
 
 
-def test_reconstruct_sends_rgbd_inputs_and_decodes_the_reply(fake, room, user_ns, published):
+def test_reconstruct_sends_rgbd_inputs_and_decodes_the_reply(fake, room, published):
     images, meta = room["InputImages"], room["Metadata"]
-    user_ns.update(room)  # as prepare binds them: the tool finds Metadata's intrinsics
+    bind(room)  # as prepare binds them: the tool finds Metadata's intrinsics
     rec = Reconstruct.Reconstruct(images[1:4], params={"conf_threshold": 0.2})
     route, body, headers = fake.requests[-1]
     assert route == "/v1/reconstruct" and headers["Authorization"] == "Bearer tok"
@@ -557,9 +560,9 @@ def test_reconstruct_sends_rgbd_inputs_and_decodes_the_reply(fake, room, user_ns
     assert bundle["text/plain"] == "Reconstruct artifact rec1: 3 frames via rgbd"
 
 
-def test_reconstruct_frames_list_plain_images_and_options(fake, room, user_ns):
+def test_reconstruct_frames_list_plain_images_and_options(fake, room):
     images = room["InputImages"]
-    user_ns.update(room)
+    bind(room)
     # A list of input frames still finds the Metadata (through the frames' source).
     Reconstruct.Reconstruct([images[4], images[0]], timeout=5)
     body = fake.requests[-1][1]
@@ -588,7 +591,21 @@ def test_reconstruct_frames_list_plain_images_and_options(fake, room, user_ns):
     assert fake.requests[-1][1]["backend"] == "da3"
 
 
-def test_sam3_requests_and_results(fake, room, user_ns, published):
+def test_reconstruct_finds_the_metadata_through_the_frames(fake, room):
+    """Nothing bound in the session: the intrinsics come from the frames' own input (InputImages.metadata)."""
+    images, meta = room["InputImages"], room["Metadata"]
+    assert images.metadata is meta and images[1:3].metadata is meta
+    Reconstruct.Reconstruct(images[1:3])
+    np.testing.assert_array_equal(unnpy(fake.requests[-1][1]["intrinsics"]), np.stack([meta.K, meta.K]))
+    Reconstruct.Reconstruct([images[2].copy(), images[0]])  # a copied frame keeps its input
+    np.testing.assert_array_equal(unnpy(fake.requests[-1][1]["intrinsics"])[0], meta.K)
+    # Frames of another size than the input's Metadata describes: its intrinsics do not apply.
+    small = [np.asarray(images[0])[:240, :320], np.asarray(images[1])[:240, :320]]
+    with pytest.raises(ToolError, match="needs the camera intrinsics"):
+        Reconstruct.Reconstruct(small, frame_indices=[0, 1], depth=np.ones((2, 240, 320)), backend="rgbd")
+
+
+def test_sam3_requests_and_results(fake, room, published):
     frame = room["InputImages"][2]
     m = SAM3.segment_image_by_box(frame, [-3, 5, 700, 90.5])
     route, body, _ = fake.requests[-1]
@@ -613,7 +630,7 @@ def test_sam3_requests_and_results(fake, room, user_ns, published):
     assert m.frame_indices == [42] and fake.requests[-1][1]["prompt"]["labels"] == [1]
 
     # Video, several text prompts: one request each, objects concatenated; default frames = InputImages.
-    user_ns.update(room)
+    bind(room)
     published.clear()
     m = SAM3.segment_video_by_text(["chair", "table"], prompt_frame=3, threshold=0.4, backend="sam3")
     bodies = [b for _, b, _ in fake.requests[-2:]]
@@ -693,24 +710,6 @@ def test_retries_a_refused_connection_until_the_server_is_up(room, monkeypatch):
 # --------------------------------------------------------------------------------------------------
 # prepare / reset
 # --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def dict_session(monkeypatch, tmp_path):
-    """session.init on a plain dict; everything session touches is restored afterwards."""
-    monkeypatch.setattr(session, "_namespace_override", None)
-    monkeypatch.setattr(session, "_initialized_for", None)
-    monkeypatch.setattr(session, "_input_names", [])
-    monkeypatch.setattr(session, "_start_dir", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    saved_tools = sys.modules.get("tools")
-    ns: dict = {}
-    session.init(ns)
-    yield ns
-    if saved_tools is None:
-        sys.modules.pop("tools", None)
-    else:
-        sys.modules["tools"] = saved_tools
 
 
 def test_prepare_configures_perception_and_reset_forgets_it(dict_session, tmp_path):
@@ -837,10 +836,10 @@ def real_server():
 
 
 @pytest.fixture
-def real(real_server, room, user_ns):
+def real(real_server, room):
     """The real server configured as prepare() would, and the room sample bound as InputImages / Metadata."""
     perception.configure(real_server.url, real_server.token)
-    user_ns.update(room)
+    bind(room)
     return real_server
 
 
@@ -958,7 +957,7 @@ def test_real_server_rejects_bad_depth_with_its_message(real, room):
 
 
 @needs_server
-def test_real_server_down_is_a_clear_error(room, user_ns):
+def test_real_server_down_is_a_clear_error(room):
     handle = perception_helpers.start_server("classical")
     url = handle.url
     perception.configure(url, handle.token)

@@ -1,6 +1,6 @@
 """Perception server core (spatial_perception): real uvicorn processes started with ``python -m spatial_perception``.
 
-Scheduling is observed through the ``echo`` diagnostics backends (spatial_perception/backends/echo.py): their
+Scheduling is observed through the ``echo`` diagnostics backends (test/python/perception_testing/echo.py): their
 ``info`` reports which jobs started, which saw their cancel event and how many ran at once. Tests assert
 orders and counts (from ``info`` and ``/health``), never durations.
 """
@@ -24,7 +24,7 @@ import msgpack
 import numpy as np
 import pytest
 from perception_helpers import (
-    ECHO_BACKENDS,
+    ECHO_ARGS,
     ServerHandle,
     jpeg_bytes,
     load_npy,
@@ -32,6 +32,7 @@ from perception_helpers import (
     perception_server_factory,  # noqa: F401  (pytest fixture)
     png_bytes,
     raw_http,
+    server_env,
     start_server,
 )
 
@@ -45,7 +46,7 @@ def server():
     handle = start_server(
         "echo,echo2,echo_unavailable,missing",
         ("--max-body-mb", "1", "--max-frames", "4"),
-        env={"SPATIAL_PERCEPTION_EXTRA_BACKENDS": f"{ECHO_BACKENDS},{MISSING}"},
+        env={"SPATIAL_PERCEPTION_EXTRA_BACKENDS": MISSING},  # the environment variable still maps backends in
     )
     yield handle
     handle.stop()
@@ -176,6 +177,7 @@ def test_health_shape(server):
 )
 def test_every_route_but_health_needs_the_token(server, headers):
     for method, path in [
+        ("GET", "/openapi.json"),
         ("GET", "/v1/backends"),
         ("GET", f"/v1/artifacts/{'0' * 32}"),
         ("GET", f"/v1/artifacts/{'0' * 32}/depth.npy"),
@@ -222,10 +224,10 @@ def test_streamed_body_over_the_cap_is_refused(server):
 
 
 def test_refuses_to_start_without_a_token():
-    env = {k: v for k, v in os.environ.items() if k != "SPATIAL_PERCEPTION_TOKEN"}
+    env = {k: v for k, v in server_env().items() if k != "SPATIAL_PERCEPTION_TOKEN"}
     r = subprocess.run(
-        [sys.executable, "-m", "spatial_perception", "--port", "0", "--backends", "echo"],
-        env={**env, "SPATIAL_PERCEPTION_EXTRA_BACKENDS": ECHO_BACKENDS},
+        [sys.executable, "-m", "spatial_perception", "--port", "0", "--backends", "echo", *ECHO_ARGS],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -236,8 +238,8 @@ def test_refuses_to_start_without_a_token():
 
 def test_refuses_unknown_backend_names_at_start():
     r = subprocess.run(
-        [sys.executable, "-m", "spatial_perception", "--port", "0", "--backends", "echo,nope"],
-        env={**os.environ, "SPATIAL_PERCEPTION_TOKEN": "t", "SPATIAL_PERCEPTION_EXTRA_BACKENDS": ECHO_BACKENDS},
+        [sys.executable, "-m", "spatial_perception", "--port", "0", "--backends", "echo,nope", *ECHO_ARGS],
+        env=server_env(SPATIAL_PERCEPTION_TOKEN="t"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -555,7 +557,13 @@ def test_segment_routes(server):
     masks, scores = load_npy(reply["arrays"]["masks"]), load_npy(reply["arrays"]["scores"])
     assert masks.shape == (1, 1, H, W) and masks.dtype == np.bool_ and scores.dtype == np.float32
     assert reply["info"]["labels"] == ["chair"] and reply["artifact"]["kind"] == "masks"
+    assert reply["artifact"]["labels"] == ["chair"] and set(reply["artifact"]) == RECORD_KEYS | {"labels"}
     assert reply["artifact"]["summary"] == "1 mask in 1 image 32x24 (echo, text 'chair'); chair"
+    # GET /v1/artifacts/{id}: the record (labels included), the arrays and the info (labels again).
+    status, manifest = server.get_json(f"/v1/artifacts/{reply['artifact']['id']}")
+    assert status == 200 and set(manifest) == RECORD_KEYS | {"labels", "arrays", "info"}
+    assert manifest["labels"] == ["chair"] and manifest["info"]["labels"] == ["chair"]
+    assert manifest["info"] == reply["info"] and manifest["arrays"]["masks"]["shape"] == [1, 1, H, W]
 
     status, reply = server.post("/v1/segment/video", video_body(backend="echo2"))
     assert status == 200, reply
@@ -563,6 +571,7 @@ def test_segment_routes(server):
     assert masks.shape == (3, 1, H, W) and masks[:, 0, 5, 5].all() and not masks[:, 0, 20, 5].any()
     assert load_npy(reply["arrays"]["frame_indices"]).tolist() == [10, 20, 30]
     assert reply["artifact"]["summary"] == "1 mask over 3 frames 32x24 (echo2, 2 points on frame 20); object 1"
+    assert reply["artifact"]["labels"] == ["object 1"] == reply["info"]["labels"]
 
 
 def test_identical_request_is_a_cache_hit(server):
@@ -593,8 +602,9 @@ def test_artifact_routes_round_trip_the_response_arrays(server):
     aid = reply["artifact"]["id"]
     status, manifest = server.get_json(f"/v1/artifacts/{aid}")
     assert status == 200
-    assert set(manifest) == RECORD_KEYS | {"arrays"}
+    assert set(manifest) == RECORD_KEYS | {"arrays", "info"}
     assert {k: manifest[k] for k in RECORD_KEYS} == reply["artifact"]
+    assert manifest["info"] == reply["info"] and manifest["info"]["alignment"]["method"] == "identity"
     assert set(manifest["arrays"]) == set(reply["arrays"])
     with server.client() as client:
         for name, data in reply["arrays"].items():
@@ -664,7 +674,7 @@ def test_eviction_deletes_files_and_a_restart_restores_the_cache(perception_serv
     second = perception_server_factory("echo", ("--cache-mb", "0.02"), artifact_dir=adir)
     assert not partial.exists() and (adir / "not-an-artifact").is_dir()
     status, manifest = second.get_json(f"/v1/artifacts/{bid}")
-    assert status == 200 and manifest["id"] == bid
+    assert status == 200 and manifest["id"] == bid and manifest["info"] == b["info"]
     status, again = second.post("/v1/reconstruct", body_b)
     assert status == 200 and again["cache"] == "hit" and again["artifact"]["id"] == bid
     assert again["arrays"] == b["arrays"]

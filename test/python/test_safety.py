@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from spatial_runtime import safety
 from spatial_runtime.safety import POLICY, POLICY_VERSION, Violation, check
+from spatial_runtime.safety.checker import walk_by_type
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "safety-policy.md"
 
@@ -295,7 +296,7 @@ def test_fast_walk_sees_every_node_the_rules_need():
     wanted = (ast.Name, ast.Attribute, ast.Call, ast.Import, ast.ImportFrom, ast.Assign, ast.MatchClass)
     for src in sources:
         tree = ast.parse(src)
-        by_type = safety._walk(tree)
+        by_type = walk_by_type(tree)
         slow = {id(n) for n in ast.walk(tree) if isinstance(n, wanted)}
         fast = {id(n) for t in wanted for n in by_type.get(t, ())}
         assert fast == slow

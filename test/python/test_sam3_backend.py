@@ -1,11 +1,9 @@
 """The sam3 backend end to end on CPU with a randomly initialised tiny SAM 3 (no weights can be downloaded here).
 
-The tiny checkpoint uses the same transformers classes as the real ``facebook/sam3`` (``Sam3VideoConfig`` holding
-a ``Sam3Config`` detector and a ``Sam3TrackerVideoConfig`` tracker; 56 px input, 14 px patches, small widths), is
-saved with ``save_pretrained`` next to a CLIP tokenizer built in memory (a byte-level BPE vocabulary of single
-characters, no merges) and a ``preprocessor_config.json``, and the backend loads it from that directory through
-its real loading path. Outputs of random weights are meaningless, so the tests check shapes, dtypes, ranges,
-determinism, the threshold behaviour, error messages and that the saved weights are what gets loaded.
+The tiny checkpoint (``sam3_tiny.py``) uses the same transformers classes as the real ``facebook/sam3`` and the
+backend loads it from its directory through its real loading path. Outputs of random weights are meaningless, so
+the tests check shapes, dtypes, ranges, determinism, the threshold behaviour, error messages and that the saved
+weights are what gets loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ transformers = pytest.importorskip("transformers")
 if not hasattr(transformers, "Sam3VideoModel"):
     pytest.skip("transformers without SAM 3 (needs transformers >= 5)", allow_module_level=True)
 
+from sam3_tiny import IMAGE_SIZE, NUM_QUERIES, write_checkpoint  # noqa: E402
 from spatial_perception.backends.base import (  # noqa: E402
     BoxPrompt,
     PointsPrompt,
@@ -34,122 +33,13 @@ from spatial_perception.backends.sam3 import ENV_CHECKPOINT, SAM3Backend  # noqa
 from spatial_perception.errors import BackendUnavailable, BadRequest, Cancelled  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-IMAGE_SIZE, PATCH = 56, 14
-NUM_QUERIES = 8
 NEVER = threading.Event()
-
-
-def tiny_config() -> transformers.Sam3VideoConfig:
-    """A SAM 3 video config with the real structure and tiny sizes (~4 M parameters)."""
-    n = IMAGE_SIZE // PATCH
-    width = 128  # FPN / DETR / tracker width; must exceed the tracker's 64-channel memory (transformers splits it)
-    vit = {
-        "model_type": "sam3_vit_model",
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "image_size": IMAGE_SIZE,
-        "patch_size": PATCH,
-        "window_size": 2,
-        "global_attn_indexes": [1],
-        "pretrain_image_size": IMAGE_SIZE,
-    }
-    vision = {
-        "model_type": "sam3_vision_model",
-        "backbone_config": vit,
-        "fpn_hidden_size": width,
-        "backbone_feature_sizes": [[4 * n, 4 * n], [2 * n, 2 * n], [n, n]],
-    }
-    text = {
-        "model_type": "clip_text_model",
-        "vocab_size": 100,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "projection_dim": width,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "max_position_embeddings": 32,
-        "bos_token_id": 0,
-        "eos_token_id": 1,
-        "pad_token_id": 1,
-    }
-    small = {"hidden_size": width, "num_attention_heads": 2, "intermediate_size": 64}
-    detector = {
-        "model_type": "sam3",
-        "vision_config": vision,
-        "text_config": text,
-        "geometry_encoder_config": {**small, "num_layers": 1},
-        "detr_encoder_config": {**small, "num_layers": 1},
-        "detr_decoder_config": {**small, "num_layers": 1, "num_queries": NUM_QUERIES},
-        "mask_decoder_config": {"hidden_size": width, "num_attention_heads": 2},
-    }
-    tracker = {
-        "model_type": "sam3_tracker_video",
-        "vision_config": vision,
-        "image_size": IMAGE_SIZE,
-        "prompt_encoder_config": {"hidden_size": width, "image_size": IMAGE_SIZE, "patch_size": PATCH},
-        "mask_decoder_config": {
-            "hidden_size": width,
-            "mlp_dim": 64,
-            "num_attention_heads": 2,
-            "iou_head_hidden_dim": 32,
-        },
-        "memory_attention_hidden_size": width,
-        "memory_attention_num_layers": 1,
-        "memory_attention_feed_forward_hidden_size": 64,
-        "memory_encoder_hidden_size": width,
-        "memory_encoder_output_channels": 64,  # transformers hard-codes 64 in the memory cross-attention
-        "mask_downsampler_embed_dim": width,
-        "memory_fuser_embed_dim": width,
-        "memory_fuser_intermediate_dim": 64,
-        "num_maskmem": 3,
-        "max_object_pointers_in_encoder": 4,
-    }
-    return transformers.Sam3VideoConfig(
-        detector_config=detector,
-        tracker_config=tracker,
-        low_res_mask_size=4 * n,
-        new_det_thresh=0.0,  # random scores are ~0.25: let every detection above the prompt threshold start a track
-        hotstart_delay=2,
-        hotstart_unmatch_thresh=2,
-        hotstart_dup_thresh=2,
-    )
-
-
-def tiny_tokenizer() -> transformers.CLIPTokenizer:
-    """A CLIP tokenizer (byte-level BPE) over lowercase letters and digits, with no merges: one token per char."""
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
-        vocab[ch] = len(vocab)
-        vocab[ch + "</w>"] = len(vocab)
-    return transformers.CLIPTokenizer(vocab=vocab, merges=[])
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, transformers.Sam3VideoModel]:
     root = tmp_path_factory.mktemp("sam3_tiny")
-    torch.manual_seed(0)
-    model = transformers.Sam3VideoModel(tiny_config()).eval()
-    model.save_pretrained(root)
-    tiny_tokenizer().save_pretrained(root)
-    # What Sam3ImageProcessor.save_pretrained writes (the class itself needs torchvision, absent here).
-    (root / "preprocessor_config.json").write_text(
-        json.dumps(
-            {
-                "image_processor_type": "Sam3ImageProcessor",
-                "do_resize": True,
-                "size": {"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-                "resample": 2,
-                "do_rescale": True,
-                "rescale_factor": 1 / 255,
-                "do_normalize": True,
-                "image_mean": [0.5, 0.5, 0.5],
-                "image_std": [0.5, 0.5, 0.5],
-            }
-        )
-    )
-    return root, model
+    return root, write_checkpoint(root)
 
 
 @pytest.fixture(scope="module")

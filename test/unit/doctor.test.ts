@@ -28,7 +28,7 @@ describe('runDoctor', () => {
     expect(py?.ok).toBe(false);
     expect(py?.required).toBe(true);
     expect(py?.detail).toContain('/nonexistent/python3');
-    expect(py?.fix).toContain('pip install -r python-runtime/requirements.txt');
+    expect(py?.fix).toContain('pip install -r python-common/requirements.txt -r python-runtime/requirements.txt');
   });
 
   it('reports a missing chromium as optional with the apt command', async () => {

@@ -2,9 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ModelConfigError, listModelConfigs, loadModelConfig, modelConfigFromFlags, modelsDir, redactConfig, resolveModelConfig,
-} from '../../electron/services/model/config.ts';
+import { ModelConfigError, loadModelConfig, modelConfigFromFlags, redactConfig } from '../../electron/services/model/config.ts';
+import { ModelRegistry } from '../../electron/services/model/registry.ts';
 import { splitThink, stripThink } from '../../electron/services/model/client.ts';
 
 let dir: string;
@@ -106,7 +105,10 @@ describe('modelConfigFromFlags', () => {
   });
 });
 
-describe('resolveModelConfig', () => {
+describe('ModelRegistry.resolve', () => {
+  // Built per call: SPATIALCLAW_HOME is set in beforeAll.
+  const modelsDir = (): string => new ModelRegistry().dir;
+  const resolveModelConfig = (arg: string) => new ModelRegistry().resolve(arg);
   afterEach(() => rmSync(modelsDir(), { recursive: true, force: true }));
 
   it('accepts a path or a name in <data dir>/models/', () => {
@@ -116,7 +118,9 @@ describe('resolveModelConfig', () => {
     writeFileSync(join(modelsDir(), 'local-qwen.json'), JSON.stringify({ name: 'by-name', base_url: 'http://127.0.0.1:2/v1' }));
     expect(modelsDir()).toBe(join(dir, 'home', 'models'));
     expect(resolveModelConfig('local-qwen').name).toBe('by-name');
-    expect(listModelConfigs()).toEqual(['local-qwen']);
+    expect(new ModelRegistry().names()).toEqual(['local-qwen']);
+    // The model id a config serves names it too.
+    expect(resolveModelConfig('by-name').base_url).toBe('http://127.0.0.1:2/v1');
   });
 
   it('explains an unknown name and lists the known ones', () => {

@@ -5,18 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CellResult } from '../../shared/kernel.ts';
 import { RUN_FORMAT, type RunEvent, type SampleResult, type SampleSpec } from '../../shared/run.ts';
-import {
-  assertNoSecrets,
-  findSecrets,
-  listRuns,
-  newRunId,
-  readRun,
-  readRunInfo,
-  readSampleEvents,
-  RunWriter,
-  scanRunForSecrets,
-  splitLines,
-} from '../../electron/services/runs/store.ts';
+import { newRunId } from '../../electron/services/runs/layout.ts';
+import { listRuns, readRun, readRunInfo, readSampleEvents, splitLines } from '../../electron/services/runs/reader.ts';
+import { assertNoSecrets, findSecrets, scanRunForSecrets } from '../../electron/services/runs/secrets.ts';
+import { RunWriter } from '../../electron/services/runs/writer.ts';
 
 const T = '2025-11-21T10:00:00.000Z';
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';

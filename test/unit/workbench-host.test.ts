@@ -10,10 +10,12 @@ import { WorkbenchError } from '../../shared/api.ts';
 import type { CellResult } from '../../shared/kernel.ts';
 import type { SampleResult } from '../../shared/run.ts';
 import type { RunRow } from '../../shared/workbench.ts';
-import { listDirectory, modelFileStem, toWorkbenchError } from '../../electron/services/workbench/host.ts';
+import { listDirectory } from '../../electron/services/app/files.ts';
+import { toWorkbenchError } from '../../electron/services/workbench/host.ts';
 import { accuracy, appendConsole, filterRuns, pageSamples, QueryError, readConsole, SampleCache } from '../../electron/services/workbench/runs.ts';
-import { loadSettings, parseSettings, saveSettings, SettingsError } from '../../electron/services/workbench/settings.ts';
+import { loadSettings, parseSettings, saveSettings, SettingsError } from '../../electron/services/config/settings.ts';
 import { ModelConfigError } from '../../electron/services/model/config.ts';
+import { modelFileStem } from '../../electron/services/model/registry.ts';
 
 const row = (id: string, over: Partial<RunRow> = {}): RunRow => ({
   id, kind: 'run', status: 'finished', model: 'qwen', created_at: '2025-11-21T10:00:00.000Z', total_samples: 1, done: 1, live: false, error: null, ...over,

@@ -5,9 +5,10 @@
  * (failed steps keep only the code up to the failing line and the exception).
  */
 import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { DEFAULTS } from '../../../shared/defaults.ts';
 import type { CellImage, CellResult } from '../../../shared/kernel.ts';
 import type { ChatResult, Role, Usage } from '../../../shared/model.ts';
-import type { RunEvent, SampleResult, SampleSpec, Termination } from '../../../shared/run.ts';
+import { ArtifactEventFieldsSchema, type RunEvent, type SampleResult, type SampleSpec, type Termination } from '../../../shared/run.ts';
 import { buildObservation } from '../kernel/observation.ts';
 import type { BridgeCall } from '../kernel/bridge.ts';
 import type { KernelSession } from '../kernel/session.ts';
@@ -54,16 +55,17 @@ export interface AgentOptions {
   maxLongEdge: number;
 }
 
+/** The loop's defaults, all from shared/defaults.ts. */
 export const DEFAULT_AGENT_OPTIONS: AgentOptions = {
-  executor: 'code',
-  maxSteps: 30,
-  maxConsecutiveFailures: 5,
-  keyFrames: 8,
-  plan: true,
-  cellTimeoutS: 600,
-  imageBudget: 24,
-  imagesPerRequest: 8,
-  maxLongEdge: 1024,
+  executor: DEFAULTS.executor,
+  maxSteps: DEFAULTS.maxSteps,
+  maxConsecutiveFailures: DEFAULTS.maxConsecutiveFailures,
+  keyFrames: DEFAULTS.keyFrames,
+  plan: DEFAULTS.plan,
+  cellTimeoutS: DEFAULTS.cellTimeoutS,
+  imageBudget: DEFAULTS.imageBudget,
+  imagesPerRequest: DEFAULTS.imagesPerRequest,
+  maxLongEdge: DEFAULTS.maxLongEdge,
 };
 
 export interface RunSampleArgs {
@@ -197,7 +199,7 @@ export async function runSample(args: RunSampleArgs): Promise<SampleResult> {
           parse_error: v.ok ? null : v.error ?? 'failed',
         });
       }
-      for (const a of cell.artifacts) emit({ type: 'artifact', t: now(), step, id: a.id, tool: a.tool, kind: a.kind, url: a.url, summary: a.summary, ...(a.frame_indices ? { frame_indices: a.frame_indices } : {}) });
+      for (const a of cell.artifacts) emit({ type: 'artifact', t: now(), step, ...ArtifactEventFieldsSchema.parse(a) });
 
       // Observation (with show() images within the session's budget).
       const obs = buildObservation(cell);

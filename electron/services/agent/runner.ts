@@ -8,10 +8,12 @@ import type { RunEvent, SampleResult, SampleSpec } from '../../../shared/run.ts'
 import { VlmBridge, type VlmHandler } from '../kernel/bridge.ts';
 import type { KernelRuntime } from '../kernel/runtime.ts';
 import { KernelPrepareError, type KernelSession } from '../kernel/session.ts';
+import { secretFrom } from '../config/env.ts';
 import { redactConfig } from '../model/config.ts';
 import type { PerceptionServer } from '../perception/server.ts';
 import { resolvePython, runPython } from '../python.ts';
-import { assertNoSecrets, type RunWriter } from '../runs/store.ts';
+import { assertNoSecrets } from '../runs/secrets.ts';
+import type { RunWriter } from '../runs/writer.ts';
 import { scoreAnswer } from '../runs/scoring.ts';
 import { keepArtifact, noteArtifactFailure } from '../workbench/artifacts.ts';
 import { type AgentOptions, type ModelLike, runSample } from './loop.ts';
@@ -71,8 +73,8 @@ export interface SampleContext {
 
 /** Values of every API-key variable a model config names: they must never reach a run file. */
 export function modelSecretValues(cfg: ModelConfig): string[] {
-  const names = [cfg.api_key_env, ...(cfg.endpoints ?? []).map((e) => e.api_key_env)].filter((n): n is string => !!n);
-  return names.map((n) => process.env[n]).filter((v): v is string => !!v);
+  const names = [cfg.api_key_env, ...(cfg.endpoints ?? []).map((e) => e.api_key_env)];
+  return names.map((n) => secretFrom(n)).filter((v): v is string => !!v);
 }
 
 /** Versions recorded in run.json. */
@@ -80,13 +82,38 @@ export function runVersions(): Record<string, string> {
   return { spatialclaw: '0.1.0', node: process.version };
 }
 
+export interface AskRunConfigOptions {
+  /** 'ask' (`spatialclaw ask`, the workbench's Ask) or 'demo' (`spatialclaw demo`). */
+  kind: 'ask' | 'demo';
+  /** The model config (recorded redacted), or what to record for a scripted model (the demo's trajectory). */
+  model: ModelConfig | { record: Record<string, unknown> };
+  executor: string;
+  maxSteps: number;
+  /** The perception target as asked ("local", a server name, a URL), or null. */
+  perception: string | null;
+  /** The URL of the server used, or null. */
+  perceptionUrl: string | null;
+  /** Who asked. */
+  source: 'cli' | 'workbench';
+}
+
 /**
- * The run.json `config` of a one-question run (`spatialclaw ask`, the workbench's Ask): kind 'ask',
- * the model config redacted. @throws when a key value would reach the record.
+ * The run.json `config` of a one-question run, the same keys whoever asks: `kind`, `model` (redacted),
+ * `executor`, `max_steps`, `perception`, `perception_url`, `source`.
+ * @throws Error when the value of a key variable would reach the record.
  */
-export function askRunConfig(cfg: ModelConfig, o: { executor: string; maxSteps: number; perception: string | null; extra?: Record<string, unknown> }): Record<string, unknown> {
-  const config = { kind: 'ask', model: redactConfig(cfg), executor: o.executor, max_steps: o.maxSteps, perception: o.perception, ...o.extra };
-  assertNoSecrets(config, modelSecretValues(cfg));
+export function askRunConfig(o: AskRunConfigOptions): Record<string, unknown> {
+  const cfg = 'record' in o.model ? null : o.model;
+  const config = {
+    kind: o.kind,
+    model: cfg ? redactConfig(cfg) : (o.model as { record: Record<string, unknown> }).record,
+    executor: o.executor,
+    max_steps: o.maxSteps,
+    perception: o.perception,
+    perception_url: o.perceptionUrl,
+    source: o.source,
+  };
+  assertNoSecrets(config, cfg ? modelSecretValues(cfg) : []);
   return config;
 }
 
@@ -130,7 +157,7 @@ export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<Sa
       const written = sw.event(e);
       if (keep && e.type === 'artifact' && e.url && e.url.startsWith(`${perception.url}/v1/artifacts/`)) {
         const { id, url } = e;
-        copies.push(keepArtifact(sw.dir, id, url, perception.token, { frame_indices: e.frame_indices }).then(
+        copies.push(keepArtifact(sw.dir, id, url, perception.token).then(
           () => undefined,
           (err: unknown) => noteArtifactFailure(sw.dir, id, err instanceof Error ? err.message : String(err)),
         ));

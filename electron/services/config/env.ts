@@ -71,3 +71,11 @@ export function childEnv(extra: Record<string, string | undefined> = {}, keep: s
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
   return out;
 }
+
+/**
+ * Names of the variables set in this process whose names look like they hold secrets ({@link SECRET_NAME_RE}).
+ * Redaction treats their values as secrets even when no config names them; read a value with {@link secretFrom}.
+ */
+export function secretLookingVariables(): string[] {
+  return Object.keys(process.env).filter((k) => SECRET_NAME_RE.test(k) && !!process.env[k]);
+}

@@ -4,18 +4,19 @@
  * object, so the kernel code has a single code path.
  *
  * Local servers bind 127.0.0.1 on a free port with a random token, use a root dir inside the app's
- * data dir, run in their own process group, and are killed (group-wide) on `stop()` or process exit.
+ * data dir, run in their own process group (../child.ts), and are killed (group-wide) on `stop()` or
+ * process exit. The server gets this process's environment without secrets, plus its own token.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
+import { ManagedChild, waitHealthy } from '../child.ts';
+import { platformEnv } from '../config/env.ts';
 import { DEFAULT_KERNEL_LIMITS, KERNEL_NAME, type KernelLimits, writeKernelSpec } from '../kernel/kernelspec.ts';
 import { dataDir } from '../paths.ts';
-import { signalGroup, stopGroup } from '../process-group.ts';
 import { resolvePython } from '../python.ts';
 
 export interface LocalServerOptions {
@@ -25,7 +26,10 @@ export interface LocalServerOptions {
   rootDir?: string;
   /** Milliseconds to wait for `/api` to answer; default 60 000. */
   startTimeoutMs?: number;
-  /** Extra environment for the server and its kernels. */
+  /**
+   * Extra environment for the server and its kernels, added to this process's environment without the
+   * variables that look secret (config/env.ts `childEnv`); a secret the kernels need must be given here.
+   */
   env?: NodeJS.ProcessEnv;
   /** OS limits for kernels started with the `spatialclaw` kernelspec; default 16 GiB, no CPU cap. */
   kernelLimits?: Partial<KernelLimits>;
@@ -67,23 +71,6 @@ function authWebSocket(token: string): typeof globalThis.WebSocket {
   return AuthWebSocket as unknown as typeof globalThis.WebSocket;
 }
 
-const live = new Set<JupyterServer>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Synchronous kill of every process group we started, so no server outlives its host.
-  process.on('exit', () => {
-    for (const s of live) s.killNow();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      for (const s of live) s.killNow();
-      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
-    });
-  }
-}
-
 export class JupyterServer {
   /** Base URL without trailing slash, e.g. `http://127.0.0.1:8888`. */
   readonly baseUrl: string;
@@ -93,10 +80,9 @@ export class JupyterServer {
   readonly settings: ServerConnection.ISettings;
   /** Kernelspec to start agent kernels with: `spatialclaw` (with OS limits) locally, `python3` on remote servers. */
   kernelName = 'python3';
-  private child: ChildProcess | null;
-  private output: string[] = [];
+  private readonly child: ManagedChild | null;
 
-  private constructor(baseUrl: string, token: string, child: ChildProcess | null) {
+  private constructor(baseUrl: string, token: string, child: ManagedChild | null) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = token;
     this.child = child;
@@ -109,14 +95,6 @@ export class JupyterServer {
       appendToken: false,
       WebSocket: authWebSocket(token),
     });
-    if (child) {
-      const keep = (d: Buffer): void => {
-        this.output.push(d.toString());
-        if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
-      };
-      child.stdout?.on('data', keep);
-      child.stderr?.on('data', keep);
-    }
   }
 
   /** Whether this object owns (spawned) the server process. */
@@ -129,15 +107,15 @@ export class JupyterServer {
     return this.child?.pid;
   }
 
-  /** Last lines the server printed (for error messages). */
+  /** Last non-blank lines the server printed on stdout and stderr (for error messages); '' for remote servers. */
   logTail(lines = 20): string {
-    return this.output.join('').split('\n').slice(-lines).join('\n');
+    return this.child?.tail(lines) ?? '';
   }
 
   /**
    * Spawn `python -m jupyter_server` on 127.0.0.1 with a free port and a random token, and wait for `/api`.
-   * @throws JupyterServerError if the process exits or `/api` does not answer within the timeout;
-   *   the message includes the server's last output lines.
+   * @throws JupyterServerError if the process cannot start, exits, or `/api` does not answer within the
+   *   timeout; the message includes the server's last output lines. The server is stopped then.
    */
   static async startLocal(opts: LocalServerOptions = {}): Promise<JupyterServer> {
     const python = opts.python ?? resolvePython();
@@ -158,27 +136,29 @@ export class JupyterServer {
       '--ServerApp.log_level=WARN',
     ];
     if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('--allow-root');
-    const child = spawn(python, args, {
+    const child = ManagedChild.start({
+      name: 'jupyter server',
+      command: python,
+      args,
       cwd: rootDir,
-      detached: true, // own process group: stop() kills the server and every kernel it started
-      stdio: ['ignore', 'pipe', 'pipe'],
+      group: true, // stop() kills the server and every kernel it started
+      // The server stops by itself if this process dies without stopping it (e.g. SIGKILL).
+      parentWatch: true,
+      logStdout: true,
+      exitOnSignal: true,
+      fix: 'run `spatialclaw doctor`; if jupyter_server is missing, run `npm run setup`',
+      error: (message) => new JupyterServerError(message),
       // The token travels in the environment (JUPYTER_TOKEN), not argv, so `ps` does not show it.
       env: {
-        ...process.env,
         ...opts.env,
         JUPYTER_TOKEN: token,
         PYTHONUNBUFFERED: '1',
-        JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter(Boolean).join(delimiter),
+        JUPYTER_PATH: [jupyterPath, platformEnv('JUPYTER_PATH')].filter(Boolean).join(delimiter),
         SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
-        // The server stops by itself if this process dies without stopping it (e.g. SIGKILL).
-        SPATIALCLAW_PARENT_PID: String(process.pid),
       },
     });
     const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);
     server.kernelName = KERNEL_NAME;
-    live.add(server);
-    installExitHook();
-    child.on('exit', () => live.delete(server));
     try {
       await server.waitReady(opts.startTimeoutMs ?? 60_000);
     } catch (e) {
@@ -209,54 +189,40 @@ export class JupyterServer {
     return fetch(`${this.baseUrl}/api/status`, { headers: { Authorization: `token ${this.token}` }, signal: signal ?? null });
   }
 
+  /** Poll `/api/status` until it answers, the token is rejected, the local server exits, or time is up. */
   private async waitReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError = '';
-    while (Date.now() < deadline) {
-      if (this.child && this.child.exitCode !== null) {
-        throw new JupyterServerError(
-          `jupyter server exited with code ${this.child.exitCode} before it was ready.\n${this.logTail()}\n` +
-            'fix: run `spatialclaw doctor`; if jupyter_server is missing, run `npm run setup`',
-        );
-      }
+    await waitHealthy(async () => {
       try {
         const res = await this.ping(AbortSignal.timeout(2000));
-        if (res.ok) return;
+        if (res.ok) return null;
         if (res.status === 403 || res.status === 401) {
           throw new JupyterServerError(`jupyter server at ${this.baseUrl} rejected the token (HTTP ${res.status}); check the token`);
         }
-        lastError = `HTTP ${res.status}`;
+        return `HTTP ${res.status}`;
       } catch (e) {
         if (e instanceof JupyterServerError) throw e;
-        lastError = e instanceof Error ? e.message : String(e);
+        return e instanceof Error ? e.message : String(e);
       }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new JupyterServerError(
-      `jupyter server at ${this.baseUrl} did not answer /api within ${timeoutMs} ms (last error: ${lastError}).` +
-        (this.child ? `\n${this.logTail()}` : ' Is the URL right and the server running?'),
-    );
+    }, {
+      timeoutMs,
+      child: this.child,
+      timeoutError: (lastError) => new JupyterServerError(
+        `jupyter server at ${this.baseUrl} did not answer /api within ${timeoutMs} ms (last error: ${lastError}).` +
+          (this.child ? `\n${this.logTail()}` : ' Is the URL right and the server running?'),
+      ),
+    });
   }
 
-  /** Kill the whole process group immediately (SIGKILL). Safe to call from an exit handler. */
+  /** Kill the whole process group immediately (SIGKILL). Safe to call from an exit handler. No-op for remote servers. */
   killNow(): void {
-    signalGroup(this.child, 'SIGKILL');
+    this.child?.killNow();
   }
 
   /**
-   * Stop a local server: SIGTERM to its process group, SIGKILL after `graceMs`. No-op for remote servers.
+   * Stop a local server: SIGTERM to its process group, SIGKILL after `graceMs`, then kill whatever is left
+   * in the group (kernels). No-op for remote servers.
    */
   async stop(graceMs = 3000): Promise<void> {
-    const pid = this.child?.pid;
-    await stopGroup(this.child, graceMs);
-    // Make sure nothing else in the group survives the server.
-    if (pid) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* group already empty */
-      }
-    }
-    live.delete(this);
+    await this.child?.stop({ graceMs });
   }
 }

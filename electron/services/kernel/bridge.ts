@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { z } from 'zod';
+import { secretFrom } from '../config/env.ts';
 import { stripThink } from '../model/client.ts';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -180,7 +181,7 @@ export interface OpenAiVlmConfig {
 export function openAiVlmHandler(cfg: OpenAiVlmConfig): VlmHandler {
   const client = new OpenAI({
     baseURL: cfg.baseURL,
-    apiKey: (cfg.apiKeyEnv ? process.env[cfg.apiKeyEnv] : undefined) ?? 'not-needed',
+    apiKey: secretFrom(cfg.apiKeyEnv) ?? 'not-needed',
     timeout: cfg.timeoutMs ?? 120_000,
     maxRetries: 2,
   });

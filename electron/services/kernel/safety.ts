@@ -1,12 +1,12 @@
 /**
  * Host-side client of the safety policy (`python -m spatial_runtime.safety --serve`): one long-lived
  * Python process checks every model-written cell before it reaches a kernel. The policy is a
- * guard-rail, not a sandbox (docs/safety-policy.md).
+ * guard-rail, not a sandbox (docs/safety-policy.md). The process is a ../child.ts ManagedChild: it gets
+ * no secret, is restarted after it died, and is killed when the host exits.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { type Violation, ViolationSchema } from '../../../shared/kernel.ts';
+import { ManagedChild, PendingReplies } from '../child.ts';
 import { resolvePython } from '../python.ts';
 
 const ReplySchema = z.object({
@@ -17,69 +17,60 @@ const ReplySchema = z.object({
 });
 
 export interface SafetyVerdict {
+  /** Name and version of the policy that judged the cell. */
   policy: string;
+  /** What the cell may not do; empty when it passes. */
   violations: Violation[];
 }
 
 export class SafetyChecker {
-  private child: ChildProcessWithoutNullStreams | null = null;
-  private pending = new Map<string, { resolve: (v: SafetyVerdict) => void; reject: (e: Error) => void }>();
+  private child: ManagedChild | null = null;
+  private readonly replies = new PendingReplies<SafetyVerdict>();
   private nextId = 0;
-  private stderr = '';
 
+  /** @param python the interpreter with spatial_runtime installed (default resolvePython(), which may throw). */
   constructor(private readonly python: string = resolvePython()) {}
 
-  private ensure(): ChildProcessWithoutNullStreams {
-    if (this.child && this.child.exitCode === null) return this.child;
-    const child = spawn(this.python, ['-m', 'spatial_runtime.safety', '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      this.stderr = (this.stderr + d.toString()).slice(-4000);
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let reply: z.infer<typeof ReplySchema>;
-      try {
-        reply = ReplySchema.parse(JSON.parse(line));
-      } catch {
-        return; // not a protocol line
-      }
-      const waiter = reply.id !== null ? this.pending.get(reply.id) : undefined;
-      if (!waiter || reply.id === null) return;
-      this.pending.delete(reply.id);
-      if (reply.error) waiter.reject(new Error(`safety check failed: ${reply.error}`));
-      else waiter.resolve({ policy: reply.policy ?? 'unknown', violations: reply.violations ?? [] });
-    });
-    child.on('exit', (code) => {
-      const err = new Error(`the safety checker exited (code ${code}) ${this.stderr.trim().split('\n').slice(-3).join(' | ')}; ` +
-        'run `spatialclaw doctor` to check the Python environment');
-      for (const w of this.pending.values()) w.reject(err);
-      this.pending.clear();
+  private ensure(): ManagedChild {
+    if (this.child?.running) return this.child;
+    const child = ManagedChild.start({ name: 'the safety checker', command: this.python, args: ['-m', 'spatial_runtime.safety', '--serve'], stdin: true });
+    child.onLine((line) => this.onReply(line));
+    void child.exited.then(({ code, error }) => {
+      const why = error ? `could not start: ${error.message}` : `exited (code ${code}) ${child.tail(3).replaceAll('\n', ' | ')}`;
+      this.replies.failAll(new Error(`the safety checker ${why}; run \`spatialclaw doctor\` to check the Python environment`), child);
     });
     this.child = child;
     return child;
   }
 
-  /** Check one cell. Rejects only if the checker process itself fails. */
+  private onReply(line: string): void {
+    let reply: z.infer<typeof ReplySchema>;
+    try {
+      reply = ReplySchema.parse(JSON.parse(line));
+    } catch {
+      return; // not a protocol line
+    }
+    if (reply.id === null) return;
+    if (reply.error) this.replies.reject(reply.id, new Error(`safety check failed: ${reply.error}`));
+    else this.replies.resolve(reply.id, { policy: reply.policy ?? 'unknown', violations: reply.violations ?? [] });
+  }
+
+  /**
+   * Check one cell. Rejects only if the checker process itself fails: it cannot start, exits, or does
+   * not answer within `timeoutMs` (then the next check still goes to it).
+   */
   check(code: string, timeoutMs = 10_000): Promise<SafetyVerdict> {
     const child = this.ensure();
     const id = String(this.nextId++);
-    return new Promise<SafetyVerdict>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`the safety checker did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => { clearTimeout(timer); resolve(v); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-      child.stdin.write(JSON.stringify({ id, code }) + '\n');
-    });
+    const verdict = this.replies.wait(id, child, timeoutMs, () => new Error(`the safety checker did not answer within ${timeoutMs} ms`));
+    child.write(JSON.stringify({ id, code }) + '\n');
+    return verdict;
   }
 
-  /** Stop the checker process. */
+  /** Stop the checker process (stdin closed, SIGTERM, SIGKILL after 2 s); a later check starts a new one. */
   close(): void {
-    this.child?.stdin.end();
-    this.child?.kill();
+    const c = this.child;
     this.child = null;
+    void c?.stop({ graceMs: 2000 });
   }
 }

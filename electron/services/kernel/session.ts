@@ -5,7 +5,6 @@
  * The kernel-side half is `spatial_runtime.session` (docs/kernel-protocol.md).
  */
 import type { Kernel, KernelManager, KernelMessage } from '@jupyterlab/services';
-import { z } from 'zod';
 import {
   type Answer,
   AnswerSchema,
@@ -14,15 +13,16 @@ import {
   type CellImage,
   type CellResult,
   type InputSpec,
-  VariableSummarySchema,
 } from '../../../shared/kernel.ts';
+import { DEFAULTS } from '../../../shared/defaults.ts';
+import { ImageMetaSchema, MIME, PrepareConfigSchema, VariablesPayloadSchema } from '../../../shared/contracts/kernel.ts';
 import { stripAnsi } from '../jupyter/execute.ts';
 import type { SafetyChecker } from './safety.ts';
 import { toCellError } from './observation.ts';
 
-export const MIME_IMAGE = 'application/vnd.spatialclaw.image+json';
-export const MIME_ANSWER = 'application/vnd.spatialclaw.answer+json';
-export const MIME_ARTIFACT = 'application/vnd.spatialclaw.artifact+json';
+const MIME_IMAGE = MIME.image;
+const MIME_ANSWER = MIME.answer;
+const MIME_ARTIFACT = MIME.artifact;
 
 const RUNTIME = "__import__('spatial_runtime.session', fromlist=['_'])";
 /** Run once in every fresh kernel (and again after each restart). */
@@ -31,14 +31,6 @@ export const INIT_CODE = `${RUNTIME}.init()`;
 export const RESET_CODE = `${RUNTIME}.reset()`;
 const AFTER_CELL = `${RUNTIME}.after_cell()`;
 
-const ImageMetaSchema = z.object({
-  label: z.string().nullable().optional(),
-  index: z.number().int(),
-  width: z.number().int(),
-  height: z.number().int(),
-  source: z.enum(['show', 'plt']),
-});
-const VariablesReplySchema = z.object({ variables: z.array(VariableSummarySchema) });
 
 /** What `prepare()` binds into the kernel. */
 export interface PrepareConfig {
@@ -200,13 +192,16 @@ export class KernelSession {
    * @throws KernelPrepareError with the runtime's message (which names the file and the fix).
    */
   async prepare(config: PrepareConfig): Promise<string> {
-    const payload = JSON.stringify({
-      scratch_dir: config.scratchDir,
-      inputs: config.inputs,
-      max_long_edge: config.maxLongEdge ?? null,
-      bridge: config.bridge ?? null,
-      perception: config.perception ?? null,
-    });
+    // The contract the kernel's prepare() validates too (shared/contracts/kernel.ts, PrepareConfig).
+    const payload = JSON.stringify(
+      PrepareConfigSchema.parse({
+        scratch_dir: config.scratchDir,
+        inputs: config.inputs,
+        max_long_edge: config.maxLongEdge ?? null,
+        bridge: config.bridge ?? null,
+        perception: config.perception ?? null,
+      }),
+    );
     const future = this.kernel.requestExecute({
       code: `print(${RUNTIME}.prepare(${JSON.stringify(payload)}))`,
       store_history: false,
@@ -269,7 +264,7 @@ export class KernelSession {
 
   private async executeInner(code: string, options: ExecuteOptions): Promise<CellResult> {
     const origin = options.origin ?? 'agent';
-    const timeoutMs = (options.timeoutS ?? 600) * 1000;
+    const timeoutMs = (options.timeoutS ?? DEFAULTS.cellTimeoutS) * 1000;
     const startedAt = new Date();
     const t0 = performance.now();
     const base: CellResult = {
@@ -407,7 +402,7 @@ export class KernelSession {
         const answer = AnswerSchema.safeParse(data[MIME_ANSWER]);
         const artifact = ArtifactSchema.safeParse(data[MIME_ARTIFACT]);
         if (meta.success && png) {
-          c.images.push({ ...meta.data, label: meta.data.label ?? null, png });
+          c.images.push({ ...meta.data, png });
         } else if (answer.success) {
           c.answer = answer.data;
         } else if (artifact.success) {
@@ -438,7 +433,7 @@ export class KernelSession {
       notes.push(`variable summary unavailable: ${expr.ename ?? 'error'}: ${expr.evalue ?? ''}`);
       return [];
     }
-    const parsed = VariablesReplySchema.safeParse(expr.data?.['application/json']);
+    const parsed = VariablesPayloadSchema.safeParse(expr.data?.['application/json']);
     if (!parsed.success) {
       notes.push('variable summary unavailable: the runtime sent an unexpected shape');
       return [];

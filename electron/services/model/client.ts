@@ -9,6 +9,7 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ChatResult, ModelConfig, Role, Sampling, Usage } from '../../../shared/model.ts';
+import { secretFrom } from '../config/env.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Reasoning text
@@ -271,7 +272,7 @@ export class ModelClient {
       const keyEnv = ('api_key_env' in e ? e.api_key_env : undefined) ?? cfg.api_key_env ?? null;
       let key = NO_KEY;
       if (keyEnv) {
-        const v = process.env[keyEnv];
+        const v = secretFrom(keyEnv);
         if (!v) {
           throw new ModelError(
             `model "${cfg.name}": the environment variable ${keyEnv} (api_key_env for ${e.base_url}) is not set; export the API key in it`,

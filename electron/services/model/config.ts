@@ -1,14 +1,15 @@
 /**
- * Model endpoint configs: loading a JSON file (or a named config in `<data dir>/models/`), building
- * one from `--model/--base-url` flags, and the redacted form that may be written to a run record.
- * Format and examples: docs/models.md. API keys never live in a config, only the NAME of the
- * environment variable that holds one (`api_key_env`).
+ * Model endpoint configs: validating one (parsed object or JSON file), building one from
+ * `--model/--base-url` flags, and the redacted form that may be written to a run record. The named
+ * configs in `<data dir>/models/` are kept by `ModelRegistry` (./registry.ts). Format and examples:
+ * docs/models.md. API keys never live in a config, only the NAME of the environment variable that holds
+ * one (`api_key_env`).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ModelConfigSchema, type ModelConfig } from '../../../shared/model.ts';
-import { dataDir } from '../paths.ts';
+import { secretFrom, secretLookingVariables } from '../config/env.ts';
 
 /** A config that could not be read or is invalid; the message names the file (or flag) and the field. */
 export class ModelConfigError extends Error {
@@ -26,7 +27,6 @@ const KNOWN_FIELDS = new Set(Object.keys(ModelConfigSchema.shape));
 /** Top-level fields that look like someone tried to store a key in the file. */
 const KEY_FIELDS = /^(api[_-]?key|key|secret|token|password|authorization)$/i;
 const URL_HINT = 'must be an absolute http(s) URL such as "http://127.0.0.1:8000/v1"';
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function fieldPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -108,57 +108,18 @@ export function modelConfigFromFlags(flags: { model: string; baseUrl: string; ap
   return parseModelConfig(raw, 'model flags', (p) => FLAG_NAMES[p] ?? p);
 }
 
-/** Where the named configs live: `<data dir>/models/`. */
-export function modelsDir(): string {
-  return join(dataDir(), 'models');
-}
-
-/** The names of the configs in {@link modelsDir} (file names without `.json`), sorted. */
-export function listModelConfigs(): string[] {
-  const dir = modelsDir();
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
-}
-
-/**
- * `arg` is a path to a JSON file (anything containing a path separator or ending in `.json`, or an
- * existing file) or the name of a config in `<data dir>/models/<name>.json`.
- */
-export function resolveModelConfig(arg: string): ModelConfig {
-  const looksLikePath = arg.endsWith('.json') || arg.includes('/') || arg.includes('\\') || isAbsolute(arg);
-  if (looksLikePath || (existsSync(arg) && statSync(arg).isFile())) {
-    if (!arg.endsWith('.json') && !existsSync(arg)) {
-      throw new ModelConfigError(resolve(arg),
-        'no such model config file (a model id such as "org/model" is used directly only together with a base URL: --base-url)');
-    }
-    return loadModelConfig(arg);
-  }
-  if (!NAME_RE.test(arg)) {
-    throw new ModelConfigError(arg, 'not a model config name (letters, digits, ".", "_", "-") nor a path to a .json file');
-  }
-  const file = join(modelsDir(), `${arg}.json`);
-  if (!existsSync(file)) {
-    const known = listModelConfigs();
-    throw new ModelConfigError(file,
-      `no model config called "${arg}" (${known.length ? `known: ${known.join(', ')}` : `no configs in ${modelsDir()} yet`}); give a path to a JSON file or create ${file}`);
-  }
-  return loadModelConfig(file);
-}
-
 const REDACTED = '[redacted]';
 /** Keys whose string values are treated as secrets wherever they appear (extra_body, role params). */
 const SECRET_KEY_RE = /(api[_-]?key|secret|passw(or)?d|authorization|bearer|credential|(^|[_-])token$|^key$)/i;
-/** Environment variables whose values are treated as secrets even when no config names them. */
-const SECRET_ENV_RE = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)/i;
-
 function secretValues(cfg: ModelConfig): string[] {
   const names = new Set<string>();
   if (cfg.api_key_env) names.add(cfg.api_key_env);
   for (const e of cfg.endpoints ?? []) if (e.api_key_env) names.add(e.api_key_env);
-  for (const k of Object.keys(process.env)) if (SECRET_ENV_RE.test(k)) names.add(k);
+  // Variables whose names look secret count even when no config names them.
+  for (const k of secretLookingVariables()) names.add(k);
   const values = new Set<string>();
   for (const n of names) {
-    const v = process.env[n];
+    const v = secretFrom(n);
     // Very short values ("1", "true") are flags, not keys; replacing them would mangle the record.
     if (v && v.length >= 8) values.add(v);
   }

@@ -3,9 +3,11 @@
  * Only names, URLs, the NAME of the environment variable holding each token, and the pid of detached
  * local servers are stored: never a token.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { secretFrom } from '../config/env.ts';
+import { writeJsonAtomic } from '../fs/atomic.ts';
 import { dataDir } from '../paths.ts';
 import { PerceptionServer, PerceptionServerError } from './server.ts';
 
@@ -41,9 +43,10 @@ export function loadRegistry(): RegisteredServer[] {
   return parsed.data.servers;
 }
 
+/** Validate and write the registry atomically (mode 0600). @throws ZodError for an invalid entry. */
 export function saveRegistry(servers: RegisteredServer[]): void {
   const checked = FileSchema.parse({ servers });
-  writeFileSync(registryPath(), JSON.stringify(checked, null, 2) + '\n', { mode: 0o600 });
+  writeJsonAtomic(registryPath(), checked, { mode: 0o600 });
 }
 
 /** Add or replace the entry called `entry.name`. */
@@ -64,7 +67,7 @@ export function unregister(name: string): RegisteredServer | undefined {
  * @throws PerceptionServerError naming the variable to set, or the connection problem.
  */
 export async function connectRegistered(entry: RegisteredServer): Promise<PerceptionServer> {
-  const token = process.env[entry.tokenEnv];
+  const token = secretFrom(entry.tokenEnv);
   if (!token) throw new PerceptionServerError(`perception server ${entry.name}: set ${entry.tokenEnv} to its token (export ${entry.tokenEnv}=...)`);
   return PerceptionServer.connect(entry.url, token, entry.name);
 }

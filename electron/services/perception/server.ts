@@ -4,68 +4,39 @@
  * Both are a {@link PerceptionServer}; {@link PerceptionRouter} spreads work over several.
  * HTTP API: docs/perception-api.md.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { z } from 'zod';
-import { signalGroup, stopGroup } from '../process-group.ts';
+import { DEFAULTS } from '../../../shared/defaults.ts';
+import { ManagedChild } from '../child.ts';
+import { ENV } from '../config/env.ts';
 import { resolvePython } from '../python.ts';
 
-export const BackendInfoSchema = z.object({
-  name: z.string(),
-  capabilities: z.array(z.string()),
-  device: z.string(),
-  version: z.string(),
-  available: z.boolean(),
-  reason: z.string().nullable().optional(),
-});
-export type BackendInfo = z.infer<typeof BackendInfoSchema>;
+// `/health` is a contract shared with the server (shared/contracts/perception-api.ts).
+import { type Health, HealthSchema } from '../../../shared/contracts/perception-api.ts';
 
-export const HealthSchema = z.object({
-  status: z.string(),
-  version: z.string(),
-  backends: z.array(BackendInfoSchema),
-  device: z.string(),
-  queue: z.record(z.string(), z.number()),
-  cache: z.object({
-    entries: z.number(),
-    bytes: z.number(),
-    max_bytes: z.number(),
-    hits: z.number(),
-    misses: z.number(),
-    evictions: z.number(),
-  }),
-  uptime_s: z.number(),
-});
-export type Health = z.infer<typeof HealthSchema>;
+export { BackendInfoSchema, type BackendInfo, HealthSchema, type Health } from '../../../shared/contracts/perception-api.ts';
 
 export class PerceptionServerError extends Error {
   override name = 'PerceptionServerError';
 }
 
 export interface LocalPerceptionOptions {
-  /** Backends to load, e.g. ['rgbd', 'classical']. Default rgbd, classical. */
+  /** Backends to load, e.g. ['rgbd', 'classical']. Default: DEFAULTS.localPerceptionBackends. */
   backends?: string[];
   python?: string;
   port?: number;
   /** Extra CLI flags for `python -m spatial_perception` (e.g. --oracle-root DIR). */
   extraArgs?: string[];
+  /**
+   * Extra environment, added to this process's environment without the variables that look secret
+   * (config/env.ts `childEnv`); the server's own token is passed by this class.
+   */
   env?: NodeJS.ProcessEnv;
   /** A token to use (default: random). */
   token?: string;
+  /** Milliseconds to wait for the READY line; default 120 000. */
   startTimeoutMs?: number;
   /** Start in its own session and keep running after this process exits (`perception start --detach`). */
   detached?: boolean;
-}
-
-const live = new Set<PerceptionServer>();
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const s of live) s.killNow();
-  });
 }
 
 export class PerceptionServer {
@@ -74,7 +45,7 @@ export class PerceptionServer {
     readonly url: string,
     /** Bearer token (kept in memory; never written to disk by this class). */
     readonly token: string,
-    private readonly child: ChildProcess | null,
+    private readonly child: ManagedChild | null,
     /** A name for status output and routing (`local`, or a registered name). */
     readonly name: string,
   ) {}
@@ -88,70 +59,42 @@ export class PerceptionServer {
   }
 
   /**
-   * Start `python -m spatial_perception` on 127.0.0.1 with a free port and wait for its READY line.
-   * The token travels in the environment (SPATIAL_PERCEPTION_TOKEN), not in argv.
-   * @throws PerceptionServerError with the server's last output when it exits or does not get ready.
+   * Start `python -m spatial_perception` on 127.0.0.1 with a free port, in its own process group, and wait
+   * for its READY line. The token travels in the environment (SPATIAL_PERCEPTION_TOKEN), not in argv; no
+   * other secret of this process reaches the server. A server that is not `detached` is killed when this
+   * process exits and stops by itself if this process dies.
+   * @throws PerceptionServerError with the server's last output when it cannot start, exits or does not
+   *   get ready in time (it is killed then).
    */
   static async startLocal(opts: LocalPerceptionOptions = {}): Promise<PerceptionServer> {
     const python = opts.python ?? resolvePython();
     const token = opts.token ?? randomBytes(24).toString('hex');
-    const backends = opts.backends ?? ['rgbd', 'classical'];
+    const backends = opts.backends ?? [...DEFAULTS.localPerceptionBackends];
     const args = ['-m', 'spatial_perception', '--host', '127.0.0.1', '--port', String(opts.port ?? 0),
       '--backends', backends.join(','), ...(opts.extraArgs ?? [])];
-    const child = spawn(python, args, {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ...opts.env,
-        SPATIAL_PERCEPTION_TOKEN: token,
-        PYTHONUNBUFFERED: '1',
-        // Servers tied to this process stop when it dies (even by SIGKILL); detached ones outlive it.
-        SPATIALCLAW_PARENT_PID: opts.detached ? '' : String(process.pid),
-      },
+    const child = ManagedChild.start({
+      name: 'the perception server',
+      command: python,
+      args,
+      group: true,
+      // Servers tied to this process stop when it dies (even by SIGKILL); detached ones outlive it.
+      parentWatch: !opts.detached,
+      logStdout: true,
+      tailLines: 40,
+      fix: 'run `spatialclaw doctor`; check the --backends names and their options',
+      error: (message) => new PerceptionServerError(message),
+      env: { ...opts.env, [ENV.perceptionToken]: token, PYTHONUNBUFFERED: '1' },
     });
-    const tail: string[] = [];
-    const keep = (line: string): void => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-    };
-    createInterface({ input: child.stderr! }).on('line', keep);
-    const timeoutMs = opts.startTimeoutMs ?? 120_000;
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new PerceptionServerError(`the perception server did not get ready within ${timeoutMs / 1000} s.\n${tail.join('\n')}`));
-      }, timeoutMs);
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const m = /^SPATIAL_PERCEPTION_READY (http:\/\/\S+)$/.exec(line.trim());
-        if (m?.[1]) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        } else keep(line);
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new PerceptionServerError(
-          `the perception server exited with code ${code} before it was ready.\n${tail.join('\n')}\n` +
-          'fix: run `spatialclaw doctor`; check the --backends names and their options',
-        ));
-      });
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new PerceptionServerError(`could not start ${python}: ${e.message}`));
-      });
-    });
-    const server = new PerceptionServer(url.replace(/\/+$/, ''), token, child, 'local');
-    if (opts.detached) {
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      child.unref();
-    } else {
-      live.add(server);
-      hookExit();
-      child.once('exit', () => live.delete(server));
+    let url: string;
+    try {
+      url = await child.waitForLine((line) => /^SPATIAL_PERCEPTION_READY (http:\/\/\S+)$/.exec(line.trim())?.[1], opts.startTimeoutMs ?? 120_000);
+    } catch (e) {
+      await child.stop({ graceMs: 0 });
+      throw e;
     }
-    return server;
+    // Detached servers leave the exit hook and this process's event loop.
+    if (opts.detached) child.detach();
+    return new PerceptionServer(url.replace(/\/+$/, ''), token, child, 'local');
   }
 
   /**
@@ -199,14 +142,17 @@ export class PerceptionServer {
     return parsed.data;
   }
 
+  /** Kill a local server's whole process group at once (SIGKILL). Safe in an exit handler. No-op for remote servers. */
   killNow(): void {
-    signalGroup(this.child, 'SIGKILL');
+    this.child?.killNow();
   }
 
-  /** Stop a local server (SIGTERM to its group, SIGKILL after `graceMs`). No-op for remote servers. */
+  /**
+   * Stop a local server (SIGTERM to its group, SIGKILL after `graceMs`, then whatever is left in the
+   * group). No-op for remote servers.
+   */
   async stop(graceMs = 5000): Promise<void> {
-    await stopGroup(this.child, graceMs);
-    live.delete(this);
+    await this.child?.stop({ graceMs });
   }
 }
 

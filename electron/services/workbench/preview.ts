@@ -2,11 +2,13 @@
  * The input-preview helper: one long-lived `python -m spatial_runtime.preview` process (started on the
  * first request, restarted if it dies) that reports what inputs hold and renders single frames as JPEG,
  * with the kernel's own loaders (so frame indices are exactly those a sample binds). Protocol: see
- * python-runtime/spatial_runtime/preview.py. Requests are answered in order.
+ * python-runtime/spatial_runtime/preview.py (a JSON request line on stdin; a JSON header line on stdout
+ * followed by `bytes` raw bytes). Requests are answered in order. The process is a ../child.ts
+ * ManagedChild: it gets no secret, and is killed when the host exits.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { InputSpec } from '../../../shared/kernel.ts';
 import { type InputPreview, InputPreviewSchema } from '../../../shared/workbench.ts';
+import { ManagedChild, PendingReplies } from '../child.ts';
 import { resolvePython } from '../python.ts';
 
 /** The input cannot be previewed; the message names the file and the fix (from spatial_runtime.inputs). */
@@ -14,94 +16,95 @@ export class PreviewError extends Error {
   override name = 'PreviewError';
 }
 
-interface Pending {
-  id: number;
-  resolve: (v: { result: unknown; bytes: Buffer }) => void;
-  reject: (e: Error) => void;
+/** A reply: the header's `result` and the raw bytes that followed it. */
+interface Reply {
+  result: unknown;
+  bytes: Buffer;
 }
 
+/** The JSON line that starts every reply. */
 interface Header {
   id: number;
   ok: boolean;
   result?: unknown;
   error?: string;
+  /** Raw bytes that follow the line. */
   bytes: number;
 }
 
 export class PreviewProcess {
-  private child: ChildProcess | null = null;
-  private buf: Buffer = Buffer.alloc(0);
-  private header: Header | null = null;
-  private readonly pending: Pending[] = [];
+  private child: ManagedChild | null = null;
+  private readonly replies = new PendingReplies<Reply>();
   private nextId = 1;
-  private stderrTail = '';
   private closed = false;
 
+  /** @param timeoutMs how long one request may take before the helper is restarted (default 60 s). */
   constructor(private readonly timeoutMs = 60_000) {}
 
-  private ensure(): ChildProcess {
+  private ensure(): ManagedChild {
     if (this.closed) throw new Error('the preview helper is closed');
-    if (this.child) return this.child;
-    const child = spawn(resolvePython(), ['-m', 'spatial_runtime.preview'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
-    child.stdout!.on('data', (d: Buffer) => this.onData(d));
-    child.stderr!.on('data', (d: Buffer) => (this.stderrTail = (this.stderrTail + d.toString()).slice(-2000)));
-    child.on('error', (e) => this.fail(`could not start the preview helper: ${e.message}`));
-    child.on('exit', (code) => {
-      if (this.child === child) this.child = null;
-      this.fail(`the preview helper exited (code ${code}): ${this.stderrTail.trim().split('\n').slice(-2).join(' ')}`);
+    if (this.child?.running) return this.child;
+    const child = ManagedChild.start({
+      name: 'the preview helper',
+      command: resolvePython(),
+      args: ['-m', 'spatial_runtime.preview'],
+      stdin: true,
+      env: { PYTHONUNBUFFERED: '1' },
     });
-    child.stdin!.on('error', () => undefined);
+    child.onData(this.reader(child));
+    void child.exited.then(({ code, error }) => {
+      if (this.child === child) this.child = null;
+      this.replies.failAll(new Error(error
+        ? `could not start the preview helper: ${error.message}`
+        : `the preview helper exited (code ${code}): ${child.tail(2).replaceAll('\n', ' ')}`), child);
+    });
     this.child = child;
-    this.buf = Buffer.alloc(0);
-    this.header = null;
     return child;
   }
 
-  private fail(message: string): void {
-    for (const p of this.pending.splice(0)) p.reject(new Error(message));
-  }
-
-  private onData(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    for (;;) {
-      if (!this.header) {
-        const nl = this.buf.indexOf(0x0a);
-        if (nl < 0) return;
-        this.header = JSON.parse(this.buf.toString('utf8', 0, nl)) as Header;
-        this.buf = this.buf.subarray(nl + 1);
+  /** Parses the reply stream of `child` (header line, then `bytes` bytes) and settles the requests. */
+  private reader(child: ManagedChild): (chunk: Buffer) => void {
+    let buf: Buffer = Buffer.alloc(0);
+    let header: Header | null = null;
+    return (d) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      for (;;) {
+        if (!header) {
+          const nl = buf.indexOf(0x0a);
+          if (nl < 0) return;
+          const line = buf.toString('utf8', 0, nl);
+          buf = buf.subarray(nl + 1);
+          try {
+            header = JSON.parse(line) as Header;
+          } catch {
+            // Out of step with the protocol: fail what was sent and start afresh on the next request.
+            this.replies.failAll(new Error(`the preview helper wrote a line that is not a reply: ${line.slice(0, 200)}`), child);
+            child.killNow();
+            return;
+          }
+        }
+        if (buf.length < header.bytes) return;
+        const payload = Buffer.from(buf.subarray(0, header.bytes));
+        buf = buf.subarray(header.bytes);
+        const h = header;
+        header = null;
+        if (h.ok) this.replies.resolve(String(h.id), { result: h.result, bytes: payload });
+        else this.replies.reject(String(h.id), new PreviewError(h.error ?? 'preview failed'));
       }
-      if (this.buf.length < this.header.bytes) return;
-      const payload = Buffer.from(this.buf.subarray(0, this.header.bytes));
-      this.buf = this.buf.subarray(this.header.bytes);
-      const h = this.header;
-      this.header = null;
-      const idx = this.pending.findIndex((p) => p.id === h.id);
-      const p = idx >= 0 ? this.pending.splice(idx, 1)[0]! : undefined;
-      if (!p) continue;
-      if (h.ok) p.resolve({ result: h.result, bytes: payload });
-      else p.reject(new PreviewError(h.error ?? 'preview failed'));
-    }
+    };
   }
 
-  private request(req: Record<string, unknown>): Promise<{ result: unknown; bytes: Buffer }> {
+  private request(req: Record<string, unknown>): Promise<Reply> {
     const child = this.ensure();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const idx = this.pending.findIndex((p) => p.id === id);
-        if (idx >= 0) this.pending.splice(idx, 1);
-        reject(new Error(`the preview helper did not answer within ${this.timeoutMs / 1000} s`));
-        // Its answer would arrive out of step: start a fresh helper for the next request.
-        this.kill();
-      }, this.timeoutMs);
-      timer.unref();
-      this.pending.push({
-        id,
-        resolve: (v) => { clearTimeout(timer); resolve(v); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-      child.stdin!.write(`${JSON.stringify({ ...req, id })}\n`);
+    const reply = this.replies.wait(String(id), child, this.timeoutMs, () => {
+      // Its answer would arrive out of step: start a fresh helper for the next request.
+      if (this.child === child) this.child = null;
+      child.killNow();
+      return new Error(`the preview helper did not answer within ${this.timeoutMs / 1000} s`);
     });
+    child.write(`${JSON.stringify({ ...req, id })}\n`);
+    return reply;
   }
 
   /** Frame counts, sizes, fps and the absolute frame indices each input binds. @throws PreviewError */
@@ -116,20 +119,12 @@ export class PreviewProcess {
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  private kill(): void {
-    const c = this.child;
-    this.child = null;
-    if (c && c.exitCode === null) c.kill('SIGKILL');
-  }
-
+  /** Fail the requests in flight and end the helper (stdin closed; SIGKILL if it is still there after 2 s). */
   close(): void {
     this.closed = true;
-    this.fail('the preview helper was closed');
+    this.replies.failAll(new Error('the preview helper was closed'));
     const c = this.child;
     this.child = null;
-    if (c) {
-      c.stdin?.end();
-      setTimeout(() => c.exitCode === null && c.kill('SIGKILL'), 2000).unref();
-    }
+    void c?.stop({ graceMs: 2000, term: null });
   }
 }

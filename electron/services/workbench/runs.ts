@@ -7,7 +7,8 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { type RunEvent, RunEventSchema, type SampleResult, SampleResultSchema } from '../../../shared/run.ts';
 import type { RunQuery, RunRow, SamplePage } from '../../../shared/workbench.ts';
-import { type RunListEntry, SAMPLES_DIR, SAMPLES_JSONL, splitLines } from '../runs/store.ts';
+import { SAMPLES_DIR, SAMPLES_JSONL } from '../runs/layout.ts';
+import { type RunListEntry, splitLines } from '../runs/reader.ts';
 
 export const CONSOLE_JSONL = 'console.jsonl';
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from spatial_perception.backends.base import Reconstruction
+from spatial_perception.errors import Cancelled
 
 
 def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -192,3 +194,18 @@ def align_to_gravity(
         "transform": M.tolist(),
     }
     return aligned, info
+
+
+def align_if_asked(recon: Reconstruction, align: bool, cancel: threading.Event | None = None) -> Reconstruction:
+    """With ``align`` (``params.align_gravity``): :func:`align_to_gravity`, its report in ``info["alignment"]``.
+
+    Raises:
+        Cancelled: ``cancel`` was set before the alignment started.
+    """
+    if not align:
+        return recon
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("reconstruction cancelled by the server (client gone or timeout)")
+    aligned, report = align_to_gravity(recon)
+    aligned.info["alignment"] = report
+    return aligned

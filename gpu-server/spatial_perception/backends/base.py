@@ -189,6 +189,37 @@ def reject_unknown_params(
         )
 
 
+def backend_params(
+    backend: str, params: Mapping[str, Any] | None, defaults: Mapping[str, Any], server_keys: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A backend's params: ``defaults`` overridden by the request's values for those keys.
+
+    Args:
+        backend: the backend's name, for the message.
+        params: the request's params (None = none).
+        defaults: the backend's own parameters with their default values.
+        server_keys: keys the server core or other layers own (accepted; not in the result).
+
+    Raises:
+        BadRequest: a key that is neither a backend parameter nor a server key (see :func:`reject_unknown_params`).
+    """
+    params = dict(params or {})
+    reject_unknown_params(backend, params, defaults, server_keys)
+    return {k: params.get(k, v) for k, v in defaults.items()}
+
+
+def align_gravity_param(params: Mapping[str, Any]) -> bool:
+    """``params.align_gravity`` (default True).
+
+    Raises:
+        BadRequest: not a bool.
+    """
+    align = params.get("align_gravity", True)
+    if not isinstance(align, bool):
+        raise BadRequest(f"params.align_gravity must be true or false, got {align!r}", fix="send a bool")
+    return align
+
+
 class Backend:
     """Base class of all backends. Subclasses set the class attributes and override what they support.
 

@@ -21,6 +21,8 @@ camera-to-world poses in OpenCV camera axes (x right, y down, z forward), pixels
 with the origin at the centre of the top-left pixel, (H, W) bool masks, absolute frame indices.
 
 The host registers this package as ``sys.modules["tools"]``, so ``import tools`` works in the kernel.
+What the perception tools share (frame collection, result lookup by frame index, artifact records) is in
+:mod:`spatial_runtime.tools._common`; no tool imports another tool's private names.
 """
 
 # The namespaces are capitalised in the agent-facing API (tools.Geometry, ...). Reconstruct and SAM3 call the

@@ -107,20 +107,20 @@ def iou(a: ArrayLike, b: ArrayLike) -> float:
 
 def union(*masks: ArrayLike) -> NDArray[np.bool_]:
     """Pixel-wise OR of one or more masks of the same shape."""
-    if not masks:
-        raise ValueError("union needs at least one mask")
-    ms = [_mask(m, f"mask {i}") for i, m in enumerate(masks)]
-    _same_shape(ms)
-    return np.logical_or.reduce(ms)
+    return _combine(masks, np.logical_or, "union")
 
 
 def intersection(*masks: ArrayLike) -> NDArray[np.bool_]:
     """Pixel-wise AND of one or more masks of the same shape."""
+    return _combine(masks, np.logical_and, "intersection")
+
+
+def _combine(masks: tuple[ArrayLike, ...], op: np.ufunc, name: str) -> NDArray[np.bool_]:
     if not masks:
-        raise ValueError("intersection needs at least one mask")
+        raise ValueError(f"{name} needs at least one mask")
     ms = [_mask(m, f"mask {i}") for i, m in enumerate(masks)]
     _same_shape(ms)
-    return np.logical_and.reduce(ms)
+    return op.reduce(ms)
 
 
 def _kernel(pixels: int) -> NDArray[np.uint8]:

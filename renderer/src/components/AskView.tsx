@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { DEFAULTS } from '../../../shared/defaults.ts';
 import type { InputSpec } from '../../../shared/kernel.ts';
 import type { InputPreview, ModelEntry, PerceptionEntry } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
@@ -90,7 +91,7 @@ export function AskView() {
   const [perception, setPerception] = useState<PerceptionEntry[] | null>(null);
   const [model, setModel] = useState('');
   const [server, setServer] = useState('');
-  const [executor, setExecutor] = useState<'code' | 'single_pass' | 'tool_call'>('code');
+  const [executor, setExecutor] = useState<'code' | 'single_pass' | 'tool_call'>(DEFAULTS.executor);
   const [maxSteps, setMaxSteps] = useState('');
   const [preview, setPreview] = useState<{ input: InputSpec; data: InputPreview } | null>(null);
   const [previewing, setPreviewing] = useState(false);

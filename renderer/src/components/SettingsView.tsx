@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
+import { DEFAULTS } from '../../../shared/defaults.ts';
 import type { DoctorReport } from '../../../shared/doctor.ts';
-import type { ModelEntry, ModelTest, PerceptionEntry, Settings } from '../../../shared/workbench.ts';
+import type { LocalBackends, ModelEntry, ModelTest, PerceptionBackend, PerceptionEntry, Settings } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
 import { useApi, useSamples } from '../context.tsx';
 import { ErrorBox, Field, TextFields } from './common.tsx';
@@ -154,12 +155,46 @@ function ModelsSection() {
   );
 }
 
-const BACKENDS = ['rgbd', 'classical', 'oracle', 'da3', 'sam3'];
+/**
+ * The backends a local server would offer (the host's backend registry, or its fallback: the defaults plus
+ * what the running servers report), as checkboxes. Unavailable ones are disabled with the reason.
+ */
+function BackendChoices({ offered, chosen, setChosen }: { offered: LocalBackends | null; chosen: string[]; setChosen: (f: (cur: string[]) => string[]) => void }) {
+  // Until the list arrives, the defaults (availability unknown).
+  const list: PerceptionBackend[] = offered?.backends ?? DEFAULTS.localPerceptionBackends.map((name) => ({ name, available: null, reason: null, capabilities: [], device: '' }));
+  return (
+    <>
+      {list.map((b) => {
+        const why = b.available === false ? `unavailable: ${b.reason ?? 'no reason given'}` : [b.device, b.capabilities.join(', ')].filter(Boolean).join(' · ');
+        return (
+          <label key={b.name} className="inline" title={why || undefined}>
+            <input
+              type="checkbox"
+              disabled={b.available === false}
+              checked={chosen.includes(b.name)}
+              onChange={(e) => setChosen((cur) => (e.target.checked ? [...cur, b.name] : cur.filter((x) => x !== b.name)))}
+            />{' '}
+            {b.name}
+            {b.available === false ? <span className="muted small"> (unavailable)</span> : null}
+          </label>
+        );
+      })}
+      {offered?.note ? (
+        <span className="hint" role="note">
+          {offered.note}
+        </span>
+      ) : null}
+    </>
+  );
+}
 
 function PerceptionSection() {
   const api = useApi();
   const { data, error, reload } = useLoad(useCallback(() => api.call('listPerception', {}), [api]));
-  const [backends, setBackends] = useState<string[]>(['rgbd', 'classical']);
+  const offered = useLoad(useCallback(() => api.call('localPerceptionBackends', {}), [api]));
+  const [backends, setBackends] = useState<string[]>(() => [...DEFAULTS.localPerceptionBackends]);
+  // A checked default the host reports unavailable is not asked for.
+  const startable = backends.filter((name) => offered.data?.backends.find((b) => b.name === name)?.available !== false);
   const [starting, setStarting] = useState(false);
   const [form, setForm] = useState({ name: '', url: '', token_env: '' });
   const [actionError, setActionError] = useState<ShownError | null>(null);
@@ -170,6 +205,8 @@ function PerceptionSection() {
       await f();
       setActionError(null);
       reload();
+      // A fallback list includes what the running servers report: it may have changed.
+      if (offered.data?.source === 'fallback') offered.reload();
     } catch (e) {
       setActionError(toShownError(e));
     }
@@ -217,16 +254,13 @@ function PerceptionSection() {
       ) : null}
       <div className="row add-form" role="group" aria-label="Start a local perception server">
         <span className="field-label">Local server backends:</span>
-        {BACKENDS.map((b) => (
-          <label key={b} className="inline">
-            <input type="checkbox" checked={backends.includes(b)} onChange={(e) => setBackends((cur) => (e.target.checked ? [...cur, b] : cur.filter((x) => x !== b)))} /> {b}
-          </label>
-        ))}
+        <BackendChoices offered={offered.data} chosen={backends} setChosen={setBackends} />
+        {offered.error ? <ErrorBox error={offered.error} title="Could not list the local backends" /> : null}
         <button
-          disabled={starting || backends.length === 0}
+          disabled={starting || startable.length === 0}
           onClick={async () => {
             setStarting(true);
-            await act(() => api.call('startLocalPerception', { backends }));
+            await act(() => api.call('startLocalPerception', { backends: startable }));
             setStarting(false);
           }}
         >

@@ -23,14 +23,14 @@ export interface LoadedArtifact {
 }
 
 function frameIndicesOf(m: ArtifactManifest): number[] | undefined {
-  if (m.frame_indices) return m.frame_indices;
-  const rec = (m as Record<string, unknown>).record as { frame_indices?: number[] } | undefined;
-  return Array.isArray(rec?.frame_indices) ? rec.frame_indices : undefined;
+  return m.frame_indices.length ? m.frame_indices : undefined;
 }
 
+/** The K object labels of a masks artifact: the record's `labels` (older runs: `info.labels`). */
 function labelsOf(m: ArtifactManifest): string[] {
-  const info = (m as Record<string, unknown>).info as { labels?: unknown } | undefined;
-  return Array.isArray(info?.labels) ? info.labels.map(String) : [];
+  if (m.labels?.length) return m.labels;
+  const legacy = m.info['labels'];
+  return Array.isArray(legacy) ? legacy.map(String) : [];
 }
 
 function mb(bytes: number | undefined): string {

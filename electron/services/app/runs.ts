@@ -1,0 +1,91 @@
+/**
+ * The read side of the runs under one runs root (docs/run-format.md): the run list with filters, one
+ * run's summary, pages of its samples (parsed once per run and cached, workbench/runs.ts), a sample's
+ * events and console cells, its images and its kept perception artifacts.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { WorkbenchError } from '../../../shared/api.ts';
+import type { ArtifactManifest, RunDetail, RunQuery, RunRow, SampleEvents, SamplePage, SampleQuery } from '../../../shared/workbench.ts';
+import { RUN_JSON } from '../runs/layout.ts';
+import { isRunLive, listRuns, readRunInfo, readSampleEvents } from '../runs/reader.ts';
+import { keptArrayPath, readKeptManifest } from '../workbench/artifacts.ts';
+import { accuracy, filterRuns, pageSamples, readConsole, SampleCache, sampleDir, toRunRow } from '../workbench/runs.ts';
+
+export class RunsService {
+  private readonly cache = new SampleCache();
+
+  /**
+   * @param root the runs root (created if missing).
+   * @param isLive whether a sample is running in this host now (AskService).
+   */
+  constructor(
+    readonly root: string,
+    private readonly isLive: (runId: string, sampleId: string) => boolean,
+  ) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  /** The run folder of `runId`. @throws WorkbenchError when there is no such run. */
+  runDir(runId: string): string {
+    const dir = join(this.root, runId);
+    if (!existsSync(join(dir, RUN_JSON))) throw new WorkbenchError(`no run ${runId} in ${this.root}`, 'pick a run from the Runs list (listRuns)');
+    return dir;
+  }
+
+  /** A sample's folder. @throws WorkbenchError when the run or the sample does not exist. */
+  sampleFolder(runId: string, sampleId: string): string {
+    const dir = sampleDir(this.runDir(runId), sampleId);
+    if (!existsSync(dir)) throw new WorkbenchError(`run ${runId} has no sample ${sampleId}`, 'pick a sample from the run (listSamples)');
+    return dir;
+  }
+
+  /** Runs, newest first, filtered. @throws QueryError for a date that does not parse. */
+  list(q: RunQuery): RunRow[] {
+    const rows = listRuns(this.root).map((e) => ({ row: toRunRow(e), dataset: typeof e.info?.config['dataset'] === 'string' ? (e.info.config['dataset'] as string) : null }));
+    return filterRuns(rows, q);
+  }
+
+  /** run.json, the finished count, the accuracy and whether a writer holds the run open. @throws WorkbenchError */
+  get(runId: string): RunDetail {
+    const dir = this.runDir(runId);
+    const rows = this.cache.rows(dir);
+    return { id: runId, info: readRunInfo(dir), done: rows.length, accuracy: accuracy(rows), live: isRunLive(dir) };
+  }
+
+  /** A page of finished samples (search, sort, offset, limit). @throws WorkbenchError */
+  samples(q: Required<Pick<SampleQuery, 'run_id' | 'offset' | 'limit' | 'sort'>> & Pick<SampleQuery, 'search'>): SamplePage {
+    return pageSamples(this.cache.rows(this.runDir(q.run_id)), q);
+  }
+
+  /** A sample's agent events and console cells, and whether it is running in this host. @throws WorkbenchError */
+  events(runId: string, sampleId: string): SampleEvents {
+    const folder = this.sampleFolder(runId, sampleId);
+    const dir = this.runDir(runId);
+    return { events: readSampleEvents(dir, sampleId), console: readConsole(dir, sampleId), live: this.isLive(runId, sampleId) && existsSync(folder) };
+  }
+
+  /** A PNG from the sample's images/ folder (`images/<name>.png`). @throws WorkbenchError for a path outside it or a missing image. */
+  image(runId: string, sampleId: string, path: string): Uint8Array {
+    const dir = this.sampleFolder(runId, sampleId);
+    const file = resolve(dir, path);
+    if (!file.startsWith(join(dir, 'images') + sep)) throw new WorkbenchError(`${path} is not inside the sample's images/ folder`, 'use a path from an image event, e.g. images/step001_1.png');
+    if (!existsSync(file)) throw new WorkbenchError(`no image ${path} in sample ${sampleId} of run ${runId}`, "use a path from the sample's image events (sampleEvents)");
+    return new Uint8Array(readFileSync(file));
+  }
+
+  /** A kept artifact's manifest. @throws WorkbenchError, ArtifactNotKeptError */
+  artifactManifest(runId: string, sampleId: string, artifactId: string): ArtifactManifest {
+    return readKeptManifest(this.sampleFolder(runId, sampleId), artifactId);
+  }
+
+  /** One array of a kept artifact as raw .npy bytes. @throws WorkbenchError, ArtifactNotKeptError */
+  artifactArray(runId: string, sampleId: string, artifactId: string, name: string): Uint8Array {
+    return new Uint8Array(readFileSync(keptArrayPath(this.sampleFolder(runId, sampleId), artifactId, name)));
+  }
+
+  /** Drop the cached samples of a run folder (a sample of it just finished). */
+  forget(dir: string): void {
+    this.cache.forget(dir);
+  }
+}

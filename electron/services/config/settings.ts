@@ -1,0 +1,149 @@
+/**
+ * `<data dir>/settings.json` (pool size, kernel memory, cell timeout, default step budget; validated with
+ * `SettingsSchema` of shared/workbench.ts) and {@link SettingsService}, which owns the file and the
+ * resolved configuration built on it (./resolve.ts).
+ *
+ * An absent file means the defaults. A corrupt file is an error naming the file; it is never overwritten
+ * silently (saving replaces it only when the user saves new settings).
+ */
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { z } from 'zod';
+import { type Settings, SettingsSchema } from '../../../shared/workbench.ts';
+import { writeJsonAtomic } from '../fs/atomic.ts';
+import { dataDir } from '../paths.ts';
+import { env } from './env.ts';
+import { type ConfigFlags, type ConfigFolder, configFolders, type ResolvedConfig, resolveConfig } from './resolve.ts';
+
+/** settings.json cannot be used; `fix` says how to repair it. */
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The settings file in a data directory (default: this host's data directory). */
+export function settingsPath(dir: string = dataDir()): string {
+  return join(dir, 'settings.json');
+}
+
+/** Parse JSON text, naming `file` when it is not JSON. @throws SettingsError */
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new SettingsError(`${file} is not valid JSON (${e instanceof Error ? e.message : String(e)})`, 'fix the file or delete it to go back to the defaults');
+  }
+}
+
+/** Validate a parsed settings object. @throws SettingsError naming `file` and every bad field. */
+function checkSettings(raw: unknown, file: string): Settings {
+  const r = SettingsSchema.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+    throw new SettingsError(`${file} holds invalid settings: ${issues}`, `fix the named fields or delete ${file} to go back to the defaults`);
+  }
+  return r.data;
+}
+
+/**
+ * Parse the text of a settings file. Missing fields get their defaults (shared/defaults.ts).
+ * @throws SettingsError naming `file` and the field when it is not JSON or not valid settings.
+ */
+export function parseSettings(text: string, file: string): Settings {
+  return checkSettings(parseJson(text, file), file);
+}
+
+/** The settings; the defaults when the file does not exist. @throws SettingsError */
+export function loadSettings(file: string = settingsPath()): Settings {
+  if (!existsSync(file)) return SettingsSchema.parse({});
+  return parseSettings(readFileSync(file, 'utf8'), file);
+}
+
+/**
+ * Only the fields settings.json sets (validated), for the settings layer of the resolved config: a field
+ * the file leaves out falls through to the default. `{}` when the file does not exist.
+ * @throws SettingsError naming the file and field.
+ */
+export function readSettingsLayer(file: string): Partial<Settings> {
+  if (!existsSync(file)) return {};
+  const raw = parseJson(readFileSync(file, 'utf8'), file);
+  const full = checkSettings(raw, file);
+  const present = new Set(raw && typeof raw === 'object' ? Object.keys(raw) : []);
+  return Object.fromEntries(Object.entries(full).filter(([k]) => present.has(k))) as Partial<Settings>;
+}
+
+/**
+ * Validate and write the settings atomically and durably (fs/atomic.ts).
+ * @returns what was saved (defaults filled in). @throws ZodError for invalid values.
+ */
+export function saveSettings(value: z.input<typeof SettingsSchema>, file: string = settingsPath()): Settings {
+  const s = SettingsSchema.parse(value);
+  mkdirSync(dirname(file), { recursive: true });
+  writeJsonAtomic(file, s);
+  return s;
+}
+
+/**
+ * Owns settings.json and the resolved configuration of one host (flags > environment > settings.json >
+ * defaults). The configuration is resolved once and again only when settings.json changes (its size or
+ * modification time, or a save through this service), so a host that runs for days sees saved settings
+ * without a restart and a one-shot command reads the file once.
+ */
+export class SettingsService {
+  /** The settings file this service reads and writes. */
+  readonly file: string;
+  private readonly dir: string;
+  private cached: { stamp: string; config: ResolvedConfig } | null = null;
+
+  /**
+   * @param flags what the host was given directly (they win over every other layer).
+   * @param file the settings file (default `<data dir>/settings.json`).
+   */
+  constructor(
+    private readonly flags: ConfigFlags = {},
+    file?: string,
+  ) {
+    this.dir = dataDir();
+    this.file = file ?? settingsPath(this.dir);
+  }
+
+  /** The resolved configuration. @throws SettingsError when settings.json is not valid (naming it). */
+  config(): ResolvedConfig {
+    const stamp = this.stamp();
+    if (this.cached?.stamp === stamp) return this.cached.config;
+    const config = resolveConfig(this.flags, { env, settings: readSettingsLayer(this.file), dataDir: this.dir, settingsFile: this.file });
+    this.cached = { stamp, config };
+    return config;
+  }
+
+  /** The data directory, runs root and settings file; unlike {@link config}, never reads settings.json. */
+  folders(): Pick<ResolvedConfig, ConfigFolder> {
+    return configFolders(this.flags, { dataDir: this.dir, settingsFile: this.file });
+  }
+
+  /** settings.json as the Settings view shows it (every field; defaults for those it leaves out). @throws SettingsError */
+  get(): Settings {
+    return loadSettings(this.file);
+  }
+
+  /** Validate and save settings.json; the next {@link config} reads it. @returns what was saved. */
+  save(value: z.input<typeof SettingsSchema>): Settings {
+    const s = saveSettings(value, this.file);
+    this.cached = null;
+    return s;
+  }
+
+  private stamp(): string {
+    try {
+      const st = statSync(this.file);
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'absent';
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The model endpoint configs of this host: one JSON file per config in `<data dir>/models/<name>.json`
+ * (docs/models.md). {@link ModelRegistry} is the only code that reads or writes that folder: the
+ * workbench's Settings > Model endpoints, its Ask, and the CLI's `--model` all go through it.
+ *
+ * Configs name the environment variable that holds an API key (`api_key_env`), never the key; files are
+ * still written readable by the user only (0600).
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { WorkbenchError } from '../../../shared/api.ts';
+import type { ModelConfig } from '../../../shared/model.ts';
+import type { ModelEntry, ModelTest } from '../../../shared/workbench.ts';
+import { writeJsonAtomic } from '../fs/atomic.ts';
+import { dataDir } from '../paths.ts';
+import { ModelClient } from './client.ts';
+import { loadModelConfig, ModelConfigError, modelConfigFromFlags, parseModelConfig } from './config.ts';
+
+/** What a config name (a file stem) may look like. */
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** A config file name for a model id ("Qwen/Qwen2.5-VL-7B" → "Qwen_Qwen2.5-VL-7B"), at most 120 characters. */
+export function modelFileStem(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  return s.slice(0, 120) || 'model';
+}
+
+/** The model options of a command line: `--model CONFIG|NAME [--base-url URL] [--api-key-env VAR]`. */
+export interface ModelArgs {
+  model?: string | null | undefined;
+  baseUrl?: string | null | undefined;
+  apiKeyEnv?: string | null | undefined;
+}
+
+export class ModelRegistry {
+  /** @param dir the configs folder (default `<data dir>/models`; created on the first save). */
+  constructor(readonly dir: string = join(dataDir(), 'models')) {}
+
+  /** The config names (file names without `.json`), sorted; [] when the folder does not exist. */
+  names(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  }
+
+  /** Every valid config, by name. Invalid files are skipped with a warning naming the file and the problem. */
+  list(): ModelEntry[] {
+    return this.load(true);
+  }
+
+  /** A config by its name (file stem) or, failing that, by the model id it serves; undefined when none matches. */
+  lookup(name: string): ModelEntry | undefined {
+    const all = this.list();
+    return all.find((m) => m.name === name) ?? all.find((m) => m.config.name === name);
+  }
+
+  /** Like {@link lookup}. @throws WorkbenchError naming the known configs. */
+  find(name: string): ModelEntry {
+    const hit = this.lookup(name);
+    if (hit) return hit;
+    const known = this.names();
+    throw new WorkbenchError(`no model config called ${JSON.stringify(name)}`, known.length ? `pick one of ${known.join(', ')}` : 'add one with saveModel (Settings > Model endpoints)');
+  }
+
+  /**
+   * Validate and write a config as `<dir>/<modelFileStem(config.name)>.json` (atomic, mode 0600). A config
+   * with the same file name is replaced.
+   * @throws ModelConfigError naming the field.
+   */
+  save(config: ModelConfig): ModelEntry {
+    const checked = parseModelConfig(config, `model config ${JSON.stringify(config.name)}`);
+    const name = modelFileStem(checked.name);
+    mkdirSync(this.dir, { recursive: true });
+    const file = this.fileOf(name);
+    writeJsonAtomic(file, checked, { mode: 0o600 });
+    return { name, config: checked, file };
+  }
+
+  /** Delete a config (by name or model id). @throws WorkbenchError when there is none. */
+  remove(name: string): void {
+    rmSync(this.find(name).file);
+  }
+
+  /** Check each endpoint of a config: reachable, latency, and what to do when it is not. @throws WorkbenchError, ModelError (a key variable unset) */
+  async test(name: string): Promise<ModelTest> {
+    const client = new ModelClient(this.find(name).config);
+    const health = await client.checkHealth();
+    const endpoints = health.map((r) => ({
+      base_url: r.base_url,
+      ok: r.ok,
+      latency_ms: r.status === null && !r.ok ? null : Math.round(r.latencyMs),
+      error: r.ok ? null : `${r.error ?? `HTTP ${r.status}`}; check that the server runs and the URL ends in /v1`,
+    }));
+    return { ok: endpoints.length > 0 && endpoints.every((e) => e.ok), endpoints };
+  }
+
+  /**
+   * The config a command line names. `arg` is a path to a JSON file (anything with a path separator or
+   * ending in `.json`, or an existing file), a config name in {@link dir}, or the model id a config serves.
+   * @throws ModelConfigError naming the file or name, and the known configs.
+   */
+  resolve(arg: string): ModelConfig {
+    const looksLikePath = arg.endsWith('.json') || arg.includes('/') || arg.includes('\\') || isAbsolute(arg);
+    const exists = existsSync(arg);
+    if (exists && statSync(arg).isFile()) return loadModelConfig(arg);
+    const named = !looksLikePath && NAME_RE.test(arg) ? this.fileOf(arg) : null;
+    if (named && existsSync(named)) return loadModelConfig(named);
+    const byId = this.load(false).find((m) => m.config.name === arg);
+    if (byId) return byId.config;
+    if (looksLikePath) {
+      if (arg.endsWith('.json') || exists) return loadModelConfig(arg); // throws naming the file
+      throw new ModelConfigError(resolve(arg),
+        'no such model config file (a model id such as "org/model" is used directly only together with a base URL: --base-url)');
+    }
+    if (!named) throw new ModelConfigError(arg, 'not a model config name (letters, digits, ".", "_", "-") nor a path to a .json file');
+    const known = this.names();
+    throw new ModelConfigError(named,
+      `no model config called "${arg}" (${known.length ? `known: ${known.join(', ')}` : `no configs in ${this.dir} yet`}); give a path to a JSON file or create ${named}`);
+  }
+
+  /**
+   * The model a command line asks for: an ad-hoc config when a base URL is given, else {@link resolve};
+   * null when no model is named.
+   * @throws ModelConfigError naming the flag, file or name.
+   */
+  fromArgs(a: ModelArgs): ModelConfig | null {
+    if (!a.model) return null;
+    if (a.baseUrl) return modelConfigFromFlags({ model: a.model, baseUrl: a.baseUrl, ...(a.apiKeyEnv ? { apiKeyEnv: a.apiKeyEnv } : {}) });
+    return this.resolve(a.model);
+  }
+
+  /** The valid configs; with `warn`, each invalid file is reported on the console. */
+  private load(warn: boolean): ModelEntry[] {
+    const out: ModelEntry[] = [];
+    for (const name of this.names()) {
+      const file = this.fileOf(name);
+      try {
+        out.push({ name, config: loadModelConfig(file), file });
+      } catch (e) {
+        if (warn) console.warn(`models: skipping model config ${file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return out;
+  }
+
+  private fileOf(name: string): string {
+    return join(this.dir, `${name}.json`);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Reading run folders (layout: ./layout.ts, format: docs/run-format.md), and the JSON-lines parsing the
+ * writer shares when it resumes a run. Readers never modify a run: a torn last line (a partial line left
+ * by a crash) is skipped, not cut.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { RUN_FORMAT, type RunEvent, RunEventSchema, type RunInfo, RunInfoSchema, type SampleResult, SampleResultSchema } from '../../../shared/run.ts';
+import { EVENTS_JSONL, RUN_JSON, runsRoot, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
+import { lockHolder } from './lock.ts';
+
+// ---------------------------------------------------------------------------------------------------
+// JSON lines
+
+/**
+ * `value` checked against `schema`.
+ * @throws Error `<what>: <every problem, with its path>`.
+ */
+export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new Error(`${what}: ${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+/**
+ * One line of a JSON-lines file, parsed and checked against `schema`.
+ * @param path the file, and `line` its 1-based line number: both only name the place in errors.
+ * @throws Error `<path>:<line>: …` when the text is not JSON or does not match the schema.
+ */
+export function parseJsonLine<T extends z.ZodType>(schema: T, text: string, path: string, line: number): z.infer<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}:${line}: not valid JSON (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  return parseOrThrow(schema, raw, `${path}:${line}`);
+}
+
+/**
+ * The complete lines of a JSON-lines buffer (1-based line numbers; blank lines skipped) and the byte
+ * length they cover. Bytes after the last newline are a torn line and are left out.
+ */
+export function splitLines(buf: Buffer): { lines: { text: string; line: number }[]; completeBytes: number } {
+  const completeBytes = buf.lastIndexOf(0x0a) + 1;
+  const lines: { text: string; line: number }[] = [];
+  if (completeBytes === 0) return { lines, completeBytes };
+  buf.toString('utf8', 0, completeBytes).split('\n').forEach((text, i) => {
+    if (text.trim() !== '') lines.push({ text, line: i + 1 });
+  });
+  return { lines, completeBytes };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Readers
+
+/** Read run.json. @throws naming the file when it is missing, not JSON, of another format or invalid. */
+export function readRunInfo(dir: string): RunInfo {
+  const path = join(dir, RUN_JSON);
+  if (!existsSync(path)) throw new Error(`${path} is missing: ${dir} is not a run folder`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const format = (raw as { format?: unknown } | null)?.format;
+  if (format !== RUN_FORMAT) throw new Error(`${path} has format ${JSON.stringify(format ?? null)}; this version reads ${RUN_FORMAT}`);
+  return parseOrThrow(RunInfoSchema, raw, `${path} is invalid`);
+}
+
+/**
+ * Read a run: run.json and every finished sample (samples.jsonl, in the order they finished).
+ * A torn last line is ignored (the file is not modified).
+ * @throws naming the file and line when run.json or a complete line of samples.jsonl is invalid.
+ */
+export function readRun(dir: string): { info: RunInfo; samples: SampleResult[] } {
+  const info = readRunInfo(dir);
+  const path = join(dir, SAMPLES_JSONL);
+  if (!existsSync(path)) return { info, samples: [] };
+  const { lines } = splitLines(readFileSync(path));
+  return { info, samples: lines.map(({ text, line }) => parseJsonLine(SampleResultSchema, text, path, line)) };
+}
+
+/**
+ * Read one sample's events (samples/<id>/events.jsonl). A torn last line is ignored.
+ * @throws naming the file when it is missing or a complete line is invalid, and naming the id when it is
+ *   not 1-128 letters, digits, `_`, `.` or `-`.
+ */
+export function readSampleEvents(dir: string, id: string): RunEvent[] {
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id === '.' || id === '..') throw new Error(`invalid sample id ${JSON.stringify(id)}`);
+  const path = join(dir, SAMPLES_DIR, id, EVENTS_JSONL);
+  if (!existsSync(path)) throw new Error(`${path} is missing: no events for sample ${id}`);
+  const { lines } = splitLines(readFileSync(path));
+  return lines.map(({ text, line }) => parseJsonLine(RunEventSchema, text, path, line));
+}
+
+/** One run found by {@link listRuns}. */
+export interface RunListEntry {
+  /** The run folder (absolute when `root` was). */
+  dir: string;
+  /** run.json, or null when it could not be read (see `error`). */
+  info: RunInfo | null;
+  /** Finished samples (complete lines of samples.jsonl). */
+  done: number;
+  /** Whether a live process on this host holds the run open (a `running` run that is not live crashed). */
+  live: boolean;
+  /** Why run.json could not be read, or null. */
+  error: string | null;
+}
+
+/** The runs directly under `root` (folders with a run.json), newest first. Missing root: []. */
+export function listRuns(root: string = runsRoot()): RunListEntry[] {
+  if (!existsSync(root)) return [];
+  const out: RunListEntry[] = [];
+  for (const ent of readdirSync(root, { withFileTypes: true })) {
+    if (!ent.isDirectory()) continue;
+    const dir = join(root, ent.name);
+    if (!existsSync(join(dir, RUN_JSON))) continue;
+    let info: RunInfo | null = null;
+    let error: string | null = null;
+    try {
+      info = readRunInfo(dir);
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+    }
+    let done = 0;
+    const samples = join(dir, SAMPLES_JSONL);
+    if (existsSync(samples)) {
+      const buf = readFileSync(samples);
+      for (let i = 0; i < buf.length; i++) if (buf[i] === 0x0a) done++;
+    }
+    out.push({ dir, info, done, live: lockHolder(dir) !== null, error });
+  }
+  return out.sort((a, b) => (b.info?.created_at ?? '').localeCompare(a.info?.created_at ?? '') || a.dir.localeCompare(b.dir));
+}
+
+/** Whether a live process (this one included) holds the run in `dir` open for writing. */
+export function isRunLive(dir: string): boolean {
+  return lockHolder(dir) !== null;
+}

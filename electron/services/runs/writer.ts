@@ -1,0 +1,487 @@
+/**
+ * Writing a run record (layout: ./layout.ts, format: docs/run-format.md) as a journal, so that a run
+ * killed at any instant (SIGKILL, power loss after the last fsync) can be resumed without losing a
+ * finished sample or recording one twice.
+ *
+ * Events are appended synchronously (one `write` per event, on a kept-open O_APPEND fd), so they are
+ * ordered. `SampleWriter.finish` fsyncs the sample's images, events and folders, then appends the result
+ * line to samples.jsonl and fsyncs it. Result lines are written with one synchronous write each, so
+ * concurrent samples of one writer never interleave. run.json is replaced atomically
+ * (../fs/atomic.ts). Plain Node: no `electron` import.
+ */
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { z } from 'zod';
+import {
+  RUN_FORMAT,
+  type RunEvent,
+  RunEventSchema,
+  type RunInfo,
+  RunInfoSchema,
+  type SampleResult,
+  SampleResultSchema,
+  type SampleSpec,
+  SampleSpecSchema,
+} from '../../../shared/run.ts';
+import { fsyncDir, fsyncFd, fsyncPath, writeAll, writeJsonAtomic } from '../fs/atomic.ts';
+import { ATTEMPTS_DIR, EVENTS_JSONL, IMAGES_DIR, RUN_JSON, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
+import { acquireLock, releaseLock } from './lock.ts';
+import { parseJsonLine, parseOrThrow, readRunInfo, splitLines } from './reader.ts';
+
+/** The stages of `SampleWriter.finish`, reported to `hooks.finishStage` (used by the crash tests). */
+export type FinishStage = 'events_synced' | 'result_written' | 'result_synced';
+
+export interface WriterOptions {
+  /**
+   * Validate every event with RunEventSchema (default true). Costs a few microseconds per event
+   * (docs/run-format.md, "Cost"); results are always validated.
+   */
+  validate?: boolean;
+  /** Test hooks. `finishStage` runs synchronously at each stage of every `SampleWriter.finish`. */
+  hooks?: { finishStage?: (sampleId: string, stage: FinishStage) => void };
+}
+
+export interface CreateRunOptions extends WriterOptions {
+  /** Default: the folder's name. */
+  id?: string;
+  /** The run's configuration. Written as given: it must hold no secret (see assertNoSecrets in ./secrets.ts). */
+  config: Record<string, unknown>;
+  /** Versions of the pieces that made the run (`workbench`, `spatial_runtime`, …). */
+  versions: Record<string, string>;
+  /** How many samples the run is meant to hold. */
+  total_samples: number;
+}
+
+/** What `RunWriter.resume` repaired. */
+export interface Recovery {
+  /** Bytes of a torn (newline-less) last line cut from samples.jsonl. */
+  tornBytes: number;
+  /** Unfinished samples whose folders were moved to attempts/<id>/<n>/ (they will be redone). */
+  movedAside: string[];
+  /** Whether a lock left by a dead process was taken over. */
+  staleLock: boolean;
+}
+
+/**
+ * Writes one run. Create with {@link RunWriter.create} or reopen with {@link RunWriter.resume}; start
+ * samples with {@link RunWriter.startSample}; end with {@link RunWriter.finish}.
+ */
+export class RunWriter {
+  readonly dir: string;
+  /** Ids of finished samples (those with a line in samples.jsonl). Updated as samples finish. */
+  readonly doneIds: ReadonlySet<string>;
+  /** What resume repaired (all empty after create). */
+  readonly recovery: Recovery;
+  readonly validate: boolean;
+  readonly hooks: NonNullable<WriterOptions['hooks']>;
+  private runInfo: RunInfo;
+  private readonly done: Set<string>;
+  private readonly active = new Map<string, SampleWriter>();
+  /** Lower-cased id -> id over done and active samples: ids that differ only in case would share a folder on macOS/Windows. */
+  private readonly folded = new Map<string, string>();
+  private readonly pending = new Set<Promise<void>>();
+  private samplesFd: number | null;
+  private closed = false;
+
+  private constructor(dir: string, info: RunInfo, done: Set<string>, samplesFd: number, recovery: Recovery, options: WriterOptions) {
+    this.dir = dir;
+    this.runInfo = info;
+    this.done = done;
+    this.doneIds = done;
+    this.samplesFd = samplesFd;
+    this.recovery = recovery;
+    this.validate = options.validate ?? true;
+    this.hooks = options.hooks ?? {};
+    for (const id of done) this.folded.set(id.toLowerCase(), id);
+  }
+
+  /** A copy of the current run.json contents. */
+  get info(): RunInfo {
+    return structuredClone(this.runInfo);
+  }
+
+  /** Ids of samples started and not yet finished or aborted. */
+  get activeIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /**
+   * Create a run folder (made if missing; it must not hold a run already) and write run.json with
+   * status `running`.
+   */
+  static async create(dir: string, options: CreateRunOptions): Promise<RunWriter> {
+    dir = resolve(dir);
+    if (existsSync(join(dir, RUN_JSON))) throw new Error(`${join(dir, RUN_JSON)} exists: the folder already holds a run (resume it instead)`);
+    mkdirSync(join(dir, SAMPLES_DIR), { recursive: true });
+    const lock = acquireLock(dir);
+    try {
+      const now = new Date().toISOString();
+      const info = parseOrThrow(RunInfoSchema, {
+        format: RUN_FORMAT,
+        id: options.id ?? basename(dir),
+        created_at: now,
+        updated_at: now,
+        status: 'running',
+        config: options.config,
+        versions: options.versions,
+        total_samples: options.total_samples,
+      }, 'invalid run info');
+      const fd = openSync(join(dir, SAMPLES_JSONL), 'a');
+      try {
+        fsyncSync(fd);
+        writeJsonAtomic(join(dir, RUN_JSON), info);
+        fsyncDir(dir);
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      return new RunWriter(dir, info, new Set(), fd, { tornBytes: 0, movedAside: [], staleLock: lock.stale }, options);
+    } catch (e) {
+      releaseLock(dir);
+      throw e;
+    }
+  }
+
+  /**
+   * Reopen a run: read run.json and samples.jsonl, cut a torn last line (a partial line without its
+   * newline, left by a crash) from samples.jsonl, move the folders of unfinished samples to
+   * attempts/<id>/<n>/, and set the status back to `running`.
+   * @throws naming the file, when run.json is missing, unreadable or of another format, when a complete
+   *   line of samples.jsonl is invalid, or when the run is open in another live process.
+   */
+  static async resume(dir: string, options: WriterOptions = {}): Promise<RunWriter> {
+    dir = resolve(dir);
+    const info = readRunInfo(dir);
+    const lock = acquireLock(dir);
+    try {
+      for (const f of readdirSync(dir)) if (f.startsWith(`${RUN_JSON}.tmp-`)) rmSync(join(dir, f), { force: true });
+      const samplesPath = join(dir, SAMPLES_JSONL);
+      const fd = openSync(samplesPath, 'a+');
+      let tornBytes = 0;
+      const done = new Set<string>();
+      try {
+        const buf = readFileSync(samplesPath);
+        const { lines, completeBytes } = splitLines(buf);
+        tornBytes = buf.length - completeBytes;
+        if (tornBytes > 0) {
+          ftruncateSync(fd, completeBytes);
+          fsyncSync(fd);
+        }
+        for (const { text, line } of lines) {
+          const r = parseJsonLine(SampleResultSchema, text, samplesPath, line);
+          if (done.has(r.id)) throw new Error(`${samplesPath}:${line}: sample ${r.id} is recorded twice`);
+          done.add(r.id);
+        }
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      mkdirSync(join(dir, SAMPLES_DIR), { recursive: true });
+      const movedAside: string[] = [];
+      for (const ent of readdirSync(join(dir, SAMPLES_DIR), { withFileTypes: true })) {
+        if (ent.isDirectory() && !done.has(ent.name)) {
+          moveAside(dir, ent.name);
+          movedAside.push(ent.name);
+        }
+      }
+      movedAside.sort();
+      const resumed: RunInfo = { ...info, status: 'running', updated_at: new Date().toISOString() };
+      writeJsonAtomic(join(dir, RUN_JSON), resumed);
+      return new RunWriter(dir, resumed, done, fd, { tornBytes, movedAside, staleLock: lock.stale }, options);
+    } catch (e) {
+      releaseLock(dir);
+      throw e;
+    }
+  }
+
+  /**
+   * Start writing a sample. Its first event must be its `sample_start`. A folder left by an earlier,
+   * unfinished attempt is moved to attempts/<id>/<n>/ first, so the sample is redone from scratch.
+   * @throws when the sample is done already, is being written, or its id differs only in case from one
+   *   that is.
+   */
+  startSample(spec: SampleSpec): SampleWriter {
+    this.assertOpen();
+    const s = parseOrThrow(SampleSpecSchema, spec, 'invalid sample');
+    if (s.id === '.' || s.id === '..') throw new Error(`invalid sample id ${JSON.stringify(s.id)}`);
+    if (this.done.has(s.id)) throw new Error(`sample ${s.id} is already done (recorded in ${join(this.dir, SAMPLES_JSONL)})`);
+    if (this.active.has(s.id)) throw new Error(`sample ${s.id} is already being written`);
+    const other = this.folded.get(s.id.toLowerCase());
+    if (other !== undefined && other !== s.id) throw new Error(`sample ids ${other} and ${s.id} differ only in case; their folders would collide`);
+    if (existsSync(join(this.dir, SAMPLES_DIR, s.id))) moveAside(this.dir, s.id);
+    const w = new SampleWriter(this, s);
+    this.active.set(s.id, w);
+    this.folded.set(s.id.toLowerCase(), s.id);
+    return w;
+  }
+
+  /**
+   * End the run: wait for samples being finished, close the files, write run.json with `status` and
+   * `updated_at`, and release the lock. Samples still open are aborted (left unfinished, redone on
+   * resume); with status `finished` an open sample is an error instead.
+   */
+  async finish(status: Exclude<RunInfo['status'], 'running'>): Promise<void> {
+    this.assertOpen();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    if (status === 'finished' && this.active.size > 0) {
+      throw new Error(`cannot finish run ${this.runInfo.id} as finished: samples still open: ${[...this.active.keys()].join(', ')}`);
+    }
+    for (const w of [...this.active.values()]) w.abort();
+    this.closed = true;
+    if (this.samplesFd !== null) {
+      fsyncSync(this.samplesFd);
+      closeSync(this.samplesFd);
+      this.samplesFd = null;
+    }
+    this.runInfo = { ...this.runInfo, status, updated_at: new Date().toISOString() };
+    writeJsonAtomic(join(this.dir, RUN_JSON), this.runInfo);
+    releaseLock(this.dir);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`run ${this.runInfo.id} is finished; resume it to write more`);
+  }
+
+  /** @internal Append one result line (one synchronous write: lines never interleave). */
+  appendResultLine(line: string): void {
+    if (this.samplesFd === null) throw new Error(`run ${this.runInfo.id} is closed`);
+    writeAll(this.samplesFd, Buffer.from(line));
+  }
+
+  /** @internal */
+  async syncResults(): Promise<void> {
+    if (this.samplesFd === null) throw new Error(`run ${this.runInfo.id} is closed`);
+    await fsyncFd(this.samplesFd);
+  }
+
+  /** @internal */
+  markDone(id: string): void {
+    this.done.add(id);
+    this.active.delete(id);
+  }
+
+  /** @internal */
+  release(id: string): void {
+    this.active.delete(id);
+    if (!this.done.has(id)) this.folded.delete(id.toLowerCase());
+  }
+
+  /** @internal */
+  track(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.then(
+      () => this.pending.delete(p),
+      () => this.pending.delete(p),
+    );
+  }
+}
+
+/** Writes one sample's events and images. Made by {@link RunWriter.startSample}. */
+export class SampleWriter {
+  readonly id: string;
+  readonly spec: SampleSpec;
+  /** Absolute path of samples/<id>/. */
+  readonly dir: string;
+  private readonly run: RunWriter;
+  private fd: number | null;
+  private state: 'open' | 'finishing' | 'finished' | 'aborted' = 'open';
+  private count = 0;
+  private last: RunEvent | null = null;
+  private readonly imageNames = new Set<string>();
+
+  /** @internal use RunWriter.startSample */
+  constructor(run: RunWriter, spec: SampleSpec) {
+    this.run = run;
+    this.spec = spec;
+    this.id = spec.id;
+    this.dir = join(run.dir, SAMPLES_DIR, spec.id);
+    mkdirSync(this.dir, { recursive: true });
+    this.fd = openSync(join(this.dir, EVENTS_JSONL), 'wx');
+  }
+
+  /** Events written so far (image events included). */
+  get eventCount(): number {
+    return this.count;
+  }
+
+  get status(): 'open' | 'finishing' | 'finished' | 'aborted' {
+    return this.state;
+  }
+
+  /**
+   * Append one event to events.jsonl (synchronously). For a `cell` event, each image's base64 `png`
+   * is written to images/step<NNN>_<k>.png (k = 1-based position in the cell's images) and replaced by
+   * its `path` relative to the sample folder, and one `image` event per image follows the cell event.
+   * The caller's object is not modified.
+   * @returns the events as written (the cell with image paths, then its image events), for live views.
+   */
+  event(e: RunEvent): RunEvent[] {
+    this.assertOpen();
+    let ev = e;
+    if (this.run.validate) {
+      const r = RunEventSchema.safeParse(e);
+      if (!r.success) throw new Error(`sample ${this.id}: invalid ${describeType(e)} event: ${z.prettifyError(r.error)}`);
+      ev = r.data;
+    }
+    if (this.count === 0) {
+      if (ev.type !== 'sample_start') throw new Error(`sample ${this.id}: the first event must be sample_start, got ${ev.type}`);
+      if (ev.sample.id !== this.id) throw new Error(`sample ${this.id}: sample_start is for sample ${ev.sample.id}`);
+    } else if (ev.type === 'sample_start') {
+      throw new Error(`sample ${this.id}: sample_start may only be the first event`);
+    }
+    const lines: RunEvent[] = [];
+    if (ev.type === 'cell') {
+      const extra: RunEvent[] = [];
+      const images = ev.result.images.map((img, k) => {
+        if (img.png === undefined) return img;
+        const { png, ...rest } = img;
+        const path = this.saveImage(this.uniqueName(`step${String(ev.step).padStart(3, '0')}_${k + 1}`), Buffer.from(png, 'base64'));
+        extra.push({ t: ev.t, step: ev.step, type: 'image', path, label: img.label, width: img.width, height: img.height });
+        return { ...rest, path };
+      });
+      lines.push({ ...ev, result: { ...ev.result, images } }, ...extra);
+    } else {
+      lines.push(ev);
+    }
+    writeAll(this.fd!, Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
+    this.count += lines.length;
+    this.last = lines[lines.length - 1]!;
+    return lines;
+  }
+
+  /**
+   * Write a PNG (or any image bytes) to images/<name> and return its path relative to the sample
+   * folder (`images/<name>`). Names use letters, digits, _ . - and are never overwritten. No event is
+   * written: reference the path from your own event (e.g. an `image` event).
+   */
+  writeImage(name: string, png: Uint8Array): string {
+    this.assertOpen();
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new Error(`sample ${this.id}: invalid image name ${JSON.stringify(name)}`);
+    if (this.imageNames.has(name) || existsSync(join(this.dir, IMAGES_DIR, name))) throw new Error(`sample ${this.id}: image ${name} exists`);
+    return this.saveImage(name, png);
+  }
+
+  /**
+   * Record the sample as done: append a `termination` event if the last event is not one, fsync the
+   * images, events.jsonl and the folders, then append the result to samples.jsonl and fsync it. The
+   * sample is done once this resolves (and only then). Rejects (writing nothing to samples.jsonl) when
+   * the result is invalid, is for another sample, or contradicts the termination event.
+   */
+  finish(result: SampleResult): Promise<void> {
+    let line: string;
+    try {
+      line = this.prepareFinish(result);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.state = 'finishing';
+    const p = this.commit(line);
+    this.run.track(p);
+    return p;
+  }
+
+  /** Validate the result and write the termination event if missing; returns the result line. */
+  private prepareFinish(result: SampleResult): string {
+    this.assertOpen();
+    const r = parseOrThrow(SampleResultSchema, result, `sample ${this.id}: invalid result`);
+    if (r.id !== this.id) throw new Error(`sample ${this.id}: result is for sample ${r.id}`);
+    if (this.count === 0) throw new Error(`sample ${this.id}: no events written (the first must be sample_start)`);
+    if (this.last?.type === 'termination') {
+      if (this.last.reason !== r.termination) {
+        throw new Error(`sample ${this.id}: result termination ${r.termination} differs from the termination event (${this.last.reason})`);
+      }
+    } else {
+      this.event({ t: r.finished_at, step: this.last?.step ?? 0, type: 'termination', reason: r.termination, detail: r.error });
+    }
+    return `${JSON.stringify(r)}\n`;
+  }
+
+  /**
+   * Close without recording: the sample stays unfinished (its folder is moved aside and the sample
+   * redone on resume, or when started again). Safe to call in any state; a no-op once finished.
+   */
+  abort(): void {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    this.closeFd();
+    this.run.release(this.id);
+  }
+
+  private async commit(line: string): Promise<void> {
+    const stage = (s: FinishStage) => this.run.hooks.finishStage?.(this.id, s);
+    let written = false;
+    try {
+      const imagesDir = join(this.dir, IMAGES_DIR);
+      for (const name of this.imageNames) await fsyncPath(join(imagesDir, name), 'r+');
+      if (this.imageNames.size > 0) await fsyncPath(imagesDir, 'r');
+      await fsyncFd(this.fd!);
+      this.closeFd();
+      await fsyncPath(this.dir, 'r');
+      await fsyncPath(join(this.run.dir, SAMPLES_DIR), 'r');
+      stage('events_synced');
+      this.run.appendResultLine(line);
+      written = true;
+      stage('result_written');
+      await this.run.syncResults();
+      stage('result_synced');
+      this.state = 'finished';
+      this.run.markDone(this.id);
+    } catch (e) {
+      this.closeFd();
+      if (written) {
+        // The line is in samples.jsonl (maybe not yet on disk): never write it twice.
+        this.state = 'finished';
+        this.run.markDone(this.id);
+      } else {
+        this.state = 'aborted';
+        this.run.release(this.id);
+      }
+      throw e;
+    }
+  }
+
+  private saveImage(name: string, bytes: Uint8Array): string {
+    const dir = join(this.dir, IMAGES_DIR);
+    if (this.imageNames.size === 0) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, name), bytes, { flag: 'wx' });
+    this.imageNames.add(name);
+    return `${IMAGES_DIR}/${name}`;
+  }
+
+  private uniqueName(stem: string): string {
+    let name = `${stem}.png`;
+    for (let i = 2; this.imageNames.has(name) || existsSync(join(this.dir, IMAGES_DIR, name)); i++) name = `${stem}-${i}.png`;
+    return name;
+  }
+
+  private closeFd(): void {
+    if (this.fd !== null) {
+      closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') throw new Error(`sample ${this.id} is ${this.state}; no more writes`);
+  }
+}
+
+
+/** The `type` of an event that failed validation, for the error message. */
+function describeType(e: unknown): string {
+  const t = (e as { type?: unknown } | null)?.type;
+  return typeof t === 'string' ? t : 'untyped';
+}
+
+/** Move samples/<id>/ to attempts/<id>/<n>/ (n = 1, 2, …: one more than the attempts kept so far). */
+function moveAside(runDir: string, id: string): string {
+  const parent = join(runDir, ATTEMPTS_DIR, id);
+  mkdirSync(parent, { recursive: true });
+  let n = 1;
+  for (const f of readdirSync(parent)) if (/^\d+$/.test(f)) n = Math.max(n, Number(f) + 1);
+  const to = join(parent, String(n));
+  renameSync(join(runDir, SAMPLES_DIR, id), to);
+  fsyncDir(parent);
+  fsyncDir(join(runDir, SAMPLES_DIR));
+  return to;
+}

@@ -1,0 +1,173 @@
+"""The compute pipeline of ``POST /v1/reconstruct``, ``/v1/segment/image`` and ``/v1/segment/video``.
+
+One request goes through these steps (the token was already checked by the route's dependency):
+
+1. the body, capped at ``max_body_mb`` (Content-Length first, then while streaming) -> 413;
+2. msgpack decoding and the backend checks: unknown name (404), unavailable (503), capability (422);
+3. structural validation (:mod:`spatial_perception.requests`) and the cache lookup (a hit skips decoding);
+4. decoding and full validation on worker threads, then the per-device job queue (:mod:`spatial_perception.jobs`);
+5. result checks (:mod:`spatial_perception.validation`), ``.npy`` encoding, the artifact store and the cache,
+   then the msgpack answer, streamed without joining the array data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+from spatial_common.contract import ROUTES, ContractError, validate
+
+from spatial_perception import codec
+from spatial_perception.artifacts import new_id
+from spatial_perception.cache import CacheEntry, cache_key
+from spatial_perception.errors import BackendResultError
+from spatial_perception.records import info_map, make_record, mask_summary, reconstruct_summary
+from spatial_perception.requests import Call, backend_name, parse_return
+from spatial_perception.state import ServerState
+from spatial_perception.validation import add_server_arrays, check_masks, check_reconstruction, npy_meta
+
+log = logging.getLogger("spatial_perception")
+
+Parts = dict[str, list[codec.Buffer]]
+"""``{array name: [.npy parts]}`` (header and data, or the bytes of a stored file)."""
+
+
+async def _client_gone(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """Finish when the ASGI server reports ``http.disconnect`` (call only after the body was read)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def compute(
+    state: ServerState, request: Request, route: str, parse: Callable[[Mapping[str, Any]], Call]
+) -> Response:
+    """Run one compute route (``route``: a key of :data:`~spatial_perception.requests.ROUTES`) end to end.
+
+    Raises:
+        PerceptionError: any problem of the request or the backend (the app answers it as JSON).
+    """
+    t0 = time.perf_counter()
+    body = await state.read_body(request)
+    msg = await asyncio.to_thread(codec.unpack_body, body, request.headers.get("content-type"))
+    del body
+    t_read = time.perf_counter()
+    name = backend_name(msg)
+    backend = state.resolve(name, route)
+    call = parse(msg)
+    returns = parse_return(msg.get("return"), call.route)
+    if call.prompt is not None:
+        state.check_prompt(name, call.prompt)
+    params_json = codec.canonical_json(call.params)
+    key = await asyncio.to_thread(cache_key, call.route, name, str(backend.version), params_json, call.inputs())
+    entry = state.cache.get(key)
+    if entry is not None:
+        try:
+            names = [n for n in entry.arrays if returns is None or n in returns]
+            stored = await asyncio.to_thread(state.store.read_arrays, entry.id, names)
+        except FileNotFoundError:
+            log.warning("artifact %s vanished from %s; computing again", entry.id, state.store.root)
+            state.cache.discard(entry.id)
+        else:
+            server_ms = (time.perf_counter() - t0) * 1000
+            return respond(entry, {n: [b] for n, b in stored.items()}, "hit", 0.0, 0.0, server_ms)
+    t_key = time.perf_counter()
+    req = await asyncio.to_thread(call.decode, state.pool)
+    call.release()
+    del msg
+    t_decode = time.perf_counter()
+    label = f"{call.route} ({name})"
+    timeout = call.timeout_s if call.timeout_s is not None else float(state.config.timeout_s)
+    method = getattr(backend, call.route)
+    outcome = await state.jobs.run(
+        str(backend.device), functools.partial(method, req), timeout, _client_gone(request.receive), label
+    )
+    t_job = time.perf_counter()
+    entry, npy = await asyncio.to_thread(store_result, state, call, req, name, key, outcome.result)
+    t_store = time.perf_counter()
+    log.info(
+        "%s: %s; ms: read %.0f, key %.0f, decode %.0f, queue %.0f, compute %.0f, job total %.0f, store %.0f",
+        label,
+        entry.record["summary"],
+        (t_read - t0) * 1000,
+        (t_key - t_read) * 1000,
+        (t_decode - t_key) * 1000,
+        outcome.queue_ms,
+        outcome.compute_ms,
+        (t_job - t_decode) * 1000,
+        (t_store - t_job) * 1000,
+    )
+    if returns is not None:
+        npy = {n: parts for n, parts in npy.items() if n in returns}
+    server_ms = (time.perf_counter() - t0) * 1000
+    return respond(entry, npy, "miss", outcome.compute_ms, outcome.queue_ms, server_ms)
+
+
+def store_result(
+    state: ServerState, call: Call, req: Any, name: str, key: str, result: Any
+) -> tuple[CacheEntry, Parts]:
+    """Check a backend result, write it as an artifact and cache it; returns the entry and the ``.npy`` parts.
+
+    A masks artifact carries its K labels both in the record (``labels``) and in ``info["labels"]``.
+
+    Raises:
+        BackendResultError: the result breaks the contract (500).
+    """
+    kind = ROUTES[call.route]["artifact"]
+    aid = new_id()
+    if kind == "reconstruction":
+        arrays = add_server_arrays(kind, check_reconstruction(name, result, len(req.frames)))
+        info = info_map(result.info)
+        record = make_record(aid, kind, name, call, arrays, reconstruct_summary(name, call, arrays, info))
+    else:
+        arrays = add_server_arrays(kind, check_masks(name, result, 1 if call.route == "segment_image" else None))
+        info = info_map(result.info)
+        labels = info["labels"] = [str(label) for label in result.labels]
+        summary = mask_summary(name, call, arrays, labels)
+        record = make_record(aid, kind, name, call, arrays, summary, labels)
+    npy = {n: list(codec.npy_parts(a)) for n, a in arrays.items()}
+    meta = npy_meta(arrays)
+    nbytes = int(sum(a.nbytes for a in arrays.values()))
+    manifest = {"record": record, "arrays": meta, "info": info, "cache_key": key, "nbytes": nbytes}
+    try:
+        validate("StoredManifest", manifest)  # the contract every reader of the artifact relies on
+    except ContractError as err:
+        raise BackendResultError(f"backend {name!r} made an artifact that breaks the contract: {err}") from None
+    state.store.write(aid, manifest, npy)
+    entry = CacheEntry(id=aid, key=key, nbytes=nbytes, record=record, arrays=meta, info=info)
+    for victim in state.cache.put(entry):
+        state.store.delete(victim.id)
+    return entry, npy
+
+
+def respond(
+    entry: CacheEntry, npy: Parts, cache: str, compute_ms: float, queue_ms: float, server_ms: float
+) -> Response:
+    """The msgpack answer of a compute route, streamed chunk by chunk (array data is never joined)::
+
+    {"artifact": record, "info": map, "cache": "hit" | "miss", "compute_ms", "queue_ms", "server_ms",
+     "arrays": {name: .npy bytes}}
+    """
+    fields = {
+        "artifact": entry.record,
+        "info": entry.info,
+        "cache": cache,
+        "compute_ms": float(compute_ms),
+        "queue_ms": float(queue_ms),
+        "server_ms": float(server_ms),
+    }
+    chunks = codec.pack_with_arrays(fields, npy)
+    size = sum(len(c) for c in chunks)
+
+    async def body() -> AsyncIterator[codec.Buffer]:
+        for chunk in chunks:
+            yield chunk
+
+    return StreamingResponse(body(), media_type="application/msgpack", headers={"Content-Length": str(size)})

@@ -1,0 +1,109 @@
+/**
+ * What crosses between the host and an agent kernel: the inputs and session config the host sends to
+ * `spatial_runtime.session.prepare`, and the display payloads the kernel publishes (MIME bundles of
+ * `show()`, `ReturnAnswer()`, tool artifacts, and the variable summaries of `after_cell`).
+ * Python: the generated `spatial_common.contract` (MIME constants, `SCHEMAS`), docs/kernel-protocol.md.
+ */
+import { z } from 'zod';
+
+/** MIME types of the kernel's display_data bundles. */
+export const MIME = {
+  /** `show()` / `plt.show()`: sits next to `image/png` in the same bundle; payload {@link ImageMetaSchema}. */
+  image: 'application/vnd.spatialclaw.image+json',
+  /** `ReturnAnswer()`: payload {@link AnswerPayloadSchema}. */
+  answer: 'application/vnd.spatialclaw.answer+json',
+  /** A perception tool's artifact: payload PublishedArtifact (shared/contracts/artifact.ts). */
+  artifact: 'application/vnd.spatialclaw.artifact+json',
+} as const;
+
+/** One input bound into a kernel (docs/kernel-protocol.md, "InputSpec"). Paths are absolute. */
+export const InputSpecSchema = z
+  .discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('video'),
+      path: z.string().min(1),
+      /** Frames sampled uniformly over the whole video (default 16). */
+      num_frames: z.number().int().positive().optional(),
+      /** Upper bound on the sampling rate, frames per second. */
+      max_fps: z.number().positive().nullable().optional(),
+    }),
+    z.object({ kind: z.literal('images'), path: z.string().min(1) }),
+    z.object({
+      kind: z.literal('rgbd'),
+      /** Folder of colour frames, matched to depth frames by sorted file name. */
+      path: z.string().min(1),
+      /** Folder of 16-bit depth frames (PNG/PGM); metres = raw / depth_scale. */
+      depth: z.string().min(1),
+      /** JSON {fx, fy, cx, cy} in pixels, optional depth_scale (default 1000), width, height. */
+      camera: z.string().min(1),
+      /** One line per frame: tx ty tz qx qy qz qw, camera-to-world (TUM order), metres. */
+      poses: z.string().min(1).nullable().optional(),
+    }),
+    z.object({ kind: z.literal('rgbd_sample'), path: z.string().min(1) }),
+  ])
+  .meta({ id: 'InputSpec' });
+export type InputSpec = z.infer<typeof InputSpecSchema>;
+
+/** `spatial_runtime.session.prepare(config_json)`: everything one session binds into a kernel. */
+export const PrepareConfigSchema = z
+  .object({
+    /** The kernel's working directory (created if missing). */
+    scratch_dir: z.string().min(1),
+    inputs: z.array(InputSpecSchema),
+    /** Resize frames so the long edge is at most this many pixels (intrinsics scaled to match); null: native. */
+    max_long_edge: z.number().int().positive().nullable(),
+    /** The host's VLM bridge (`vlm.ask`, `vlm.locate`); null disables `vlm`. */
+    bridge: z.object({ url: z.string(), token: z.string() }).nullable(),
+    /** The perception server `tools.Reconstruct` / `tools.SAM3` call, and their default backends; null: none. */
+    perception: z
+      .object({
+        url: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
+        token: z.string(),
+        backends: z.object({ reconstruct: z.string().nullable().optional(), segment: z.string().nullable().optional() }).strict().nullable().optional(),
+      })
+      .nullable(),
+  })
+  .meta({ id: 'PrepareConfig' });
+export type PrepareConfig = z.infer<typeof PrepareConfigSchema>;
+
+/** Payload of MIME.image: an image published by `show()`, `plt.show()` or a display hook. */
+export const ImageMetaSchema = z
+  .object({
+    /** The caller's label, or null. */
+    label: z.string().nullable(),
+    /** 0-based index of the image within the session's `show()` calls. */
+    index: z.number().int().nonnegative(),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    source: z.enum(['show', 'plt', 'display']),
+  })
+  .meta({ id: 'ImageMeta' });
+export type ImageMeta = z.infer<typeof ImageMetaSchema>;
+
+/** Payload of MIME.answer: the answer passed to `ReturnAnswer(...)`. */
+export const AnswerPayloadSchema = z
+  .object({
+    answer: z.union([z.string(), z.number()]),
+    type: z.enum(['str', 'int', 'float']),
+  })
+  .meta({ id: 'AnswerPayload' });
+export type AnswerPayload = z.infer<typeof AnswerPayloadSchema>;
+
+/** A new or changed kernel variable, summarised in one bounded line (`spatial_runtime.summary`). */
+export const VariableSummarySchema = z
+  .object({
+    name: z.string(),
+    type: z.string(),
+    shape: z.array(z.number()).nullable().optional(),
+    dtype: z.string().nullable().optional(),
+    len: z.number().nullable().optional(),
+    /** [first, last] absolute frame indices for frame collections. */
+    frames: z.tuple([z.number(), z.number()]).nullable().optional(),
+    size_mb: z.number().nullable().optional(),
+    line: z.string(),
+  })
+  .meta({ id: 'VariableSummary' });
+export type VariableSummary = z.infer<typeof VariableSummarySchema>;
+
+/** `session.after_cell()`'s `_repr_json_()`: the variables new or changed by the last cell. */
+export const VariablesPayloadSchema = z.object({ variables: z.array(VariableSummarySchema) }).meta({ id: 'VariablesPayload' });

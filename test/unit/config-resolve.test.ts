@@ -1,0 +1,116 @@
+/**
+ * The resolved config: for every field, flag > environment > settings.json > default (shared/defaults.ts),
+ * each over the layers the field has; and SettingsService reading the real layers.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULTS } from '../../shared/defaults.ts';
+import type { Settings } from '../../shared/workbench.ts';
+import { ENV, type EnvName } from '../../electron/services/config/env.ts';
+import { CONFIG_FIELDS, type ConfigField, type ConfigFlags, resolveConfig } from '../../electron/services/config/resolve.ts';
+import { readSettingsLayer, SettingsError, SettingsService } from '../../electron/services/config/settings.ts';
+
+/** One value per layer the field has; distinct from each other and from the default. */
+const LAYERS: Record<ConfigField, { flag: unknown; env?: string; settings?: number; default: unknown }> = {
+  model: { flag: 'model-from-flag', env: 'model-from-env', default: null },
+  baseUrl: { flag: 'http://flag.example/v1', env: 'http://env.example/v1', default: null },
+  apiKeyEnv: { flag: 'FLAG_KEY_VAR', default: null },
+  perception: { flag: 'gpu-box', default: null },
+  executor: { flag: 'tool_call', default: DEFAULTS.executor },
+  maxSteps: { flag: 7, settings: 9, default: DEFAULTS.maxSteps },
+  plan: { flag: false, default: DEFAULTS.plan },
+  concurrency: { flag: 3, default: DEFAULTS.concurrency },
+  poolSize: { flag: 0, settings: 4, default: DEFAULTS.poolSize },
+  memoryGib: { flag: 2, settings: 3, default: DEFAULTS.memoryGib },
+  cellTimeoutS: { flag: 5, settings: 6, default: DEFAULTS.cellTimeoutS },
+  localPerceptionBackends: { flag: ['da3', 'sam3'], default: DEFAULTS.localPerceptionBackends },
+  replayIdleMs: { flag: 1000, default: DEFAULTS.replayIdleMs },
+};
+
+function resolveWith(field: ConfigField, use: { flag: boolean; env: boolean; settings: boolean }) {
+  const spec = CONFIG_FIELDS[field];
+  const l = LAYERS[field];
+  const flags: ConfigFlags = use.flag ? { [field]: l.flag } : {};
+  const env = (name: EnvName) => (use.env && name === spec.env ? l.env : undefined);
+  const settings: Partial<Settings> = use.settings && spec.settings ? { [spec.settings]: l.settings } : {};
+  return resolveConfig(flags, { env, settings, dataDir: '/data', settingsFile: '/data/settings.json' });
+}
+
+describe('resolveConfig', () => {
+  it('has a test row for every field, with a value for each layer the field has', () => {
+    expect(Object.keys(LAYERS).sort()).toEqual(Object.keys(CONFIG_FIELDS).sort());
+    for (const [field, spec] of Object.entries(CONFIG_FIELDS) as [ConfigField, (typeof CONFIG_FIELDS)[ConfigField]][]) {
+      expect(LAYERS[field].env !== undefined, `${field}: env layer`).toBe(spec.env !== undefined);
+      expect(LAYERS[field].settings !== undefined, `${field}: settings layer`).toBe(spec.settings !== undefined);
+      expect(spec.default, `${field}: default`).toEqual(LAYERS[field].default);
+    }
+  });
+
+  for (const field of Object.keys(CONFIG_FIELDS) as ConfigField[]) {
+    it(`${field}: flag > env > settings.json > default`, () => {
+      const l = LAYERS[field];
+      const all = resolveWith(field, { flag: true, env: true, settings: true });
+      expect(all[field]).toEqual(l.flag);
+      expect(all.sources[field]).toBe('flag');
+      const noFlag = resolveWith(field, { flag: false, env: true, settings: true });
+      if (l.env !== undefined) {
+        expect(noFlag[field]).toEqual(l.env);
+        expect(noFlag.sources[field]).toBe('env');
+      }
+      const noEnv = resolveWith(field, { flag: false, env: false, settings: true });
+      if (l.settings !== undefined) {
+        expect(noEnv[field]).toEqual(l.settings);
+        expect(noEnv.sources[field]).toBe('settings');
+      }
+      const none = resolveWith(field, { flag: false, env: false, settings: false });
+      expect(none[field]).toEqual(l.default);
+      expect(none.sources[field]).toBe('default');
+    });
+  }
+
+  it('puts the runs root under the data dir unless a flag names one', () => {
+    const layers = { env: () => undefined, settings: {}, dataDir: '/data', settingsFile: '/data/settings.json' };
+    expect(resolveConfig({}, layers).runsRoot).toBe('/data/runs');
+    expect(resolveConfig({ runsRoot: '/elsewhere/runs' }, layers).runsRoot).toBe('/elsewhere/runs');
+  });
+
+  it('never hands out the defaults object itself', () => {
+    const c = resolveConfig({}, { env: () => undefined, settings: {}, dataDir: '/d', settingsFile: '/d/s.json' });
+    c.localPerceptionBackends.push('oracle');
+    expect(DEFAULTS.localPerceptionBackends).not.toContain('oracle');
+  });
+});
+
+describe('SettingsService', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('reads the environment and settings.json, and re-resolves when the file changes', () => {
+    const home = mkdtempSync(join(tmpdir(), 'sc-config-'));
+    vi.stubEnv('SPATIALCLAW_HOME', home);
+    vi.stubEnv(ENV.model, 'env-model');
+    const s = new SettingsService({ maxSteps: 12 });
+    expect(s.file).toBe(join(home, 'settings.json'));
+    let c = s.config();
+    expect(c).toMatchObject({ dataDir: home, runsRoot: join(home, 'runs'), model: 'env-model', maxSteps: 12, poolSize: DEFAULTS.poolSize, cellTimeoutS: DEFAULTS.cellTimeoutS });
+    expect(c.sources).toMatchObject({ model: 'env', maxSteps: 'flag', poolSize: 'default' });
+    expect(s.config()).toBe(c); // unchanged file: not read again
+
+    writeFileSync(s.file, JSON.stringify({ pool_size: 3, cell_timeout_s: 90, max_steps: 50 }));
+    c = s.config();
+    expect(c).toMatchObject({ poolSize: 3, cellTimeoutS: 90, maxSteps: 12 });
+    expect(c.sources).toMatchObject({ poolSize: 'settings', cellTimeoutS: 'settings', memoryGib: 'default' });
+    // The Settings view sees the whole file with defaults filled in; the layer only what the file sets.
+    expect(s.get()).toEqual({ pool_size: 3, memory_gib: DEFAULTS.memoryGib, cell_timeout_s: 90, max_steps: 50 });
+    expect(readSettingsLayer(s.file)).toEqual({ pool_size: 3, cell_timeout_s: 90, max_steps: 50 });
+    expect(s.save({ memory_gib: 4 })).toMatchObject({ memory_gib: 4, pool_size: DEFAULTS.poolSize });
+    expect(s.config()).toMatchObject({ memoryGib: 4, poolSize: DEFAULTS.poolSize });
+
+    writeFileSync(s.file, '{"pool_size": ');
+    expect(() => s.config()).toThrow(SettingsError);
+    expect(() => s.config()).toThrow(s.file);
+    // The folders need no settings.json.
+    expect(s.folders()).toEqual({ dataDir: home, runsRoot: join(home, 'runs'), settingsFile: s.file });
+  });
+});
