@@ -17,7 +17,7 @@ export const CellImageSchema = ImageMetaSchema.extend({
   png: z.string().optional(),
   /** Where the PNG was written, when the caller asked for files (CLI --out), or its path inside a run. */
   path: z.string().optional(),
-});
+}).meta({ id: 'CellImage' });
 export type CellImage = z.infer<typeof CellImageSchema>;
 
 /** What `ReturnAnswer(...)` submitted. */
@@ -33,7 +33,7 @@ export const ViolationSchema = z.object({
   message: z.string(),
   line: z.number().int(),
   col: z.number().int(),
-});
+}).meta({ id: 'Violation' });
 export type Violation = z.infer<typeof ViolationSchema>;
 
 export const CellErrorSchema = z.object({
@@ -45,7 +45,7 @@ export const CellErrorSchema = z.object({
   lineno: z.number().int().nullable(),
   /** That source line, stripped. */
   line: z.string().nullable(),
-});
+}).meta({ id: 'CellError' });
 export type CellError = z.infer<typeof CellErrorSchema>;
 
 /**
@@ -73,7 +73,7 @@ export const CellResultSchema = z.object({
   variables: z.array(VariableSummarySchema),
   /** Host notes, e.g. "kernel restarted; state restored by replaying 3 cells". */
   notes: z.array(z.string()),
-});
+}).meta({ id: 'CellResult' });
 export type CellResult = z.infer<typeof CellResultSchema>;
 
 /** Limits applied when a CellResult is turned into the model's next message. */

@@ -68,7 +68,7 @@ export const UsageSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
   reasoning_tokens: z.number().int().nonnegative().optional(),
-});
+}).meta({ id: 'Usage' });
 export type Usage = z.infer<typeof UsageSchema>;
 
 /** What one model call produced (after retries). */

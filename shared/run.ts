@@ -27,7 +27,7 @@ export const SampleSpecSchema = z.object({
   /** Ground truth: the option letter, or a number (as number or string). */
   answer: z.union([z.string(), z.number()]).optional(),
   question_type: z.string().optional(),
-});
+}).meta({ id: 'SampleSpec' });
 export type SampleSpec = z.infer<typeof SampleSpecSchema>;
 
 export const TerminationSchema = z.enum([
@@ -36,7 +36,7 @@ export const TerminationSchema = z.enum([
   'consecutive_failures', // too many failed steps in a row
   'stopped', // stopped by the user
   'error', // a host-side error (e.g. the kernel could not be prepared); see `error`
-]);
+]).meta({ id: 'Termination' });
 export type Termination = z.infer<typeof TerminationSchema>;
 
 export const SampleResultSchema = z.object({
@@ -60,7 +60,7 @@ export const SampleResultSchema = z.object({
   error: z.string().nullable(),
   started_at: z.string(),
   finished_at: z.string(),
-});
+}).meta({ id: 'SampleResult' });
 export type SampleResult = z.infer<typeof SampleResultSchema>;
 
 const base = { t: z.string(), step: z.number().int().nonnegative() };
@@ -90,7 +90,7 @@ export const RunEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('artifact'), ...ArtifactEventFieldsSchema.shape }),
   z.object({ ...base, type: z.literal('answer'), answer: z.union([z.string(), z.number()]), source: z.string() }),
   z.object({ ...base, type: z.literal('termination'), reason: TerminationSchema, detail: z.string().nullable() }),
-]);
+]).meta({ id: 'RunEvent' });
 export type RunEvent = z.infer<typeof RunEventSchema>;
 
 export const RunInfoSchema = z.object({
@@ -104,5 +104,5 @@ export const RunInfoSchema = z.object({
   versions: z.record(z.string(), z.string()),
   /** How many samples the run was asked to do. */
   total_samples: z.number().int().nonnegative(),
-});
+}).meta({ id: 'RunInfo' });
 export type RunInfo = z.infer<typeof RunInfoSchema>;

@@ -12,11 +12,17 @@ import { z } from 'zod';
 import { ARTIFACT_KINDS } from './arrays.ts';
 
 /** Perception artifact ids: 32 lowercase hex digits (uuid4().hex). */
-export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{32}$/, 'an artifact id is 32 lowercase hex digits');
+export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{32}$/, 'an artifact id is 32 lowercase hex digits').meta({ id: 'ArtifactId' });
 /** Array names inside an artifact (`points`, `masks`, ...): file names `<name>.npy`. */
-export const ArrayNameSchema = z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'an array name is 1-64 letters, digits or _');
+export const ArrayNameSchema = z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'an array name is 1-64 letters, digits or _').meta({ id: 'ArrayName' });
 
-export const ArtifactKindSchema = z.enum(ARTIFACT_KINDS as [string, ...string[]]).meta({ description: 'reconstruction or masks (shared/contracts/arrays.ts)' });
+/** Absolute frame indices (index of each frame in its source video), in array order. */
+export const FrameIndicesSchema = z.array(z.number().int().nonnegative()).meta({ id: 'FrameIndices' });
+
+/** Array name -> shape, e.g. {"points": [5, 480, 640, 3]}. */
+export const ShapesSchema = z.record(ArrayNameSchema, z.array(z.number().int().nonnegative())).meta({ id: 'Shapes' });
+
+export const ArtifactKindSchema = z.enum(ARTIFACT_KINDS as [string, ...string[]]).meta({ id: 'ArtifactKind', description: 'reconstruction or masks (shared/contracts/arrays.ts)' });
 
 /** Shape, dtype and data size of one stored array. */
 export const ArrayMetaSchema = z
@@ -39,9 +45,8 @@ export const ArtifactRecordSchema = z
     /** ISO 8601 UTC time, e.g. 2026-12-04T20:50:25.123Z. */
     created: z.string(),
     /** Absolute frame indices the artifact covers, in array order. */
-    frame_indices: z.array(z.number().int().nonnegative()),
-    /** Array name -> shape, e.g. {"points": [5, 480, 640, 3]}. */
-    shapes: z.record(ArrayNameSchema, z.array(z.number().int().nonnegative())),
+    frame_indices: FrameIndicesSchema,
+    shapes: ShapesSchema,
     /** One line for people and for the model. */
     summary: z.string(),
     /** The request's params as the backend saw them (server-only keys removed). */
@@ -55,11 +60,10 @@ export type ArtifactRecord = z.infer<typeof ArtifactRecordSchema>;
 /** Backend-specific details of an artifact (alignment report, model name, ...): free-form JSON. */
 export const ArtifactInfoSchema = z.record(z.string(), z.unknown()).meta({ id: 'ArtifactInfo' });
 
+export const ArrayMetasSchema = z.record(ArrayNameSchema, ArrayMetaSchema).meta({ id: 'ArrayMetas' });
+
 /** The record plus its arrays and info: `GET /v1/artifacts/{id}` and the workbench's `artifactManifest`. */
-export const ArtifactManifestSchema = ArtifactRecordSchema.extend({
-  arrays: z.record(ArrayNameSchema, ArrayMetaSchema),
-  info: ArtifactInfoSchema,
-}).meta({ id: 'ArtifactManifest' });
+export const ArtifactManifestSchema = ArtifactRecordSchema.extend({ arrays: ArrayMetasSchema, info: ArtifactInfoSchema }).meta({ id: 'ArtifactManifest' });
 export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
 
 /**
@@ -70,7 +74,7 @@ export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
 export const StoredManifestSchema = z
   .object({
     record: ArtifactRecordSchema,
-    arrays: z.record(ArrayNameSchema, ArrayMetaSchema),
+    arrays: ArrayMetasSchema,
     info: ArtifactInfoSchema,
     /** Server store: the cache key of the request that made it. */
     cache_key: z.string().optional(),

@@ -9,7 +9,7 @@
  * Runs after `npx electron-vite build` (out/renderer). Screenshots: test/.artifacts/inspector-*.png.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
@@ -178,6 +178,10 @@ print(int((M[0, 0] & np.isfinite(P[F.index(MF[0])]).all(-1)).sum()))
     // The mask was made on InputImages[2]: it is keyed by that frame's absolute index, not position 0.
     const maskFrames = execFileSync(PY, ['-c', `import numpy as np; print(np.load(${JSON.stringify(join(sampleDir, 'artifacts', maskDir, 'frame_indices.npy'))}).tolist())`], { encoding: 'utf8' }).trim();
     expect(maskFrames).toBe('[2]');
+    // The object is named by the label the server gave it (kept in the run's manifest), not a placeholder.
+    const kept = JSON.parse(readFileSync(join(sampleDir, 'artifacts', maskDir, 'manifest.json'), 'utf8')) as { record: { labels?: string[] } };
+    expect(kept.record.labels).toEqual(['object 1']);
+    await expect(obj.getByRole('checkbox', { name: 'show object object 1' }).count()).resolves.toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'inspector-masks.png') });
     expect(pageErrors).toEqual([]);
   }, 180_000);

@@ -1,7 +1,8 @@
 """The run record (docs/run-format.md) as Python users read it: json, jq and pandas.
 
 A real run is written by the TypeScript store (test/helpers/run-writer-child.ts, 4 samples), then read
-back with the recipes the document gives. The column lists below are the document's field tables.
+back with the recipes the document gives. Every record must validate against the run record contract
+(shared/run.ts, generated into ``spatial_common.contract``), and the fields come from that contract.
 """
 
 import json
@@ -10,51 +11,28 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from spatial_common.contract import DEFINITIONS, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = ROOT / "test" / "helpers" / "run-writer-child.ts"
 SAMPLES = 4
 
-RUN_FIELDS = {"format", "id", "created_at", "updated_at", "status", "config", "versions", "total_samples"}
-# samples.jsonl: `choices` only on multiple-choice samples.
-RESULT_FIELDS = {
-    "id",
-    "question",
-    "answer",
-    "answer_source",
-    "ground_truth",
-    "score",
-    "question_type",
-    "termination",
-    "steps",
-    "parse_failures",
-    "usage",
-    "model_calls",
-    "duration_s",
-    "error",
-    "started_at",
-    "finished_at",
-}
+
+def _fields(definition: str) -> tuple[set[str], set[str]]:
+    """(all, required) property names of a named schema of the run record contract (shared/run.ts)."""
+    d = DEFINITIONS[definition]
+    return set(d["properties"]), set(d.get("required", []))
+
+
+RUN_FIELDS, _ = _fields("RunInfo")
+RESULT_ALL, RESULT_FIELDS = _fields("SampleResult")  # `choices` only on multiple-choice samples
+# event type -> (required, all) fields besides t, step and type
 EVENT_FIELDS = {
-    "sample_start": {"sample", "executor"},
-    "plan": {"text", "error"},
-    "model_call": {
-        "role",
-        "endpoint",
-        "latency_ms",
-        "attempts",
-        "usage",
-        "raw",
-        "reasoning",
-        "parsed",
-        "parse_error",
-    },
-    "cell": {"result"},
-    "observation": {"text", "images"},
-    "image": {"path", "label", "width", "height"},
-    "artifact": {"id", "tool", "kind", "url", "summary"},
-    "answer": {"answer", "source"},
-    "termination": {"reason", "detail"},
+    b["properties"]["type"]["const"]: (
+        set(b["required"]) - {"t", "step", "type"},
+        set(b["properties"]) - {"t", "step", "type"},
+    )
+    for b in DEFINITIONS["RunEvent"]["oneOf"]
 }
 
 
@@ -80,7 +58,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 def test_layout_and_run_json(run_dir: Path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["run.json", "samples", "samples.jsonl"]
-    info = json.loads((run_dir / "run.json").read_text())
+    info = validate("RunInfo", json.loads((run_dir / "run.json").read_text()))
     assert set(info) == RUN_FIELDS
     assert info["format"] == "spatialclaw-run/1"
     assert info["status"] == "finished"
@@ -92,7 +70,8 @@ def test_samples_jsonl_with_json(run_dir: Path):
     rows = read_jsonl(run_dir / "samples.jsonl")
     assert sorted(r["id"] for r in rows) == [f"s{i:03d}" for i in range(SAMPLES)]
     for r in rows:
-        assert set(r) - {"choices"} == RESULT_FIELDS
+        validate("SampleResult", r)
+        assert set(r) - {"choices"} == RESULT_FIELDS and RESULT_ALL - RESULT_FIELDS == {"choices"}
         assert ("choices" in r) == (r["question_type"] == "object_rel_direction_easy")
         assert set(r["usage"]) >= {"prompt_tokens", "completion_tokens"}
         assert r["termination"] == "answered"
@@ -106,7 +85,9 @@ def test_events_jsonl_with_json(run_dir: Path):
         assert types[0] == "sample_start" and types.count("sample_start") == 1
         assert types[-1] == "termination"
         for e in events:
-            assert set(e) == {"t", "step", "type"} | EVENT_FIELDS[e["type"]], e["type"]
+            validate("RunEvent", e)
+            required, known = EVENT_FIELDS[e["type"]]
+            assert required <= set(e) - {"t", "step", "type"} <= known, e["type"]
         cells = [e for e in events if e["type"] == "cell"]
         images = [e for e in events if e["type"] == "image"]
         assert cells and images

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { generate, target } from '../../build/contracts.ts';
+import { generate, targets } from '../../build/contracts.ts';
 import { ArtifactManifestSchema, ArtifactRecordSchema, CONTRACTS, ImageMetaSchema, MIME, PublishedArtifactSchema, ROUTES } from '../../shared/contracts/index.ts';
 import { backprojectDepth } from '../../shared/geometry.ts';
 import { ROOT } from '../helpers/cli.ts';
@@ -49,8 +49,10 @@ const record = {
 };
 
 describe('generated Python contracts', () => {
-  it('are current: python-common/spatial_common/contract/_generated.py is what `npm run contracts` writes', () => {
-    expect(readFileSync(target, 'utf8')).toBe(generate());
+  it('are current: python-common/spatial_common/contract/{_generated.py,schemas.json} are what `npm run contracts` writes', () => {
+    const texts = generate();
+    expect(readFileSync(targets.python, 'utf8')).toBe(texts.python);
+    expect(readFileSync(targets.schemas, 'utf8')).toBe(texts.schemas);
   });
 
   it('carry the same MIME types, routes and contract names as the zod source', () => {

@@ -1,11 +1,12 @@
 """The cross-language contracts, on the Python side.
 
 The source of truth is the zod schemas in ``shared/contracts/`` (TypeScript); ``npm run contracts`` generates
-:mod:`spatial_common.contract._generated` from them, and CI fails when the checked-in file is stale. Here:
+:mod:`spatial_common.contract._generated` and ``schemas.json`` from them; CI fails when they are stale. Here:
 
 * the generated data: ``MIME_IMAGE``, ``MIME_ANSWER``, ``MIME_ARTIFACT`` (display bundle MIME types);
   ``ARTIFACT_KINDS``; ``ARRAY_SETS`` (kind -> array name -> dtype, axes, unit, doc); ``ROUTES`` (perception
-  routes with their request fields); ``ERROR_CODES``; ``SCHEMAS`` (name -> draft-07 JSON Schema);
+  routes with their request fields) and ``ERROR_CODES``, from ``_generated.py``; ``SCHEMAS`` (name -> draft-07
+  JSON Schema) and ``DEFINITIONS`` (every named schema once), from the generated ``schemas.json``;
 * :func:`validate`, which checks a value against one of ``SCHEMAS`` (fastjsonschema, compiled once per name);
 * :func:`array_spec` / :func:`check_array`, which check a numpy array against its ``ARRAY_SETS`` entry.
 
@@ -16,7 +17,9 @@ callers check them.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from spatial_common.contract._generated import (
@@ -27,12 +30,18 @@ from spatial_common.contract._generated import (
     MIME_ARTIFACT,
     MIME_IMAGE,
     ROUTES,
-    SCHEMAS,
 )
+
+_BUNDLE = json.loads((Path(__file__).parent / "schemas.json").read_text(encoding="utf-8"))
+SCHEMAS: dict[str, dict[str, Any]] = _BUNDLE["contracts"]
+"""Contract name -> its draft-07 JSON Schema (generated schemas.json); its refs point into DEFINITIONS."""
+DEFINITIONS: dict[str, dict[str, Any]] = _BUNDLE["definitions"]
+"""Every named schema of the contracts (zod ``.meta({ id })``), once."""
 
 __all__ = [
     "ARRAY_SETS",
     "ARTIFACT_KINDS",
+    "DEFINITIONS",
     "ERROR_CODES",
     "MIME_ANSWER",
     "MIME_ARTIFACT",
@@ -57,7 +66,9 @@ def _validator(name: str) -> Callable[[Any], Any]:
 
     if name not in SCHEMAS:
         raise KeyError(f"no contract called {name!r}; known: {', '.join(sorted(SCHEMAS))}")
-    return fastjsonschema.compile(SCHEMAS[name])
+    return fastjsonschema.compile(
+        {"$schema": "http://json-schema.org/draft-07/schema#", **SCHEMAS[name], "definitions": DEFINITIONS}
+    )
 
 
 def validate(name: str, value: Any) -> Any:
