@@ -23,7 +23,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-from spatial_common.contract import ContractError, validate
+from spatial_common.contract import ContractError, compile_validators, validate
 
 from spatial_runtime import context, display, summary
 from spatial_runtime import perception as _perception_module
@@ -150,6 +150,7 @@ def init(namespace: MutableMapping[str, Any] | None = None) -> None:
         sys.modules["tools"] = names["tools"]
     ns.update(names)
     _tracker.ignore.update(PREIMPORTED)
+    compile_validators("PrepareConfig", "PublishedArtifact")  # during warm-up, not in the first prepare()
     _tracker.ignore.update(_ipython_names(ns))
     _initialized_for = id(ns)
 

@@ -51,6 +51,7 @@ __all__ = [
     "ContractError",
     "array_spec",
     "check_array",
+    "compile_validators",
     "returnable",
     "validate",
 ]
@@ -69,6 +70,16 @@ def _validator(name: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(
         {"$schema": "http://json-schema.org/draft-07/schema#", **SCHEMAS[name], "definitions": DEFINITIONS}
     )
+
+
+def compile_validators(*names: str) -> None:
+    """Compile the validators of ``names`` now (a few ms each), e.g. during a kernel's warm-up, not per request.
+
+    Raises:
+        KeyError: an unknown contract name.
+    """
+    for name in names:
+        _validator(name)
 
 
 def validate(name: str, value: Any) -> Any:
