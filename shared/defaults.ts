@@ -9,6 +9,8 @@
 export const DEFAULTS = {
   /** Backends of a perception server started on this host (`perception start`, `--perception local`, Settings). */
   localPerceptionBackends: ['rgbd', 'classical'] as readonly string[],
+  /** The agent profile (shared/profiles.ts): `default` or `paper`. */
+  profile: 'default' as 'default' | 'paper',
   /** Agent steps (cells) per sample. */
   maxSteps: 30,
   /** Largest step budget a request may ask for. */
@@ -31,12 +33,19 @@ export const DEFAULTS = {
   replayIdleMs: 10 * 60_000,
   /** Failed steps in a row that end a sample (termination `consecutive_failures`). */
   maxConsecutiveFailures: 5,
+  /** Frames sampled uniformly from a video input (the kernel runtime's default too). */
+  videoFrames: 16,
   /** Input frames attached to the model's first message. */
   keyFrames: 8,
   /** Images (key frames + show() images) a sample may send over its whole history. */
   imageBudget: 24,
   /** Images per model request (model config `images.per_request`). */
   imagesPerRequest: 8,
+  /**
+   * Of those, slots kept for observation images (show(), plots): key frames take at most
+   * imagesPerRequest - observationSlots, so the latest observation's images always reach the model.
+   */
+  observationSlots: 3,
   /** Long edge, pixels, images are resized to before they are sent (model config `images.max_long_edge`). */
   maxLongEdge: 1024,
 } as const;

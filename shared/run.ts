@@ -65,6 +65,54 @@ export type SampleResult = z.infer<typeof SampleResultSchema>;
 
 const base = { t: z.string(), step: z.number().int().nonnegative() };
 
+/**
+ * One part of a message exactly as it was sent to a model: text, or an image stored (once, by content
+ * hash) in the sample's `images/` folder at the size that was sent.
+ */
+export const RequestPartSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('text'), text: z.string() }),
+    z.object({
+      type: z.literal('image'),
+      /** `images/req-<16 hex digits of sha256>.png` (or .jpg), relative to the sample folder. */
+      path: z.string(),
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+      /** Encoded size sent, bytes. */
+      bytes: z.number().int().nonnegative(),
+    }),
+  ])
+  .meta({ id: 'RequestPart' });
+export type RequestPart = z.infer<typeof RequestPartSchema>;
+
+/**
+ * One message of a model request, stored once per sample in `samples/<id>/messages.jsonl` and addressed by
+ * `id` (the first 16 hex digits of the sha256 of its role and parts). Requests share their history, so a
+ * sample's messages grow linearly with its steps, not quadratically.
+ */
+export const RequestMessageSchema = z
+  .object({
+    id: z.string().regex(/^[0-9a-f]{16}$/),
+    role: z.enum(['system', 'user', 'assistant']),
+    parts: z.array(RequestPartSchema),
+  })
+  .meta({ id: 'RequestMessage' });
+export type RequestMessage = z.infer<typeof RequestMessageSchema>;
+
+/** What one model call sent: its messages (ids into messages.jsonl, in order) and the sampling parameters. */
+export const ModelRequestSchema = z
+  .object({
+    messages: z.array(z.string().regex(/^[0-9a-f]{16}$/)),
+    /** Request body fields besides `messages` (model, max_tokens, temperature, extra_body, ...). */
+    params: z.record(z.string(), z.unknown()),
+    /** Images in the request. */
+    images: z.number().int().nonnegative(),
+    /** Characters of text in the request. */
+    text_chars: z.number().int().nonnegative(),
+  })
+  .meta({ id: 'ModelRequest' });
+export type ModelRequest = z.infer<typeof ModelRequestSchema>;
+
 /** One line of events.jsonl. `t` is an ISO time; `step` is 0 for events before the first cell. */
 export const RunEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('sample_start'), sample: SampleSpecSchema, executor: z.string() }),
@@ -82,6 +130,8 @@ export const RunEventSchema = z.discriminatedUnion('type', [
     /** Parsed fields (purpose, reasoning, next_goal, code), or null when parsing failed. */
     parsed: z.record(z.string(), z.string()).nullable(),
     parse_error: z.string().nullable(),
+    /** What was sent (absent in runs recorded before requests were kept). */
+    request: ModelRequestSchema.optional(),
   }),
   z.object({ ...base, type: z.literal('cell'), result: CellResultSchema }),
   z.object({ ...base, type: z.literal('observation'), text: z.string(), images: z.array(z.string()) }),

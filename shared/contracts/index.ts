@@ -5,7 +5,8 @@
  * docs/architecture.md ("Contracts") lists each contract with its producer and consumers.
  */
 import type { z } from 'zod';
-import { RunEventSchema, RunInfoSchema, SampleResultSchema, SampleSpecSchema } from '../run.ts';
+import { AgentProfileSchema, KernelProfileSchema } from '../profiles.ts';
+import { ModelRequestSchema, RequestMessageSchema, RunEventSchema, RunInfoSchema, SampleResultSchema, SampleSpecSchema } from '../run.ts';
 import { ArrayMetaSchema, ArtifactManifestSchema, ArtifactRecordSchema, PublishedArtifactSchema, StoredManifestSchema } from './artifact.ts';
 import { AnswerPayloadSchema, ImageMetaSchema, InputSpecSchema, PrepareConfigSchema, VariablesPayloadSchema, VariableSummarySchema } from './kernel.ts';
 import {
@@ -53,4 +54,9 @@ export const CONTRACTS: Record<string, z.ZodType> = {
   SampleResult: SampleResultSchema,
   RunEvent: RunEventSchema,
   RunInfo: RunInfoSchema,
+  RequestMessage: RequestMessageSchema,
+  ModelRequest: ModelRequestSchema,
+  // Agent profiles (run.json config.agent; the kernel part travels in PrepareConfig.profile)
+  AgentProfile: AgentProfileSchema,
+  KernelProfile: KernelProfileSchema,
 };

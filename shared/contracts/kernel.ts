@@ -5,6 +5,7 @@
  * Python: the generated `spatial_common.contract` (MIME constants, `SCHEMAS`), docs/kernel-protocol.md.
  */
 import { z } from 'zod';
+import { KernelProfileSchema } from '../profiles.ts';
 
 /** MIME types of the kernel's display_data bundles. */
 export const MIME = {
@@ -62,6 +63,8 @@ export const PrepareConfigSchema = z
         backends: z.object({ reconstruct: z.string().nullable().optional(), segment: z.string().nullable().optional() }).strict().nullable().optional(),
       })
       .nullable(),
+    /** The kernel half of the agent profile (shared/profiles.ts); absent: the default profile. */
+    profile: KernelProfileSchema.optional(),
   })
   .meta({ id: 'PrepareConfig' });
 export type PrepareConfig = z.infer<typeof PrepareConfigSchema>;

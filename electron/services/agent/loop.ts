@@ -23,6 +23,7 @@ import {
   plannerPrompt,
   systemPrompt,
 } from './prompt.ts';
+import { keyFrameSlots } from '../../../shared/profiles.ts';
 import { toolCallToCode } from './toolcall.ts';
 
 /** What the loop needs from a model: the ModelClient, or a trajectory player for the demo. */
@@ -51,6 +52,8 @@ export interface AgentOptions {
   imageBudget: number;
   /** Images in one request (key frames + observation images; model config images.per_request). */
   imagesPerRequest: number;
+  /** Request slots kept for observation images: key frames take at most imagesPerRequest - observationSlots. */
+  observationSlots: number;
   /** Long edge of key frames sent to the model (model config images.max_long_edge). */
   maxLongEdge: number;
 }
@@ -65,6 +68,7 @@ export const DEFAULT_AGENT_OPTIONS: AgentOptions = {
   cellTimeoutS: DEFAULTS.cellTimeoutS,
   imageBudget: DEFAULTS.imageBudget,
   imagesPerRequest: DEFAULTS.imagesPerRequest,
+  observationSlots: DEFAULTS.observationSlots,
   maxLongEdge: DEFAULTS.maxLongEdge,
 };
 
@@ -130,7 +134,9 @@ export async function runSample(args: RunSampleArgs): Promise<SampleResult> {
 
   try {
     // Key frames and plan.
-    const keyFrames: CellImage[] = o.keyFrames > 0 ? await session.keyFrames(Math.min(o.keyFrames, o.imagesPerRequest), o.maxLongEdge) : [];
+    // Key frames never take the slots of the observation images (shared/profiles.ts, keyFrameSlots).
+    const keyFrameCount = keyFrameSlots(o.keyFrames, o.imagesPerRequest, o.observationSlots);
+    const keyFrames: CellImage[] = keyFrameCount > 0 ? await session.keyFrames(keyFrameCount, o.maxLongEdge) : [];
     let plan: string | null = null;
     if (o.plan && o.executor !== 'single_pass') {
       try {
@@ -304,8 +310,9 @@ function renderStep(p: ParsedStep, code: string, executor: Executor): string {
 
 /**
  * The request: system prompt, first user message with the key frames, then the turns. At most
- * `perRequest` images: the key frames first, then the most recent observation images; older ones
- * are replaced by a short text placeholder.
+ * `perRequest` images: the key frames (the caller keeps them within perRequest - observation slots),
+ * then observation images newest first: the latest observation's images always come before any older
+ * one. Images that do not fit are replaced by a short text placeholder.
  */
 export function buildMessages(system: string, firstText: string, keyFrames: CellImage[], turns: Turn[], perRequest: number): ChatCompletionMessageParam[] {
   const kept = keyFrames.slice(0, perRequest);
