@@ -44,11 +44,11 @@ export const AgentProfileSchema = z
     video_frames: VideoFramesSchema,
     /** Resize input frames so the long edge is at most this (null: native resolution). */
     input_long_edge: z.number().int().positive().nullable(),
-    /** Centre-crop input frames to the resized long edge's square (paper) or keep the whole frame (default). */
+    /** Keep each frame's aspect ratio when resizing (default), or centre-crop it to the nearest of six aspect grids first (paper; PrepareConfig.resize `paper_grid`). */
     input_center_crop: z.boolean(),
     /** Key frames in the first user message. */
     key_frames: z.number().int().nonnegative(),
-    /** Share key frames out across inputs (default) or take `key_frames` from each video (paper). */
+    /** Share key frames out across inputs (default), or take `key_frames` from each video of a multi-video sample (paper). */
     key_frames_per_input: z.boolean(),
     /** Images attached to observations over the whole sample. */
     image_budget: z.number().int().nonnegative(),

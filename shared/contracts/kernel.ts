@@ -27,6 +27,8 @@ export const InputSpecSchema = z
       num_frames: z.number().int().positive().optional(),
       /** Upper bound on the sampling rate, frames per second. */
       max_fps: z.number().positive().nullable().optional(),
+      /** Bind every native frame (at most max_fps per second when set) instead of num_frames sampled ones (profile `paper`). */
+      all_frames: z.boolean().optional(),
     }),
     z.object({ kind: z.literal('images'), path: z.string().min(1) }),
     z.object({
@@ -53,6 +55,12 @@ export const PrepareConfigSchema = z
     inputs: z.array(InputSpecSchema),
     /** Resize frames so the long edge is at most this many pixels (intrinsics scaled to match); null: native. */
     max_long_edge: z.number().int().positive().nullable(),
+    /**
+     * How frames are resized to max_long_edge: keep the aspect ratio (`long_edge`, default), or centre-crop each
+     * frame to the nearest of six aspect grids and resize it to that grid with long edge <= max_long_edge, small
+     * frames enlarged (`paper_grid`, profile `paper`; docs/paper-parity.md row 1).
+     */
+    resize: z.enum(['long_edge', 'paper_grid']).optional(),
     /** The host's VLM bridge (`vlm.ask`, `vlm.locate`); null disables `vlm`. */
     bridge: z.object({ url: z.string(), token: z.string() }).nullable(),
     /** The perception server `tools.Reconstruct` / `tools.SAM3` call, and their default backends; null: none. */
