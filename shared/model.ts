@@ -20,7 +20,11 @@ export const SamplingSchema = z
   .passthrough();
 export type Sampling = z.infer<typeof SamplingSchema>;
 
-export const ROLES = ['planner', 'main', 'vlm', 'fallback'] as const;
+/**
+ * Model roles, each with its own sampling parameters: the planner, the main loop, `vlm.*` calls from the
+ * kernel (`vlm`, and `locate` for grounding calls such as the paper profile's `vlm.locate`), the fallback.
+ */
+export const ROLES = ['planner', 'main', 'vlm', 'locate', 'fallback'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const EndpointSchema = z.object({
@@ -43,6 +47,8 @@ export const ModelConfigSchema = z
       planner: SamplingSchema.optional(),
       main: SamplingSchema.optional(),
       vlm: SamplingSchema.optional(),
+      /** Grounding calls from the kernel; falls back to `vlm` when absent. */
+      locate: SamplingSchema.optional(),
       fallback: SamplingSchema.optional(),
     }).default({}),
     max_tokens: z.number().int().positive().default(4096),
@@ -85,4 +91,9 @@ export interface ChatResult {
   latencyMs: number;
   /** Attempts made (1 = no retry). */
   attempts: number;
+  /**
+   * What was sent besides the messages: the request body's other fields (model, max_tokens, temperature,
+   * extra_body keys, ...), with secret-looking values redacted. Absent for stand-ins that send nothing.
+   */
+  sent?: { params: Record<string, unknown> };
 }

@@ -30,6 +30,11 @@ export const KernelProfileSchema = z
     sam3_video: z.enum(['sampled', 'source']),
     /** `tools.Reconstruct` extras of the paper (render_bev, metric_scale, `.points.points`). */
     reconstruct_extras: z.boolean(),
+    /**
+     * On a cell timeout: interrupt and keep the kernel's state (absent or false, default), or interrupt, then clear the
+     * namespace and bind the inputs and tools again, losing every variable (true, paper; docs/paper-parity.md 18.7).
+     */
+    timeout_reset: z.boolean().optional(),
   })
   .meta({ id: 'KernelProfile' });
 export type KernelProfile = z.infer<typeof KernelProfileSchema>;
@@ -37,45 +42,100 @@ export type KernelProfile = z.infer<typeof KernelProfileSchema>;
 /** How a video's frames are bound (InputSpec): a uniform sample, or every native frame. */
 export const VideoFramesSchema = z.union([z.object({ mode: z.literal('sampled'), count: z.number().int().positive() }), z.object({ mode: z.literal('all') })]);
 
+/** Every option of a profile (see {@link AgentProfileSchema}, which adds the image-cap rule). */
+const agentProfileFields = {
+  name: ProfileNameSchema,
+  /** Frames bound from a video. */
+  video_frames: VideoFramesSchema,
+  /** Resize input frames so the long edge is at most this (null: native resolution). */
+  input_long_edge: z.number().int().positive().nullable(),
+  /**
+   * Keep each frame's aspect ratio when resizing to input_long_edge (false, default); or centre-crop it to the
+   * nearest of six aspect grids (1:1, 4:3, 3:2, 9:5, 2:3, 16:9), then Lanczos-resize it to that grid with long edge
+   * <= input_long_edge, small frames enlarged (true, paper; PrepareConfig.resize `paper_grid`; most 4:3 and 16:9
+   * frames are not cropped at all).
+   */
+  input_center_crop: z.boolean(),
+  /** Key frames in the first user message (default: at most images_per_request - observation_slots of them). */
+  key_frames: z.number().int().nonnegative(),
+  /**
+   * Which key frames: `key_frames` shared out across the inputs, labelled `frame N` (false, default); or the paper's
+   * selection (true): min(key_frames, n) frames at round(i(n-1)/(k-1)) over all bound frames as one list, or
+   * `key_frames` from each video when the sample has several videos (a set of images is one list).
+   */
+  key_frames_per_input: z.boolean(),
+  /** show() images attached to observations over the whole sample (key frames do not count). */
+  image_budget: z.number().int().nonnegative(),
+  /**
+   * Images in one request (key frames + observation images); older observation images beyond it are replaced by a
+   * text placeholder. The model config's `images.per_request` sets it for a run. null: no per-request cap, nothing
+   * is ever pruned (paper: every request carries every key frame and every image shown so far).
+   */
+  images_per_request: z.number().int().positive().nullable(),
+  /** Request slots kept for observation images: key frames take at most images_per_request - observation_slots. null with no cap. */
+  observation_slots: z.number().int().positive().nullable(),
+  /** Failed steps in a row that end a sample. */
+  max_consecutive_failures: z.number().int().positive(),
+  /**
+   * What counts toward max_consecutive_failures: parse failures and failed cells (errors, timeouts, rejections),
+   * a clean cell resets (true, default); or parse failures and non-transient model-call failures only, any parsed
+   * reply resets (false, paper). Under paper a failed model call uses a step and the sample goes on.
+   */
+  cell_errors_count: z.boolean(),
+  /**
+   * When the step that reaches max_consecutive_failures is also the last of the budget: the sample ends as
+   * `consecutive_failures` (false, default) or `max_steps` (true, paper: the original checks the budget first).
+   */
+  step_budget_first: z.boolean(),
+  /** The planner: a short blind prompt (default) or the paper's (tool reference, heuristics, JSON checklist, transition message). */
+  planner: z.enum(['brief', 'paper']),
+  /** Reply parsing: the last python block (default) or the paper's sections-and-first-fence parse. */
+  parsing: z.enum(['default', 'paper']),
+  /** Observation text: stderr and errors in full with the cell's result (default), or the paper's caps (stderr only without an error, <= 500 chars; error <= 600 chars; no result). */
+  observation: z.enum(['default', 'paper']),
+  /**
+   * Failed steps in the history: code to the failing line (default), or the paper's (prose replaced by a marker, code
+   * to the failing line with an error marker, <= 2000 chars; the step's new variables kept when the failing line is
+   * known, deleted from the kernel when it is not).
+   */
+  condensation: z.enum(['default', 'paper']),
+  /** ReturnAnswer ends the sample only when its cell succeeds (default), or even when the cell raises afterwards (paper). */
+  answer_on_error: z.boolean(),
+  /** The answer fallback: key frames + question + last observations (default), or the paper's chain-of-thought call read for \boxed{} (paper). */
+  fallback: z.enum(['default', 'paper']),
+  kernel: KernelProfileSchema,
+};
+const capRule = {
+  check: (p: { images_per_request: number | null; observation_slots: number | null }): boolean => (p.images_per_request === null) === (p.observation_slots === null),
+  message: 'images_per_request and observation_slots are both numbers (a per-request cap) or both null (no cap)',
+};
+
 export const AgentProfileSchema = z
-  .object({
-    name: ProfileNameSchema,
-    /** Frames bound from a video. */
-    video_frames: VideoFramesSchema,
-    /** Resize input frames so the long edge is at most this (null: native resolution). */
-    input_long_edge: z.number().int().positive().nullable(),
-    /** Keep each frame's aspect ratio when resizing (default), or centre-crop it to the nearest of six aspect grids first (paper; PrepareConfig.resize `paper_grid`). */
-    input_center_crop: z.boolean(),
-    /** Key frames in the first user message. */
-    key_frames: z.number().int().nonnegative(),
-    /** Share key frames out across inputs (default), or take `key_frames` from each video of a multi-video sample (paper). */
-    key_frames_per_input: z.boolean(),
-    /** Images attached to observations over the whole sample. */
-    image_budget: z.number().int().nonnegative(),
-    /** Images in one request (key frames + observation images). */
-    images_per_request: z.number().int().positive(),
-    /** Request slots kept for observation images: key frames take at most images_per_request - observation_slots. */
-    observation_slots: z.number().int().positive(),
-    /** Failed steps in a row that end a sample. */
-    max_consecutive_failures: z.number().int().positive(),
-    /** Whether a cell that raised counts as a failed step (default) or only parse and model failures do (paper). */
-    cell_errors_count: z.boolean(),
-    /** The planner: a short blind prompt (default) or the paper's (tool reference, heuristics, JSON checklist, transition message). */
-    planner: z.enum(['brief', 'paper']),
-    /** Reply parsing: the last python block (default) or the paper's sections-and-first-fence parse. */
-    parsing: z.enum(['default', 'paper']),
-    /** Observation text: stderr and errors in full with the cell's result (default), or the paper's caps (stderr only without an error, <= 500 chars; error <= 600 chars; no result). */
-    observation: z.enum(['default', 'paper']),
-    /** Failed steps in the history: code to the failing line (default), or the paper's (prose replaced by a marker, code to the failing line with an error marker, <= 2000 chars, new variables rolled back). */
-    condensation: z.enum(['default', 'paper']),
-    /** ReturnAnswer ends the sample only when its cell succeeds (default), or even when the cell raises afterwards (paper). */
-    answer_on_error: z.boolean(),
-    /** The answer fallback: key frames + question + last observations (default), or the paper's chain-of-thought call read for \boxed{} (paper). */
-    fallback: z.enum(['default', 'paper']),
-    kernel: KernelProfileSchema,
-  })
+  .object(agentProfileFields)
+  .refine(capRule.check, { message: capRule.message })
   .meta({ id: 'AgentProfile' });
 export type AgentProfile = z.infer<typeof AgentProfileSchema>;
+
+/**
+ * run.json `config.agent`: every option a sample ran with, the profile's (flags applied; `images_per_request` is the
+ * model config's `images.per_request` unless the profile has no cap) and the run's own.
+ */
+export const AgentRunConfigSchema = z
+  .object({
+    ...agentProfileFields,
+    executor: z.enum(['code', 'single_pass', 'tool_call']),
+    /** Step budget per sample. */
+    max_steps: z.number().int().positive(),
+    /** Whether the planner is asked first. */
+    plan: z.boolean(),
+    /** Per-cell timeout, seconds. */
+    cell_timeout_s: z.number().positive(),
+    /** Long edge, pixels, of the images sent to the model (model config `images.max_long_edge`). */
+    max_long_edge: z.number().int().positive(),
+  })
+  .refine(capRule.check, { message: capRule.message })
+  .meta({ id: 'AgentRunConfig' });
+export type AgentRunConfig = z.infer<typeof AgentRunConfigSchema>;
 
 export const PROFILES: Record<ProfileName, AgentProfile> = {
   default: {
@@ -90,6 +150,7 @@ export const PROFILES: Record<ProfileName, AgentProfile> = {
     observation_slots: DEFAULTS.observationSlots,
     max_consecutive_failures: DEFAULTS.maxConsecutiveFailures,
     cell_errors_count: true,
+    step_budget_first: false,
     planner: 'brief',
     parsing: 'default',
     observation: 'default',
@@ -106,17 +167,26 @@ export const PROFILES: Record<ProfileName, AgentProfile> = {
     key_frames: 32,
     key_frames_per_input: true,
     image_budget: 250,
-    images_per_request: 250,
-    observation_slots: 218,
+    images_per_request: null,
+    observation_slots: null,
     max_consecutive_failures: 30,
     cell_errors_count: false,
+    step_budget_first: true,
     planner: 'paper',
     parsing: 'paper',
     observation: 'paper',
     condensation: 'paper',
     answer_on_error: true,
     fallback: 'paper',
-    kernel: { name: 'paper', variable_values: false, centroid_3d: 'median_confident', vlm: 'paper', sam3_video: 'source', reconstruct_extras: true },
+    kernel: {
+      name: 'paper',
+      variable_values: false,
+      centroid_3d: 'median_confident',
+      vlm: 'paper',
+      sam3_video: 'source',
+      reconstruct_extras: true,
+      timeout_reset: true,
+    },
   },
 };
 

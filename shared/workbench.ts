@@ -18,7 +18,8 @@ import { DEFAULTS } from './defaults.ts';
 import { DoctorReportSchema } from './doctor.ts';
 import { CellResultSchema, InputSpecSchema } from './kernel.ts';
 import { ModelConfigSchema } from './model.ts';
-import { RunEventSchema, RunInfoSchema, SampleResultSchema } from './run.ts';
+import { ProfileNameSchema } from './profiles.ts';
+import { RequestMessageSchema, RunEventSchema, RunInfoSchema, SampleResultSchema } from './run.ts';
 
 /** A run is addressed by its folder name under the runs root (never a path). */
 export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'a run id is a folder name under the runs root').refine((s) => s !== '.' && s !== '..', 'not a run id');
@@ -73,6 +74,8 @@ export const AskRequestSchema = z.object({
   model: z.string().min(1, 'choose a model endpoint'),
   /** A perception server name (Settings > Perception servers), or null for none. */
   perception: z.string().nullable(),
+  /** The agent profile (shared/profiles.ts); absent: the host's (`SPATIALCLAW_PROFILE`, settings.json, `default`). */
+  profile: ProfileNameSchema.optional(),
   executor: z.enum(['code', 'single_pass', 'tool_call']).default(DEFAULTS.executor),
   max_steps: z.number().int().positive().max(DEFAULTS.maxStepsLimit).default(DEFAULTS.maxSteps),
   plan: z.boolean().default(DEFAULTS.plan),
@@ -145,6 +148,15 @@ export const SampleEventsSchema = z.object({
 });
 export type SampleEvents = z.infer<typeof SampleEventsSchema>;
 
+/** Message ids of a model call (its model_call event's `request.messages`), to resolve. */
+export const RequestMessagesQuerySchema = z
+  .object({ run_id: RunIdSchema, sample_id: SampleIdSchema, messages: z.array(z.string().regex(/^[0-9a-f]{16}$/)).min(1).max(100_000) })
+  .strict();
+
+/** The messages a model call sent, in the order it sent them; image parts name files for `sampleImage`. */
+export const RequestMessagesSchema = z.object({ messages: z.array(RequestMessageSchema) });
+export type RequestMessages = z.infer<typeof RequestMessagesSchema>;
+
 // ---------------------------------------------------------------------------------------------------
 // Artifacts (3D inspector)
 
@@ -155,7 +167,13 @@ export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
 // ---------------------------------------------------------------------------------------------------
 // Settings
 
-export const ModelEntrySchema = z.object({ name: z.string(), config: ModelConfigSchema, file: z.string() });
+export const ModelEntrySchema = z.object({
+  name: z.string(),
+  config: ModelConfigSchema,
+  file: z.string(),
+  /** A built-in config shipped with the app (`<root>/models/`, the paper's backbones): read-only; a saved config of the same name replaces it. */
+  builtin: z.boolean().optional(),
+});
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 
 export const ModelTestSchema = z.object({
@@ -270,7 +288,16 @@ export const METHODS = {
   getRun: method(RunRef, RunDetailSchema, 'One run: run.json, finished count, accuracy.'),
   listSamples: method(SampleQuerySchema, SamplePageSchema, 'A page of finished samples (loaded on demand).'),
   sampleEvents: method(SampleRef, SampleEventsSchema, "A sample's events and console cells."),
-  sampleImage: method(z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, path: z.string().regex(/^images\/[A-Za-z0-9_.-]+\.png$/) }).strict(), Binary, 'A PNG from a sample\'s images/ folder.'),
+  sampleImage: method(
+    z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, path: z.string().regex(/^images\/[A-Za-z0-9_.-]+\.(png|jpg)$/) }).strict(),
+    Binary,
+    "A PNG (or a model request's JPEG) from a sample's images/ folder.",
+  ),
+  requestMessages: method(
+    RequestMessagesQuerySchema,
+    RequestMessagesSchema,
+    "The messages a model call sent, resolved from the ids of its model_call event's `request` (sample's messages.jsonl).",
+  ),
   // Kernel console
   consoleCell: method(
     z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, code: z.string().min(1).max(200_000) }).strict(),

@@ -9,6 +9,7 @@ import { createServices, type Services } from '../services/app/index.ts';
 import type { ConfigFlags, Executor, ResolvedConfig } from '../services/config/resolve.ts';
 import { inputSpecsFromArgs } from '../services/kernel/runtime.ts';
 import type { ModelConfig } from '../../shared/model.ts';
+import type { ProfileName } from '../../shared/profiles.ts';
 
 /** The model options every command takes: `--model CONFIG|NAME [--base-url URL] [--api-key-env VAR]`. */
 export interface ModelFlags {
@@ -70,6 +71,7 @@ export interface AskOptions extends ModelFlags {
   choices?: string[];
   answer?: string;
   perception?: string;
+  profile?: ProfileName;
   executor?: Executor;
   maxSteps?: number;
   out?: string;
@@ -85,6 +87,7 @@ export async function ask(o: AskOptions): Promise<number> {
   const services = createServices({
     ...modelFlags(o),
     perception: o.perception,
+    profile: o.profile,
     executor: o.executor,
     maxSteps: o.maxSteps,
     plan: o.plan === false ? false : undefined,

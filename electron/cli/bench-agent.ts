@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatResult } from '../../shared/model.ts';
+import { PROFILES } from '../../shared/profiles.ts';
 import type { RunEvent, SampleSpec } from '../../shared/run.ts';
 import type { ModelLike } from '../services/agent/loop.ts';
 import { runBatch } from '../services/agent/runner.ts';
@@ -19,6 +20,8 @@ import { RunWriter } from '../services/runs/writer.ts';
 import { percentile } from './bench-kernel.ts';
 
 const STEP = (i: number): string => `Purpose: step ${i}\nReasoning: r\nNext Goal: g\nCode:\n\`\`\`python\nx${i} = np.arange(${i + 3}).sum()\nprint(x${i})\n\`\`\``;
+/** The default profile without key frames: the bench measures the steps, not the first message. */
+const NO_KEY_FRAMES = { ...PROFILES.default, key_frames: 0 };
 const ANSWER = 'Purpose: answer\nReasoning: r\nNext Goal: g\nCode:\n```python\nReturnAnswer(1.0)\n```';
 
 /** Zero-latency scripted model: per sample, `steps` trivial cells then ReturnAnswer. */
@@ -63,7 +66,7 @@ export async function benchAgent(o: { samples: number; steps: number }): Promise
     try {
       await runBatch(samples(o.samples), {
         runtime: rt, model, writer, perception: null, concurrency: 1,
-        options: { plan: false, keyFrames: 0, maxSteps: o.steps + 2 },
+        options: { plan: false, profile: NO_KEY_FRAMES, maxSteps: o.steps + 2 },
         onEvent: (id: string, e: RunEvent) => {
           if (e.type === 'cell') (cellMs.get(id) ?? cellMs.set(id, []).get(id)!).push(e.result.durationMs);
         },
@@ -101,7 +104,7 @@ export async function benchAgent(o: { samples: number; steps: number }): Promise
     try {
       await runBatch(samples(o.samples), {
         runtime: rt, model: new InstantModel(o.steps), writer, perception: null, concurrency: c,
-        options: { plan: false, keyFrames: 0, maxSteps: o.steps + 2 },
+        options: { plan: false, profile: NO_KEY_FRAMES, maxSteps: o.steps + 2 },
       });
     } finally {
       await writer.finish('finished');

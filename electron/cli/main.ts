@@ -3,6 +3,7 @@
  */
 import { Command } from 'commander';
 import { DEFAULTS } from '../../shared/defaults.ts';
+import { PROFILE_NAMES, type ProfileName } from '../../shared/profiles.ts';
 import { env, ENV } from '../services/config/env.ts';
 import { formatDoctor, runDoctor } from '../services/doctor.ts';
 import { resolvePython, runPython } from '../services/python.ts';
@@ -56,8 +57,8 @@ program
 /** The options of every command that talks to a model: --model, --base-url, --api-key-env (docs/models.md). */
 function withModelOptions(cmd: Command): Command {
   return cmd
-    .option('--model <config|name>', `model config file or name, or the model id of a config (see docs/models.md); default $${ENV.model}`)
-    .option('--base-url <url>', `OpenAI-compatible endpoint for an ad-hoc config (with --model NAME); default $${ENV.baseUrl}`)
+    .option('--model <config|name>', `model config file or name (in <data dir>/models, or built in: the paper's backbones such as qwen3.5-397b-a17b), or the model id of a config (see docs/models.md); default $${ENV.model}`)
+    .option('--base-url <url>', `OpenAI-compatible endpoint for an ad-hoc config (with --model NAME), or for a built-in one; default $${ENV.baseUrl}`)
     .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)');
 }
 
@@ -76,6 +77,12 @@ const num = (name: string) => (v: string): number => {
 
 const PERCEPTION_HELP = 'perception server for tools.Reconstruct / tools.SAM3: a server name (started here or registered), "local" (start one), or a URL (token in $' + ENV.perceptionToken + ')';
 
+const profileOpt = (v: string): ProfileName => {
+  if (!(PROFILE_NAMES as readonly string[]).includes(v)) throw new Error(`--profile must be ${PROFILE_NAMES.join(' or ')}, got ${v}`);
+  return v as ProfileName;
+};
+const PROFILE_HELP = `agent profile: default (this workbench's loop) or paper (the published SpatialClaw loop, docs/paper-parity.md); default $${ENV.profile}, else profile of settings.json, else ${DEFAULTS.profile}`;
+
 const executorOpt = (v: string): 'code' | 'single_pass' | 'tool_call' => {
   if (v !== 'code' && v !== 'single_pass' && v !== 'tool_call') throw new Error(`--executor must be code, single_pass or tool_call, got ${v}`);
   return v;
@@ -92,9 +99,10 @@ withModelOptions(program
   .option('--choices <choice...>', 'multiple-choice options, e.g. "A. 1 m" "B. 2 m"')
   .option('--answer <gt>', 'ground truth, to score the answer'))
   .option('--perception <target>', PERCEPTION_HELP)
+  .option('--profile <name>', PROFILE_HELP, profileOpt)
   .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
   .option('--max-steps <n>', `step budget (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
-  .option('--frames <n>', 'frames to sample from a video', num('--frames'))
+  .option('--frames <n>', 'frames to sample from a video (default: the profile\'s: 16, or every frame for paper)', num('--frames'))
   .option('--no-plan', 'skip the planner call')
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
   .option('--json', 'print the sample result as JSON instead of the live view')
@@ -109,8 +117,10 @@ withModelOptions(program
   .option('--resume', 'continue the run in --out where it stopped')
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
   .option('--perception <target>', PERCEPTION_HELP)
+  .option('--profile <name>', PROFILE_HELP, profileOpt)
   .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
   .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
+  .option('--no-plan', 'skip the planner call')
   .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder')
   .action(exitWith((opts: Parameters<typeof runDataset>[0]) => runDataset(opts)));
 

@@ -8,8 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULTS } from '../../shared/defaults.ts';
+import type { ProfileName } from '../../shared/profiles.ts';
 import { type SampleResult, type SampleSpec, SampleSpecSchema } from '../../shared/run.ts';
-import { modelAgentOptions, modelSecretValues, runBatch, runVersions } from '../services/agent/runner.ts';
+import { agentOptions, agentRecord } from '../services/agent/options.ts';
+import { modelSecretValues, runBatch, runVersions } from '../services/agent/runner.ts';
 import { createServices } from '../services/app/index.ts';
 import type { ConfigFlags, Executor } from '../services/config/resolve.ts';
 import { SettingsService } from '../services/config/settings.ts';
@@ -76,15 +78,20 @@ export interface RunOptions extends ModelFlags {
   resume?: boolean;
   out?: string;
   perception?: string;
+  profile?: ProfileName;
   executor?: Executor;
   maxSteps?: number;
+  /** false with `--no-plan`. */
+  plan?: boolean;
   /** `--no-artifacts`: do not copy perception artifacts into the run folder. */
   artifacts?: boolean;
 }
 
 /** Run the dataset; returns the exit code. */
 export async function runDataset(o: RunOptions): Promise<number> {
-  const flags: ConfigFlags = { ...modelFlags(o), perception: o.perception, executor: o.executor, maxSteps: o.maxSteps, concurrency: o.concurrency };
+  const flags: ConfigFlags = {
+    ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
+  };
   // One warm kernel per sample in flight (at most DEFAULTS.runPoolMax); settings.json's pool_size is the workbench's.
   const concurrency = new SettingsService(flags).config().concurrency;
   const services = createServices({ ...flags, poolSize: Math.min(concurrency, DEFAULTS.runPoolMax) });
@@ -95,7 +102,11 @@ export async function runDataset(o: RunOptions): Promise<number> {
     if (o.limit) samples = samples.slice(0, o.limit);
     if (o.resume && !o.out) throw new Error('--resume needs --out DIR (the run folder to continue)');
     const dir = resolve(o.out ?? join(config.runsRoot, newRunId()));
-    const runConfig = { kind: 'run', dataset: resolve(o.dataset), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps, concurrency };
+    const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
+    const runConfig = {
+      kind: 'run', dataset: resolve(o.dataset), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
+      profile: options.profile.name, agent: agentRecord(options), concurrency,
+    };
     assertNoSecrets(runConfig, modelSecretValues(cfg));
     const writer = o.resume && existsSync(join(dir, 'run.json'))
       ? await RunWriter.resume(dir)
@@ -113,7 +124,7 @@ export async function runDataset(o: RunOptions): Promise<number> {
         perception,
         concurrency,
         ...(o.artifacts === false ? { keepArtifacts: false } : {}),
-        options: { executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, ...modelAgentOptions(cfg) },
+        options,
         onDone: (r: SampleResult, done: number, total: number) => {
           const pct = Math.round((done / total) * 100);
           const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');

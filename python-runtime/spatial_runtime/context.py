@@ -6,7 +6,9 @@ One immutable :class:`SessionContext` per kernel holds
   ``InputImages_k``/``Metadata_k`` and the two objects);
 * ``perception``: where the perception server is (:class:`PerceptionConfig`: URL, bearer token, default
   backends), or None;
-* ``bridge``: where the host's VLM bridge is (:class:`Endpoint`: URL, bearer token), or None.
+* ``bridge``: where the host's VLM bridge is (:class:`Endpoint`: URL, bearer token), or None;
+* ``profile``: the kernel half of the agent profile (:class:`KernelProfile`, PrepareConfig.profile), the
+  ``default`` profile unless the session asked for another.
 
 ``session.prepare`` fills it, ``session.reset`` clears it, ``tools.Reconstruct``, ``tools.SAM3`` and ``vlm``
 read it. Tokens are kept in this process's memory only (never written to disk or ``os.environ``) and are left
@@ -26,6 +28,7 @@ from typing import Any
 __all__ = [
     "BoundInput",
     "Endpoint",
+    "KernelProfile",
     "PerceptionConfig",
     "SessionContext",
     "bind_inputs",
@@ -88,12 +91,69 @@ class PerceptionConfig(Endpoint):
 
 
 @dataclass(frozen=True)
+class KernelProfile:
+    """The options of the agent profile the kernel applies (PrepareConfig.profile, ``KernelProfile`` in
+    shared/profiles.ts; docs/paper-parity.md). The defaults are the ``default`` profile's.
+
+    Attributes:
+        name: ``"default"`` or ``"paper"``.
+        variable_values: variable summaries show the values of small variables.
+        centroid_3d: ``"mean"`` or ``"median_confident"`` (``PerFrameMask.get_centroid_3d``).
+        vlm: ``"default"`` or ``"paper"`` (the ``vlm`` calls).
+        sam3_video: ``"sampled"`` (``tools.SAM3`` video calls on the bound frames) or ``"source"`` (the paper's
+            ``tools.SAM3``: video calls on the source video).
+        reconstruct_extras: ``tools.Reconstruct`` adds the paper's extras (``render_bev``, ``metric_scale``,
+            ``.points.points``, gravity from a segmented floor).
+        timeout_reset: the host clears the namespace after a cell timeout (``session.reset_namespace``).
+    """
+
+    name: str = "default"
+    variable_values: bool = True
+    centroid_3d: str = "mean"
+    vlm: str = "default"
+    sam3_video: str = "sampled"
+    reconstruct_extras: bool = False
+    timeout_reset: bool = False
+
+    @classmethod
+    def from_config(cls, profile: Any) -> KernelProfile:
+        """The profile of a PrepareConfig's ``profile`` map (None: the default profile; missing keys: defaults)."""
+        if profile is None:
+            return cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in dict(profile).items() if k in known})
+
+    @classmethod
+    def named(cls, name: str) -> KernelProfile:
+        """The kernel options of a named profile (shared/profiles.ts ``PROFILES[name].kernel``; a unit test keeps
+        the two equal), for callers without a PrepareConfig (``python -m spatial_runtime.apidoc --profile``).
+
+        Raises:
+            ValueError: an unknown name.
+        """
+        if name == "default":
+            return cls()
+        if name == "paper":
+            return cls(
+                name="paper",
+                variable_values=False,
+                centroid_3d="median_confident",
+                vlm="paper",
+                sam3_video="source",
+                reconstruct_extras=True,
+                timeout_reset=True,
+            )
+        raise ValueError(f"unknown profile {name!r}; use 'default' or 'paper'")
+
+
+@dataclass(frozen=True)
 class SessionContext:
     """A snapshot of the session's state (see the module docstring)."""
 
     inputs: tuple[BoundInput, ...] = ()
     perception: PerceptionConfig | None = None
     bridge: Endpoint | None = None
+    profile: KernelProfile = KernelProfile()
 
     def input_named(self, name: str) -> BoundInput | None:
         """The bound input whose frames are called ``name`` (e.g. ``"InputImages"``), or None."""
@@ -110,7 +170,7 @@ def current() -> SessionContext:
 
 
 def update(**changes: Any) -> SessionContext:
-    """Replace some fields (``inputs``, ``perception``, ``bridge``) of the state; returns the new snapshot.
+    """Replace some fields (``inputs``, ``perception``, ``bridge``, ``profile``) of the state; returns the new snapshot.
 
     Raises:
         TypeError: an unknown field name.
@@ -127,7 +187,7 @@ def bind_inputs(inputs: Iterable[BoundInput]) -> None:
 
 
 def clear() -> None:
-    """Forget everything: no inputs, no perception server, no bridge."""
+    """Forget everything: no inputs, no perception server, no bridge, the default profile."""
     global _current
     with _lock:
         _current = SessionContext()

@@ -2,8 +2,10 @@
 
 ``session.init`` binds :data:`PRELOADED` (each from its ``source``); ``session.prepare`` binds the input names
 of :func:`input_names` (``InputImages`` and ``Metadata``, or ``InputImages_k`` and ``Metadata_k`` for k = 1..N
-with several inputs); ``spatial_runtime.apidoc`` renders the table as the "Pre-loaded names" section of the
-tool reference in the system prompt; the variable tracker never reports these names.
+with several inputs) and, for a profile whose ``vlm`` option is ``"paper"``, rebinds ``vlm`` to :data:`PAPER_VLM`
+(:func:`preloaded` gives the table of a profile); ``spatial_runtime.apidoc`` renders the table as the
+"Pre-loaded names" section of the tool reference in the system prompt; the variable tracker never reports
+these names.
 
 This module is a leaf: plain data, no imports from the rest of ``spatial_runtime``.
 """
@@ -14,10 +16,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "INPUTS",
+    "PAPER_VLM",
     "PRELOADED",
     "PRELOADED_NAMES",
     "PreloadedName",
     "input_names",
+    "preloaded",
 ]
 
 
@@ -91,6 +95,26 @@ PRELOADED: tuple[PreloadedName, ...] = (
 """The names :func:`spatial_runtime.session.init` binds, in order."""
 
 PRELOADED_NAMES: tuple[str, ...] = tuple(p.name for p in PRELOADED)
+
+PAPER_VLM = PreloadedName(
+    "vlm",
+    "VLM client",
+    "The session's vision-language model in isolated calls that answer with text (a failed call answers "
+    "'[VLM Error] ...'): vlm.locate(images, question) for grounding (at most 8 images; answers 'Not visible' "
+    "when the target is absent or ambiguous) and vlm.ask_with_thinking(images, question) for visual reasoning "
+    "(at most 64 images).",
+    "spatial_runtime.vlm_paper:vlm",
+)
+"""``vlm`` for a profile whose ``vlm`` option is ``"paper"`` (docs/paper-parity.md row 13)."""
+
+
+def preloaded(vlm: str = "default") -> tuple[PreloadedName, ...]:
+    """The pre-loaded names as the model of a profile is told them: :data:`PRELOADED`, with :data:`PAPER_VLM` as
+    ``vlm`` when the profile's ``vlm`` option is ``"paper"``."""
+    if vlm != "paper":
+        return PRELOADED
+    return tuple(PAPER_VLM if p.name == "vlm" else p for p in PRELOADED)
+
 
 INPUTS: tuple[PreloadedName, PreloadedName] = (
     PreloadedName(

@@ -4,6 +4,11 @@
 * :func:`prepare` (session start): bind the inputs, ``chdir`` to the scratch folder, configure the VLM
   bridge and the perception server, restart the image counter and take the variable tracker's baseline;
 * :func:`after_cell` (every cell, through ``user_expressions``): the new or changed variables;
+* after a cell that failed (``user_expressions`` are not evaluated then), for the paper profile's
+  condensation (docs/paper-parity.md row 10): :func:`rollback_new_variables` deletes the variables the cell
+  created, :func:`new_variables` reports them (and keeps them);
+* :func:`reset_namespace` (the paper profile, after a cell timeout): clear every user variable, keep the session;
+* :func:`key_frames` (the model's first message): publish key frames (:mod:`spatial_runtime.keyframes`);
 * :func:`reset` (back to the pool): clear the user namespace and all session state, then :func:`init`.
 
 All of them work on IPython's user namespace (``get_ipython().user_ns``); tests may pass a plain dict
@@ -25,10 +30,10 @@ from typing import Any
 
 from spatial_common.contract import ContractError, compile_validators, validate
 
-from spatial_runtime import context, display, summary
+from spatial_runtime import context, display, keyframes, summary
 from spatial_runtime import perception as _perception_module
 from spatial_runtime import vlm as _vlm_module
-from spatial_runtime.namespace import PRELOADED, PRELOADED_NAMES, PreloadedName
+from spatial_runtime.namespace import PRELOADED, PRELOADED_NAMES, PreloadedName, preloaded
 
 PREIMPORTED = PRELOADED_NAMES
 """Names :func:`init` binds (``tools`` only once ``spatial_runtime.tools`` can be imported)."""
@@ -51,13 +56,17 @@ class PrepareSummary(str):
 
 
 class CellVariables:
-    """What :func:`after_cell` returns: ``_repr_json_()`` gives ``{"variables": [VariableSummary, ...]}``."""
+    """What :func:`after_cell` returns: ``_repr_json_()`` gives ``{"variables": [VariableSummary, ...]}``, plus
+    ``"large": [{"name", "size_mb"}, ...]`` when the profile's summaries have no values (the paper's)."""
 
-    def __init__(self, variables: list[dict[str, Any]]) -> None:
+    def __init__(self, variables: list[dict[str, Any]], large: list[dict[str, Any]] | None = None) -> None:
         self.variables = variables
+        self.large = large
 
     def _repr_json_(self) -> dict[str, Any]:
-        return {"variables": self.variables}
+        if self.large is None:
+            return {"variables": self.variables}
+        return {"variables": self.variables, "large": self.large}
 
     def __repr__(self) -> str:
         if not self.variables:
@@ -164,6 +173,8 @@ _CONFIG_HINTS = {
     "scratch_dir": "'scratch_dir' must be a non-empty path string",
     "inputs": "'inputs' must be a list of InputSpec objects",
     "max_long_edge": "'max_long_edge' must be a positive int or null",
+    "resize": "'resize' must be 'long_edge' or 'paper_grid'",
+    "profile": "'profile' must be a KernelProfile object (shared/profiles.ts)",
     "bridge": '\'bridge\' must be null or {"url": str, "token": str}',
     "perception": '\'perception\' must be null or {"url": "http(s)://...", "token": str, '
     '"backends": {"reconstruct": str, "segment": str}} (backends optional)',
@@ -226,18 +237,23 @@ def prepare(config_json: str) -> PrepareSummary:
 
     Args:
         config_json: ``{"scratch_dir": "/abs/dir", "inputs": [InputSpec, ...], "max_long_edge": int | null,
-            "bridge": {"url": str, "token": str} | null, "perception": {"url": str, "token": str,
-            "backends": {"reconstruct": str, "segment": str}} | null}`` as a JSON string (a dict is accepted
-            too). ``perception`` (optional, as are its ``backends`` and their keys) is the perception server
-            that ``tools.Reconstruct`` and ``tools.SAM3`` call, with their default backends.
+            "resize": "long_edge" | "paper_grid", "bridge": {"url": str, "token": str} | null, "perception":
+            {"url": str, "token": str, "backends": {"reconstruct": str, "segment": str}} | null, "profile":
+            KernelProfile}`` as a JSON string (a dict is accepted too). ``perception`` (optional, as are its
+            ``backends`` and their keys) is the perception server that ``tools.Reconstruct`` and ``tools.SAM3``
+            call, with their default backends. ``resize`` (optional, default ``long_edge``) is the resize rule
+            (:mod:`spatial_runtime.inputs.sizing`); ``profile`` (optional, default: the default profile) the kernel
+            options of the agent profile.
 
-    Loads the inputs with ``spatial_runtime.inputs.load_named_inputs(inputs, max_long_edge)`` and binds the
-    names it returns (``InputImages`` and ``Metadata``, or ``InputImages_1..N`` and ``Metadata_1..N``),
-    replacing those of a previous ``prepare``, and records them in :mod:`spatial_runtime.context`; creates
-    ``scratch_dir`` if needed and makes it the working directory; configures ``vlm`` from ``bridge`` (or makes
-    it unavailable) and the perception tools from ``perception`` (or makes them unavailable), both kept in
-    memory only (in the context); restarts the ``show`` image index at 0; and takes the tracker's baseline so
-    that the inputs (and anything already defined) are not reported by the next :func:`after_cell`.
+    Loads the inputs with ``spatial_runtime.inputs.load_named_inputs(inputs, max_long_edge, resize)`` and binds
+    the names it returns (``InputImages`` and ``Metadata``, or ``InputImages_1..N`` and ``Metadata_1..N``),
+    replacing those of a previous ``prepare``, and records them and the profile in
+    :mod:`spatial_runtime.context`; creates ``scratch_dir`` if needed and makes it the working directory;
+    configures ``vlm`` from ``bridge`` (or makes it unavailable) and binds the profile's ``vlm`` object, and
+    the perception tools from ``perception`` (or makes them unavailable), both kept in memory only (in the
+    context); sets the variable summaries' kind (with or without values) from the profile; restarts the
+    ``show`` image index at 0; and takes the tracker's baseline so that the inputs (and anything already
+    defined) are not reported by the next :func:`after_cell`.
 
     Returns:
         One line per bound name (a ``str``).
@@ -250,11 +266,13 @@ def prepare(config_json: str) -> PrepareSummary:
     ns = _namespace()
     _ensure_init(ns)
 
+    profile = context.KernelProfile.from_config(cfg.get("profile"))
     inputs: list[context.BoundInput] = []
     if cfg["inputs"]:
         from spatial_runtime.inputs import load_named_inputs
 
-        inputs = [context.BoundInput(*named) for named in load_named_inputs(cfg["inputs"], cfg["max_long_edge"])]
+        named = load_named_inputs(cfg["inputs"], cfg["max_long_edge"], cfg.get("resize") or "long_edge")
+        inputs = [context.BoundInput(*n) for n in named]
     if inputs_problem is not None:  # load_inputs accepted what the contract refuses
         raise ValueError(f"prepare(): {_CONFIG_HINTS['inputs']} ({inputs_problem})")
     bound = {name: value for b in inputs for name, value in ((b.name, b.images), (b.metadata_name, b.metadata))}
@@ -266,8 +284,9 @@ def prepare(config_json: str) -> PrepareSummary:
             ns.pop(name, None)
             _tracker.ignore.discard(name)
     ns.update(bound)
-    context.bind_inputs(inputs)
+    context.update(inputs=tuple(inputs), profile=profile)
     _tracker.ignore.update(bound)
+    _bind_profile(ns, profile)
 
     bridge = cfg["bridge"]
     if bridge is None:
@@ -284,17 +303,55 @@ def prepare(config_json: str) -> PrepareSummary:
     return PrepareSummary("\n".join(_describe_input(name, value) for name, value in bound.items()))
 
 
+def _bind_profile(ns: MutableMapping[str, Any], profile: context.KernelProfile) -> None:
+    """Bind what depends on the profile: its ``vlm`` object, and the kind of variable summaries."""
+    vlm_entry = next(p for p in preloaded(profile.vlm) if p.name == "vlm")
+    ns["vlm"] = _load(vlm_entry)
+    _tracker.values = profile.variable_values
+
+
+def _cell_number() -> int | None:
+    """The kernel's execution count (the last recorded cell), or None outside IPython."""
+    shell = _shell()
+    count = getattr(shell, "execution_count", None)
+    return count if isinstance(count, int) else None
+
+
+def _variables(new_only: bool) -> CellVariables:
+    try:
+        changes = _tracker.changes(_namespace(), new_only=new_only, cell=_cell_number())
+    except Exception:
+        return CellVariables([])
+    return CellVariables(changes, None if _tracker.values else list(_tracker.large))
+
+
 def after_cell() -> CellVariables:
     """The variables that are new or changed since the previous call (or :func:`prepare`); updates the snapshot.
 
     Returns:
-        A :class:`CellVariables`, whose ``_repr_json_()`` is ``{"variables": [VariableSummary, ...]}``.
-        Never raises: if the namespace cannot be read the list is empty.
+        A :class:`CellVariables`, whose ``_repr_json_()`` is ``{"variables": [VariableSummary, ...]}`` (and, for
+        summaries without values, ``"large"``). Never raises: if the namespace cannot be read the list is empty.
     """
-    try:
-        return CellVariables(_tracker.changes(_namespace()))
-    except Exception:
-        return CellVariables([])
+    return _variables(new_only=False)
+
+
+def new_variables() -> CellVariables:
+    """After a failed cell: the variables it created (changed ones are not reported), as :func:`after_cell` returns
+    them; the snapshot takes the namespace as it is, so they are kept (docs/paper-parity.md row 10, "survivors"),
+    unless :func:`rollback_new_variables` follows. Never raises."""
+    return _variables(new_only=True)
+
+
+def rollback_new_variables() -> list[str]:
+    """After a failed cell: delete the variables it created, i.e. the tracked names that are not in the snapshot of
+    the last :func:`after_cell` (which is not evaluated after a failed cell) or :func:`prepare`, also when
+    :func:`new_variables` reported them since. That snapshot is kept: variables the cell changed keep their new
+    values and are reported by the next :func:`after_cell` (docs/paper-parity.md row 10, "full rollback").
+
+    Returns:
+        The deleted names, in namespace order.
+    """
+    return _tracker.roll_back(_namespace(), cell=_cell_number())
 
 
 def _clear_namespace(ns: MutableMapping[str, Any]) -> None:
@@ -336,8 +393,8 @@ def reset() -> None:
     Clears every user name from the namespace (IPython's own entries such as ``In``, ``Out``, ``_ih``,
     ``get_ipython``, ``exit``, ``__builtins__`` stay; the output cache is flushed and the input history
     blanked), closes all matplotlib figures and restores matplotlib's default rcParams, forgets the
-    VLM bridge, the perception server and the inputs, restarts the image index and the tracker, goes back to
-    the directory the kernel started in, and calls :func:`init` again.
+    VLM bridge, the perception server, the inputs and the profile, restarts the image index and the tracker
+    (summaries with values again), goes back to the directory the kernel started in, and calls :func:`init` again.
     """
     global _initialized_for
     ns = _namespace()
@@ -347,10 +404,11 @@ def reset() -> None:
         import matplotlib
 
         matplotlib.rcdefaults()
-    context.clear()  # the inputs, the VLM bridge and the perception server
+    context.clear()  # the inputs, the VLM bridge, the perception server and the profile
     _clear_namespace(ns)
     _tracker.ignore.clear()
     _tracker.forget()
+    _tracker.values = True
     display.reset_counter()
     if os.path.isdir(_start_dir):
         os.chdir(_start_dir)
@@ -359,35 +417,41 @@ def reset() -> None:
     gc.collect()
 
 
-def key_frames(count: int = 8, max_long_edge: int = 1024) -> int:
-    """Publish ``count`` evenly spaced input frames as images for the host (the model's first message).
+def reset_namespace() -> None:
+    """Clear every user variable but keep the session: the inputs, ``vlm``, the perception server, the profile
+    and the ``show`` image index stay; the pre-loaded names and the inputs are bound again, figures are closed and
+    the tracker's baseline is taken. The paper profile's reaction to a cell timeout (docs/paper-parity.md 18.7).
+    """
+    ns = _namespace()
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
+    _clear_namespace(ns)
+    init(ns if _namespace_override is ns else None)
+    ctx = context.current()
+    ns.update({name: value for b in ctx.inputs for name, value in ((b.name, b.images), (b.metadata_name, b.metadata))})
+    _bind_profile(ns, ctx.profile)
+    _tracker.baseline(ns)
 
-    With several inputs (``InputImages_1..N``) the frames are shared out across them. Each image is a
-    ``display_data`` bundle like ``show()``'s, labelled ``"frame <absolute index>"`` (prefixed with the
-    input number when there are several); the ``show()`` counter is left untouched.
+
+def key_frames(count: int = 8, max_long_edge: int = 1024, selection: str = "default", per_input: bool = False) -> int:
+    """Publish key frames of the inputs as images for the host (the model's first message).
+
+    ``selection="default"``: ``count`` evenly spaced frames in total, shared out across the inputs
+    (``InputImages_1..N``), labelled ``"frame <absolute index>"`` (prefixed with the input number when there are
+    several). ``selection="paper"``: the paper's ``min(count, n)`` frames at ``round(i (n - 1) / (k - 1))`` over
+    all inputs together, or ``count`` from each input with ``per_input``, labelled
+    ``"<variable>[<position>] frame <absolute index>"`` with the same in the bundle's ``frame`` metadata
+    (:mod:`spatial_runtime.keyframes`). Each image is a ``display_data`` bundle like ``show()``'s; the ``show()``
+    counter is left untouched.
 
     Args:
-        count: how many frames in total (≥ 1).
+        count: how many frames (≥ 1): in total, or per list for the paper selection.
         max_long_edge: long edge in pixels the frames are downscaled to (aspect ratio kept).
+        selection: ``"default"`` or ``"paper"``.
+        per_input: paper selection: ``count`` frames from each input.
 
     Returns:
         The number of images published.
     """
-    inputs = context.current().inputs
-    if not inputs:
-        return 0
-    per = max(1, count // len(inputs))
-    published = 0
-    for k, bound in enumerate(inputs, start=1):
-        frames = bound.images
-        n = len(frames)
-        if n == 0:
-            continue
-        picks = sorted({round(i * (n - 1) / max(1, per - 1)) for i in range(min(per, n))}) if per > 1 else [n // 2]
-        for p in picks:
-            frame = frames[p]
-            img = display.downscale(display.to_pil(frame), max_long_edge)
-            prefix = f"input {k} " if len(inputs) > 1 else ""
-            display.publish(display.image_bundle(img, f"{prefix}frame {getattr(frame, 'frame_index', p)}", published))
-            published += 1
-    return published
+    return keyframes.publish_key_frames(count, max_long_edge, selection, per_input)

@@ -23,6 +23,11 @@ Fingerprints are cheap and bounded, so tracking costs micro-seconds per name eve
 Left out: names starting with ``_``, modules, functions and classes not defined in the session
 (imported ones), IPython's own names and the names in ``ignore`` (the runtime's pre-imported names and
 the given inputs).
+
+With ``values`` False (the paper profile's ``variable_values``) the tracker works on
+:mod:`spatial_runtime.summary_facts` instead: no values in the lines, changes detected on the recorded facts
+(type, shape, dtype, len, frames, size, keys), modules listed, callables left out unless they are dataclasses,
+and :attr:`VariableTracker.large` lists the variables over 500 MB after every look.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from spatial_runtime import summary_facts
 
 MAX_LINE = 160
 SAMPLE_BYTES = 64 * 1024
@@ -418,53 +425,101 @@ class VariableTracker:
         ignore: names never reported (pre-imported runtime names, given inputs). Kept in the mutable set
             :attr:`ignore`; IPython's own names (``In``, ``Out``, ``exit``, ``quit``, ``get_ipython``,
             ``open``) are always left out.
+        values: summaries with small values and fingerprint-based changes (True), or the paper's facts only
+            (False; :mod:`spatial_runtime.summary_facts`). Settable; takes effect at the next :meth:`baseline`.
     """
 
-    def __init__(self, ignore: Iterable[str] = ()) -> None:
+    def __init__(self, ignore: Iterable[str] = (), values: bool = True) -> None:
         self.ignore: set[str] = set(ignore)
+        self.values = values
+        self.large: list[dict[str, Any]] = []
+        """With ``values`` False: ``[{"name", "size_mb"}]`` of the variables over 500 MB at the last look."""
         self._snapshot: dict[str, Any] = {}
+        self._before_new_only: dict[str, Any] | None = None  # the snapshot a ``new_only`` look replaced
+        self._new_only_cell: int | None = None  # the cell that ``new_only`` look was about
 
     def tracked(self, name: str, value: Any) -> bool:
         """Whether ``name`` = ``value`` is a user variable worth reporting."""
         if name.startswith("_") or name in self.ignore or name in IPYTHON_NAMES:
             return False
+        if not self.values:
+            return summary_facts.tracked(value)
         if isinstance(value, types.ModuleType):
             return False
         if isinstance(value, _CODE_TYPES):
             return _user_defined(value)
         return True
 
+    def _key(self, value: Any) -> Any:
+        return fingerprint(value) if self.values else summary_facts.facts(value)
+
     def baseline(self, namespace: Mapping[str, Any]) -> None:
         """Take ``namespace`` as it is now as the reference: nothing in it is reported until it changes."""
         self._snapshot = {
-            name: fingerprint(value) for name, value in list(namespace.items()) if self.tracked(name, value)
+            name: self._key(value) for name, value in list(namespace.items()) if self.tracked(name, value)
         }
+        self._before_new_only = None
+        self.large = []
+
+    def roll_back(self, namespace: dict[str, Any], cell: int | None = None) -> list[str]:
+        """Delete from ``namespace`` the tracked names that are new since the last full look (:meth:`baseline` or
+        :meth:`changes` without ``new_only``; a ``new_only`` look about the same ``cell`` is undone, one about an
+        earlier cell stands), and keep that look's snapshot, so variables changed since are reported by the next
+        :meth:`changes`.
+
+        Returns:
+            The deleted names, in namespace order.
+        """
+        if self._before_new_only is not None and cell == self._new_only_cell:
+            self._snapshot = self._before_new_only
+        self._before_new_only = None
+        names = [
+            name
+            for name, value in list(namespace.items())
+            if isinstance(name, str) and name not in self._snapshot and self.tracked(name, value)
+        ]
+        for name in names:
+            namespace.pop(name, None)
+        return names
 
     def forget(self) -> None:
         """Drop the snapshot: the next :meth:`changes` reports every tracked variable."""
         self._snapshot = {}
+        self._before_new_only = None
+        self.large = []
 
-    def changes(self, namespace: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def changes(
+        self, namespace: Mapping[str, Any], new_only: bool = False, cell: int | None = None
+    ) -> list[dict[str, Any]]:
         """Summaries of the variables that are new or changed since the previous call (or baseline).
 
-        Updates the snapshot. Deleted names are dropped from the snapshot silently. The order is the
-        namespace's insertion order.
+        Updates the snapshot (and, with ``values`` False, :attr:`large`). Deleted names are dropped from the
+        snapshot silently. The order is the namespace's insertion order. With ``new_only``, changed variables are
+        not reported (their change is still taken into the snapshot), and :meth:`roll_back` about the same ``cell``
+        (the kernel's execution count) can undo the look.
         """
         new_snapshot: dict[str, Any] = {}
         out: list[dict[str, Any]] = []
         for name, value in list(namespace.items()):
             if not isinstance(name, str) or not self.tracked(name, value):
                 continue
-            fp = fingerprint(value)
+            fp = self._key(value)
             new_snapshot[name] = fp
             old = self._snapshot.get(name, _MISSING)
             try:
                 same = old is not _MISSING and old == fp
             except Exception:
                 same = False
-            if not same:
-                out.append(summarize(name, value))
+            if not same and not (new_only and old is not _MISSING):
+                out.append(summarize(name, value) if self.values else summary_facts.summarize(name, fp))
+        if new_only:
+            if self._before_new_only is None or cell != self._new_only_cell:
+                self._before_new_only = self._snapshot
+            self._new_only_cell = cell
+        else:
+            self._before_new_only = None
         self._snapshot = new_snapshot
+        self.large = [] if self.values else summary_facts.large(new_snapshot)
         return out
 
 

@@ -10,7 +10,7 @@ environment are ignored, :mod:`spatial_runtime._http`):
 
 Points are normalised to 0-1000 over the width (x) and height (y) of the first image; :func:`to_pixels`
 converts them to pixel coordinates. The agent sees the object :data:`vlm` with ``ask``, ``locate`` and
-``to_pixels``.
+``to_pixels`` (the paper profile's ``vlm`` is :mod:`spatial_runtime.vlm_paper`'s, on other routes).
 """
 
 from __future__ import annotations
@@ -80,7 +80,13 @@ def _encode_images(images: Any) -> list[str]:
     return [display.encode_png(display.to_pil(item)) for item in display.flatten([images])]
 
 
-def _post(route: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+def bridge_post(route: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """POST ``body`` as JSON to the bridge's ``route``; the reply's JSON object.
+
+    Raises:
+        VLMError: not configured, unreachable, timed out, an error answer (its text), or a reply that is not a
+            JSON object.
+    """
     config = context.current().bridge
     if config is None:
         raise VLMError(NOT_CONFIGURED)
@@ -134,7 +140,7 @@ def ask(images: Any, question: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> st
         TypeError, ValueError: for images that cannot be converted, or an empty question.
     """
     _check_text(question, "question")
-    reply = _post("/vlm/ask", {"images": _encode_images(images), "question": question}, timeout)
+    reply = bridge_post("/vlm/ask", {"images": _encode_images(images), "question": question}, timeout)
     text = reply.get("text")
     if not isinstance(text, str):
         raise VLMError("the model bridge sent a reply to /vlm/ask without a 'text' string")
@@ -162,7 +168,7 @@ def locate(images: Any, target: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> P
     encoded = _encode_images(images)
     if not encoded:
         raise ValueError("vlm.locate needs at least one image")
-    reply = _post("/vlm/locate", {"images": encoded, "target": target}, timeout)
+    reply = bridge_post("/vlm/locate", {"images": encoded, "target": target}, timeout)
     raw_points = reply.get("points")
     if not isinstance(raw_points, list):
         raise VLMError("the model bridge sent a reply to /vlm/locate without a 'points' list")

@@ -9,7 +9,8 @@
  * answer and the termination. Console cells a human ran (origin 'human') fold into `console`.
  */
 import type { CellResult } from '../../shared/kernel.ts';
-import type { RunEvent, SampleSpec } from '../../shared/run.ts';
+import type { Usage } from '../../shared/model.ts';
+import type { ModelRequest, RunEvent, SampleSpec } from '../../shared/run.ts';
 
 type EventOf<T extends RunEvent['type']> = Extract<RunEvent, { type: T }>;
 
@@ -35,6 +36,21 @@ export interface StepArtifact {
   url: string | null;
 }
 
+/** One model call (main, planner, fallback or vlm) and what it sent, as its model_call event records it. */
+export interface ModelCall {
+  /** The event's key ({@link eventKey}). */
+  key: string;
+  role: string;
+  step: number;
+  t: string;
+  endpoint: string;
+  latencyMs: number;
+  attempts: number;
+  usage: Usage;
+  /** What was sent (message ids, params, counts); null in runs recorded before requests were kept. */
+  request: ModelRequest | null;
+}
+
 export interface TimelineStep {
   /** Step number (1-based for agent steps; console cells are numbered in their own list). */
   step: number;
@@ -56,6 +72,8 @@ export interface TimelineStep {
   observation: string | null;
   /** VLM-bridge calls made from the cell (role 'vlm'). */
   vlmCalls: { prompt: string | null; text: string; error: string | null }[];
+  /** The step's model calls (main, then vlm), in the order they were made; the vlm ones pair with `vlmCalls`. */
+  calls: ModelCall[];
   /** Prompt + completion tokens of the step's model calls. */
   tokens: number;
   /** Latency of the step's main model call(s), ms. */
@@ -68,6 +86,9 @@ export interface Timeline {
   sample: SampleSpec | null;
   executor: string | null;
   plan: { text: string | null; error: string | null } | null;
+  /** The planner's and the answer fallback's model calls (they belong to the sample, not to a step). */
+  plannerCall: ModelCall | null;
+  fallbackCall: ModelCall | null;
   /** Agent steps, sorted by step number. */
   steps: TimelineStep[];
   /** Console cells (origin 'human'), in the order they ran. */
@@ -86,6 +107,8 @@ export const emptyTimeline = (): Timeline => ({
   sample: null,
   executor: null,
   plan: null,
+  plannerCall: null,
+  fallbackCall: null,
   steps: [],
   console: [],
   answer: null,
@@ -134,9 +157,22 @@ const emptyStep = (step: number, origin: 'agent' | 'human'): TimelineStep => ({
   artifacts: [],
   observation: null,
   vlmCalls: [],
+  calls: [],
   tokens: 0,
   modelMs: 0,
   durationMs: 0,
+});
+
+const modelCall = (e: EventOf<'model_call'>): ModelCall => ({
+  key: eventKey(e),
+  role: e.role,
+  step: e.step,
+  t: e.t,
+  endpoint: e.endpoint,
+  latencyMs: e.latency_ms,
+  attempts: e.attempts,
+  usage: e.usage,
+  request: e.request ?? null,
 });
 
 /** Images a cell result carries (files or inline), as step images. */
@@ -182,10 +218,12 @@ function applyToStep(s: TimelineStep, e: RunEvent): TimelineStep {
     case 'model_call': {
       const tokens = s.tokens + e.usage.prompt_tokens + e.usage.completion_tokens;
       const modelMs = s.modelMs + e.latency_ms;
+      const calls = [...s.calls, modelCall(e)];
       if (e.role === 'vlm') {
         return {
           ...s,
           tokens,
+          calls,
           vlmCalls: [...s.vlmCalls, { prompt: e.parsed?.['prompt'] ?? null, text: e.raw, error: e.parse_error }],
         };
       }
@@ -193,6 +231,7 @@ function applyToStep(s: TimelineStep, e: RunEvent): TimelineStep {
       return {
         ...s,
         tokens,
+        calls,
         modelMs,
         durationMs: modelMs + (s.cell?.durationMs ?? 0),
         purpose: p?.['purpose'] ?? s.purpose,
@@ -282,6 +321,8 @@ export function foldEvent(tl: Timeline, e: RunEvent, origin: 'agent' | 'human' =
       next.usage = { prompt_tokens: tl.usage.prompt_tokens + e.usage.prompt_tokens, completion_tokens: tl.usage.completion_tokens + e.usage.completion_tokens };
       next.modelCalls = tl.modelCalls + 1;
       // Planner and fallback calls belong to the sample, not to a step.
+      if (e.role === 'planner') next.plannerCall = modelCall(e);
+      if (e.role === 'fallback') next.fallbackCall = modelCall(e);
       if (e.role === 'planner' || e.role === 'fallback') return next;
     }
     if (human) next.console = upsertConsole(tl.console, e);

@@ -5,7 +5,7 @@
  * docs/architecture.md ("Contracts") lists each contract with its producer and consumers.
  */
 import type { z } from 'zod';
-import { AgentProfileSchema, KernelProfileSchema } from '../profiles.ts';
+import { AgentProfileSchema, AgentRunConfigSchema, KernelProfileSchema } from '../profiles.ts';
 import { ModelRequestSchema, RequestMessageSchema, RunEventSchema, RunInfoSchema, SampleResultSchema, SampleSpecSchema } from '../run.ts';
 import { ArrayMetaSchema, ArtifactManifestSchema, ArtifactRecordSchema, PublishedArtifactSchema, StoredManifestSchema } from './artifact.ts';
 import { AnswerPayloadSchema, ImageMetaSchema, InputSpecSchema, PrepareConfigSchema, VariablesPayloadSchema, VariableSummarySchema } from './kernel.ts';
@@ -58,5 +58,6 @@ export const CONTRACTS: Record<string, z.ZodType> = {
   ModelRequest: ModelRequestSchema,
   // Agent profiles (run.json config.agent; the kernel part travels in PrepareConfig.profile)
   AgentProfile: AgentProfileSchema,
+  AgentRunConfig: AgentRunConfigSchema,
   KernelProfile: KernelProfileSchema,
 };

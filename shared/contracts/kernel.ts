@@ -87,6 +87,11 @@ export const ImageMetaSchema = z
     width: z.number().int().positive(),
     height: z.number().int().positive(),
     source: z.enum(['show', 'plt', 'display']),
+    /**
+     * Key frames published by `session.key_frames(..., selection='paper')` only: the input variable the frame
+     * comes from (`InputImages` or `InputImages_k`), its position in that list and its absolute frame index.
+     */
+    frame: z.object({ input: z.string(), position: z.number().int().nonnegative(), frame_index: z.number().int() }).optional(),
   })
   .meta({ id: 'ImageMeta' });
 export type ImageMeta = z.infer<typeof ImageMetaSchema>;
@@ -110,11 +115,21 @@ export const VariableSummarySchema = z
     len: z.number().nullable().optional(),
     /** [first, last] absolute frame indices for frame collections. */
     frames: z.tuple([z.number(), z.number()]).nullable().optional(),
+    /** MiB (2**20 bytes) of arrays, images and containers; with the profile's `variable_values` false: decimal MB (1e6 bytes) of `.nbytes`, as the paper reports. */
     size_mb: z.number().nullable().optional(),
     line: z.string(),
   })
   .meta({ id: 'VariableSummary' });
 export type VariableSummary = z.infer<typeof VariableSummarySchema>;
 
-/** `session.after_cell()`'s `_repr_json_()`: the variables new or changed by the last cell. */
-export const VariablesPayloadSchema = z.object({ variables: z.array(VariableSummarySchema) }).meta({ id: 'VariablesPayload' });
+/** `session.after_cell()`'s `_repr_json_()` (and `session.new_variables()`'s): the variables new or changed by the last cell. */
+export const VariablesPayloadSchema = z
+  .object({
+    variables: z.array(VariableSummarySchema),
+    /**
+     * With the profile's `variable_values` false only: every tracked variable (new, changed or not) over 500 decimal MB,
+     * for the paper's large-variable warning.
+     */
+    large: z.array(z.object({ name: z.string(), size_mb: z.number() })).optional(),
+  })
+  .meta({ id: 'VariablesPayload' });

@@ -187,6 +187,15 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     await expect(page.getByTestId('counters').textContent()).resolves.toMatch(/[1-9][\d.]*k? prompt \+ [1-9]\d* completion tokens · [\d.]+ s · 2 steps/);
     await page.getByRole('button', { name: 'Stop' }).waitFor();
     await shot(page, 'ask-running');
+    // What step 1's model call sent, from the live record: the system prompt, then the key frames and the question.
+    await step1.getByRole('button', { name: 'Request sent: step 1 model call' }).click();
+    const request = page.getByRole('dialog', { name: 'Request sent: step 1 model call' });
+    const first = request.getByRole('listitem', { name: 'Message 2: user' });
+    await first.getByLabel('message 2 text').filter({ hasText: QUESTION }).waitFor();
+    await first.getByRole('img', { name: /^image 1 sent, \d+×\d+$/ }).waitFor();
+    await request.getByRole('listitem', { name: 'Message 1: system' }).waitFor();
+    await request.getByRole('button', { name: 'Close request view' }).click();
+    await request.waitFor({ state: 'detached' });
 
     await expect(page.getByTestId('final-answer').textContent({ timeout: 60_000 })).resolves.toBe('2.1');
     await page.getByTestId('sample-status').filter({ hasText: 'answered' }).waitFor({ timeout: 30_000 });

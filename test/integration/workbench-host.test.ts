@@ -12,18 +12,19 @@ import { WorkbenchError } from '../../shared/api.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
 import { ModelConfigSchema } from '../../shared/model.ts';
 import { RunEventSchema, type SampleResult } from '../../shared/run.ts';
-import { type AskRequest, AskRequestSchema, type HostEvent, HostEventSchema, METHODS, RunIdSchema } from '../../shared/workbench.ts';
+import { type AskRequest, AskRequestSchema, type HostEvent, METHODS, RunIdSchema } from '../../shared/workbench.ts';
 import { RunWriter } from '../../electron/services/runs/writer.ts';
 import { WorkbenchHost } from '../../electron/services/workbench/host.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
+import { hostInTempHome, type TempHomeHost } from '../helpers/host-home.ts';
 import { ANSWER, QUESTION, RECONSTRUCT, ROOM, step } from '../helpers/rgbd-script.ts';
 import { type Reply, type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
 
+let wb: TempHomeHost;
 let home: string;
 let host: WorkbenchHost;
-const events: HostEvent[] = [];
+let events: HostEvent[] = [];
 const models: ScriptedModelServer[] = [];
-let prevHome: string | undefined;
 let firstRun: { run_id: string; sample_id: string; artifactId: string } | null = null;
 
 /** A scripted model for sample q1, saved as a model config named `name`. */
@@ -79,25 +80,17 @@ function npyHeader(b: Uint8Array): { shape: number[]; descr: string; dataOffset:
 }
 
 beforeAll(async () => {
-  prevHome = process.env.SPATIALCLAW_HOME;
-  home = mkdtempSync(join(tmpdir(), 'wb-host-'));
-  process.env.SPATIALCLAW_HOME = home;
-  host = await WorkbenchHost.create();
-  host.onEvent((e) => {
-    HostEventSchema.parse(e);
-    events.push(e);
-  });
+  wb = await hostInTempHome('wb-host-');
+  ({ host, home, events } = wb);
   const p = await host.handlers.startLocalPerception({ backends: ['rgbd', 'classical'] });
   expect(p).toMatchObject({ name: 'local', origin: 'local', healthy: true });
   expect(p.backends).toEqual(expect.arrayContaining(['rgbd', 'classical']));
 }, 240_000);
 
 afterAll(async () => {
-  await host?.close();
-  for (const m of models) await m.close();
-  if (prevHome === undefined) delete process.env.SPATIALCLAW_HOME;
-  else process.env.SPATIALCLAW_HOME = prevHome;
-  rmSync(home, { recursive: true, force: true });
+  await wb?.close(async () => {
+    for (const m of models) await m.close();
+  });
 }, 120_000);
 
 describe('WorkbenchHost (real kernels, perception server and sample; scripted model)', () => {

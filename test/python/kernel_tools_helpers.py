@@ -16,6 +16,7 @@ perception configuration it sets: bind it wherever they are used.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -116,6 +117,18 @@ class FakeServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def serving(reply, backends=None):
+    """A :class:`FakeServer` answering with ``reply``, configured as the session's perception server with the default
+    ``backends`` (``{"segment": "sam3"}``, ...); closed on exit (``_clean_state`` forgets the configuration)."""
+    server = FakeServer(reply)
+    perception.configure(server.url, "tok", backends or {})
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def fake_reconstruction(body):

@@ -9,13 +9,12 @@ import base64
 import importlib.util
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bridge_helpers import fake_bridge
 from jupyter_client.manager import start_new_kernel
 from PIL import Image
 from spatial_runtime import vlm as vlm_module
@@ -386,47 +385,27 @@ def test_prepare_errors(k, tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 
-class _Bridge(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's handler name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append((self.path, dict(self.headers), body))
-        if body.get("question") == "slow":
-            time.sleep(2)
-        if body.get("question") == "fail" or body.get("target") == "fail":
-            self._send(500, {"error": "model quota exceeded"})
-        elif body.get("question") == "plain":
-            self._send(502, None)
-        elif self.path == "/vlm/ask":
-            self._send(200, {"text": "a chair"})
-        elif self.path == "/vlm/locate":
-            self._send(200, {"points": [[500, 250], [1000, 0]], "text": "found"})
-        else:
-            self._send(404, {"error": f"no route {self.path}"})
-
-    def _send(self, status, payload):
-        data = b"bad gateway" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _answer(path, body):
+    if body.get("question") == "slow":
+        time.sleep(2)
+    if body.get("question") == "fail" or body.get("target") == "fail":
+        return 500, {"error": "model quota exceeded"}
+    if body.get("question") == "plain":
+        return 502, None
+    if path == "/vlm/ask":
+        return 200, {"text": "a chair"}
+    if path == "/vlm/locate":
+        return 200, {"points": [[500, 250], [1000, 0]], "text": "found"}
+    return 404, {"error": f"no route {path}"}
 
 
 @pytest.fixture
 def bridge():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Bridge)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        vlm_module.clear()
+    with fake_bridge(_answer) as server:
+        try:
+            yield server, server.url
+        finally:
+            vlm_module.clear()
 
 
 def _decode(b64):

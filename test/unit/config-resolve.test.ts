@@ -13,11 +13,13 @@ import { CONFIG_FIELDS, type ConfigField, type ConfigFlags, resolveConfig } from
 import { readSettingsLayer, SettingsError, SettingsService } from '../../electron/services/config/settings.ts';
 
 /** One value per layer the field has; distinct from each other and from the default. */
-const LAYERS: Record<ConfigField, { flag: unknown; env?: string; settings?: number; default: unknown }> = {
+const LAYERS: Record<ConfigField, { flag: unknown; env?: string; settings?: number | string; default: unknown }> = {
   model: { flag: 'model-from-flag', env: 'model-from-env', default: null },
   baseUrl: { flag: 'http://flag.example/v1', env: 'http://env.example/v1', default: null },
   apiKeyEnv: { flag: 'FLAG_KEY_VAR', default: null },
   perception: { flag: 'gpu-box', default: null },
+  // Only two profiles: each layer says `paper` over the default; `sources` tells the layers apart.
+  profile: { flag: 'paper', env: 'paper', settings: 'paper', default: DEFAULTS.profile },
   executor: { flag: 'tool_call', default: DEFAULTS.executor },
   maxSteps: { flag: 7, settings: 9, default: DEFAULTS.maxSteps },
   plan: { flag: false, default: DEFAULTS.plan },
@@ -112,5 +114,28 @@ describe('SettingsService', () => {
     expect(() => s.config()).toThrow(s.file);
     // The folders need no settings.json.
     expect(s.folders()).toEqual({ dataDir: home, runsRoot: join(home, 'runs'), settingsFile: s.file });
+  });
+});
+
+describe('the agent profile in the resolved config', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('comes from SPATIALCLAW_PROFILE or settings.json, survives a save by the Settings view, and must be a known profile', () => {
+    const home = mkdtempSync(join(tmpdir(), 'sc-profile-'));
+    vi.stubEnv('SPATIALCLAW_HOME', home);
+    const s = new SettingsService();
+    writeFileSync(s.file, JSON.stringify({ profile: 'paper', max_steps: 12 }));
+    expect(s.config()).toMatchObject({ profile: 'paper', maxSteps: 12, sources: { profile: 'settings' } });
+    // The Settings view saves its four fields; the profile stays in the file.
+    s.save({ pool_size: 2, memory_gib: 4, cell_timeout_s: 60, max_steps: 10 });
+    expect(s.config()).toMatchObject({ profile: 'paper', poolSize: 2 });
+    expect(s.get()).not.toHaveProperty('profile');
+    expect(new SettingsService({ profile: 'default' }).config()).toMatchObject({ profile: 'default', sources: { profile: 'flag' } });
+
+    writeFileSync(s.file, JSON.stringify({ profile: 'fast' }));
+    expect(() => new SettingsService().config()).toThrow(/profile/);
+    writeFileSync(s.file, '{}');
+    vi.stubEnv(ENV.profile, 'papr');
+    expect(() => new SettingsService().config()).toThrow(/unknown agent profile "papr" \(from \$SPATIALCLAW_PROFILE\): use default or paper/);
   });
 });

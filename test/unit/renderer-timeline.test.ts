@@ -168,6 +168,19 @@ describe('timeline fold', () => {
     expect(timelineItems(emptyTimeline()).map((i) => i.kind)).toEqual(['head']);
   });
 
+  it('keeps each model call with what it sent: planner and fallback on the sample, main and vlm calls on their step', () => {
+    const req = (id: string) => ({ messages: [id.repeat(16)], params: { max_tokens: 64 }, images: 1, text_chars: 10 });
+    const call = (t: number, step: number, role: string, request?: ReturnType<typeof req>) =>
+      ev({ type: 'model_call', t: T(t), step, role, endpoint: 'e', latency_ms: 5, attempts: 2, usage, raw: role, reasoning: null, parsed: role === 'vlm' ? { kind: 'ask', prompt: 'q' } : null, parse_error: null, ...(request ? { request } : {}) });
+    const tl = foldEvents([call(1, 0, 'planner', req('a')), call(2, 1, 'main', req('b')), call(3, 1, 'vlm', req('c')), call(4, 1, 'vlm'), call(5, 1, 'fallback', req('d'))]);
+    expect(tl.plannerCall).toMatchObject({ role: 'planner', step: 0, request: req('a'), usage, latencyMs: 5, attempts: 2, endpoint: 'e' });
+    expect(tl.fallbackCall?.request).toEqual(req('d'));
+    expect(tl.steps[0]!.calls.map((c) => [c.role, c.request?.messages[0] ?? null])).toEqual([['main', 'b'.repeat(16)], ['vlm', 'c'.repeat(16)], ['vlm', null]]);
+    expect(tl.steps[0]!.vlmCalls).toHaveLength(2);
+    // Runs recorded before requests were kept: the calls are there, without a request.
+    expect(foldEvents(journal()).plannerCall?.request).toBeNull();
+  });
+
   it('accepts only 32-hex artifact ids for the inspector', () => {
     expect(isArtifactId(AID)).toBe(true);
     expect(isArtifactId('../etc/passwd')).toBe(false);

@@ -1,30 +1,30 @@
 /**
  * The code-as-action loop for one sample: plan, then act (the model writes a cell), check, execute,
  * observe, until ReturnAnswer, the step budget, or too many consecutive failures; then the answer
- * fallbacks. Everything is written to the sample's event journal; the model's history is condensed
- * (failed steps keep only the code up to the failing line and the exception).
+ * fallbacks. Everything is written to the sample's event journal.
+ *
+ * The loop owns the control flow; every text the model reads comes from the profile's policy
+ * (`policyFor(profile)`, ./policy.ts), and the profile's options (shared/profiles.ts) decide the rest:
+ * how many key frames and which, whether requests have an image cap, what counts as a failure, whether
+ * an answer from a failing cell ends the sample, and (through the policy) what a failed cell leaves behind.
  */
-import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { DEFAULTS } from '../../../shared/defaults.ts';
-import type { CellImage, CellResult } from '../../../shared/kernel.ts';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { CellImage } from '../../../shared/kernel.ts';
 import type { ChatResult, Role, Usage } from '../../../shared/model.ts';
-import { ArtifactEventFieldsSchema, type RunEvent, type SampleResult, type SampleSpec, type Termination } from '../../../shared/run.ts';
-import { buildObservation } from '../kernel/observation.ts';
+import { keyFrameSlots } from '../../../shared/profiles.ts';
+import type { ModelRequest, RunEvent, SampleResult, SampleSpec, Termination } from '../../../shared/run.ts';
 import type { BridgeCall } from '../kernel/bridge.ts';
 import type { KernelSession } from '../kernel/session.ts';
+import { ModelError } from '../model/client.ts';
 import { scoreAnswer } from '../runs/scoring.ts';
-import { condenseFailedCode, type ParsedStep, parseFinalAnswer, parseStep, StepParseError } from './parse.ts';
-import {
-  directAnswerPrompt,
-  type Executor,
-  firstUserText,
-  formatReminder,
-  LAST_STEP_WARNING,
-  plannerPrompt,
-  systemPrompt,
-} from './prompt.ts';
-import { keyFrameSlots } from '../../../shared/profiles.ts';
-import { toolCallToCode } from './toolcall.ts';
+import { runCellStep } from './cell-step.ts';
+import { buildMessages } from './messages.ts';
+import { type AgentOptions, DEFAULT_AGENT_OPTIONS, keyFrameSelection } from './options.ts';
+import { type ParsedStep, StepParseError } from './parse.ts';
+import { type HistoryTurn, type LoopPolicy, type PolicyContext, policyFor } from './policy.ts';
+
+export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './options.ts';
+export { buildMessages } from './messages.ts';
 
 /** What the loop needs from a model: the ModelClient, or a trajectory player for the demo. */
 export interface ModelLike {
@@ -34,43 +34,9 @@ export interface ModelLike {
 /** Where events go: the run store's SampleWriter (and, through `onEvent`, the live display). */
 export interface EventSink {
   event(e: RunEvent): void;
+  /** Record what a model call sent (SampleWriter.recordRequest): the `request` of its model_call event, or undefined. */
+  recordRequest?(messages: ChatCompletionMessageParam[], params: Record<string, unknown>): ModelRequest | undefined;
 }
-
-export interface AgentOptions {
-  executor: Executor;
-  /** Step budget (default 30; single_pass: 1). */
-  maxSteps: number;
-  /** Stop after this many failed steps in a row (parse failures, errors, rejections; default 5). */
-  maxConsecutiveFailures: number;
-  /** Key frames in the first message (default 8). */
-  keyFrames: number;
-  /** Run the planner call first (default true; its failure is not fatal). */
-  plan: boolean;
-  /** Per-cell timeout in seconds (default 600). */
-  cellTimeoutS: number;
-  /** show() images attached to observations over the whole sample (default 24). */
-  imageBudget: number;
-  /** Images in one request (key frames + observation images; model config images.per_request). */
-  imagesPerRequest: number;
-  /** Request slots kept for observation images: key frames take at most imagesPerRequest - observationSlots. */
-  observationSlots: number;
-  /** Long edge of key frames sent to the model (model config images.max_long_edge). */
-  maxLongEdge: number;
-}
-
-/** The loop's defaults, all from shared/defaults.ts. */
-export const DEFAULT_AGENT_OPTIONS: AgentOptions = {
-  executor: DEFAULTS.executor,
-  maxSteps: DEFAULTS.maxSteps,
-  maxConsecutiveFailures: DEFAULTS.maxConsecutiveFailures,
-  keyFrames: DEFAULTS.keyFrames,
-  plan: DEFAULTS.plan,
-  cellTimeoutS: DEFAULTS.cellTimeoutS,
-  imageBudget: DEFAULTS.imageBudget,
-  imagesPerRequest: DEFAULTS.imagesPerRequest,
-  observationSlots: DEFAULTS.observationSlots,
-  maxLongEdge: DEFAULTS.maxLongEdge,
-};
 
 export interface RunSampleArgs {
   sample: SampleSpec;
@@ -79,7 +45,7 @@ export interface RunSampleArgs {
   /** What prepare() bound (shown to the planner and in the first message). */
   inputSummary: string;
   model: ModelLike;
-  /** `python -m spatial_runtime.apidoc` output. */
+  /** `python -m spatial_runtime.apidoc` output (for the profile's kernel). */
   apiDoc: string;
   sink: EventSink;
   options?: Partial<AgentOptions>;
@@ -89,260 +55,267 @@ export interface RunSampleArgs {
 }
 
 const now = (): string => new Date().toISOString();
-const dataUrl = (png: string): string => `data:image/png;base64,${png}`;
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-interface Turn {
-  assistant: string;
-  user: string;
-  images: CellImage[];
-}
+/** A model call's result with what it sent, as recorded. */
+type Called = ChatResult & { request?: ModelRequest };
+
+/** A failed model call the original would retry forever (connection refused or reset, a timeout): not a failure of the model. */
+const transient = (e: unknown): boolean => e instanceof ModelError && (e.kind === 'connection' || e.kind === 'timeout');
 
 /** Run the agent on one sample; never throws for model or cell problems (they end up in the record). */
 export async function runSample(args: RunSampleArgs): Promise<SampleResult> {
-  const o: AgentOptions = { ...DEFAULT_AGENT_OPTIONS, ...args.options };
-  if (o.executor === 'single_pass') o.maxSteps = 1;
-  const { sample, session, model, sink } = args;
-  const startedAt = now();
-  const t0 = performance.now();
-  const usage: Usage = { prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0 };
-  let modelCalls = 0;
-  let step = 0;
-  const emit = (e: RunEvent): void => sink.event(e);
-  emit({ type: 'sample_start', t: now(), step: 0, sample, executor: o.executor });
+  return new SampleLoop(args).run();
+}
 
-  const call = async (role: Role, messages: ChatCompletionMessageParam[]): Promise<ChatResult> => {
-    const r = await model.chat({ role, messages, sampleKey: sample.id, ...(args.signal ? { signal: args.signal } : {}) });
-    modelCalls++;
-    usage.prompt_tokens += r.usage.prompt_tokens;
-    usage.completion_tokens += r.usage.completion_tokens;
-    usage.reasoning_tokens = (usage.reasoning_tokens ?? 0) + (r.usage.reasoning_tokens ?? 0);
-    return r;
-  };
-  const modelEvent = (role: Role, r: ChatResult, parsed: Record<string, string> | null, parseError: string | null): void =>
-    emit({
-      type: 'model_call', t: now(), step, role, endpoint: r.endpoint, latency_ms: r.latencyMs, attempts: r.attempts,
-      usage: r.usage, raw: r.raw, reasoning: r.reasoning, parsed, parse_error: parseError,
+class SampleLoop {
+  private readonly o: AgentOptions;
+  private readonly startedAt = now();
+  private readonly t0 = performance.now();
+  private readonly usage: Usage = { prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0 };
+  private modelCalls = 0;
+  private step = 0;
+  private termination: Termination = 'max_steps';
+  private detail: string | null = null;
+  private answer: string | number | null = null;
+  private answerSource: SampleResult['answer_source'] = 'none';
+  private lastSubmitted: string | number | null = null;
+  private parseFailures = 0;
+  private failures = 0;
+  private imagesUsed = 0;
+  private error: string | null = null;
+  private readonly turns: HistoryTurn[] = [];
+
+  constructor(private readonly args: RunSampleArgs) {
+    this.o = { ...DEFAULT_AGENT_OPTIONS, ...args.options };
+    if (this.o.executor === 'single_pass') this.o.maxSteps = 1;
+  }
+
+  private emit(e: RunEvent): void {
+    this.args.sink.event(e);
+  }
+
+  private async call(role: Role, messages: ChatCompletionMessageParam[]): Promise<Called> {
+    const r = await this.args.model.chat({ role, messages, sampleKey: this.args.sample.id, ...(this.args.signal ? { signal: this.args.signal } : {}) });
+    this.modelCalls++;
+    this.usage.prompt_tokens += r.usage.prompt_tokens;
+    this.usage.completion_tokens += r.usage.completion_tokens;
+    this.usage.reasoning_tokens = (this.usage.reasoning_tokens ?? 0) + (r.usage.reasoning_tokens ?? 0);
+    // What was sent is recorded before its model_call event, so the event's request resolves as soon as it exists.
+    const request = this.args.sink.recordRequest?.(messages, r.sent?.params ?? {});
+    return request ? { ...r, request } : r;
+  }
+
+  private modelEvent(role: Role, r: Called, parsed: Record<string, string> | null, parseError: string | null): void {
+    this.emit({
+      type: 'model_call', t: now(), step: this.step, role, endpoint: r.endpoint, latency_ms: r.latencyMs, attempts: r.attempts,
+      usage: r.usage, raw: r.raw, reasoning: r.reasoning, parsed, parse_error: parseError, ...(r.request ? { request: r.request } : {}),
     });
+  }
 
-  let termination: Termination = 'max_steps';
-  let terminationDetail: string | null = null;
-  let answer: string | number | null = null;
-  let answerSource: SampleResult['answer_source'] = 'none';
-  let lastSubmitted: string | number | null = null;
-  let parseFailures = 0;
-  let error: string | null = null;
+  private setAnswer(answer: string | number, source: SampleResult['answer_source'], event: string = source): void {
+    this.answer = answer;
+    this.answerSource = source;
+    this.emit({ type: 'answer', t: now(), step: this.step, answer, source: event });
+  }
 
-  try {
-    // Key frames and plan.
-    // Key frames never take the slots of the observation images (shared/profiles.ts, keyFrameSlots).
-    const keyFrameCount = keyFrameSlots(o.keyFrames, o.imagesPerRequest, o.observationSlots);
-    const keyFrames: CellImage[] = keyFrameCount > 0 ? await session.keyFrames(keyFrameCount, o.maxLongEdge) : [];
-    let plan: string | null = null;
-    if (o.plan && o.executor !== 'single_pass') {
-      try {
-        const r = await call('planner', [{ role: 'user', content: plannerPrompt(sample, args.inputSummary) }]);
-        modelEvent('planner', r, null, null);
-        plan = r.content.trim() || null;
-        emit({ type: 'plan', t: now(), step: 0, text: plan, error: null });
-      } catch (e) {
-        emit({ type: 'plan', t: now(), step: 0, text: null, error: e instanceof Error ? e.message : String(e) });
-      }
-    }
-
-    const system = systemPrompt(args.apiDoc, o.executor, o.maxSteps);
-    const firstText = firstUserText(sample, args.inputSummary, plan, keyFrames.map((k) => k.label ?? 'frame'));
-    const turns: Turn[] = [];
-    let imagesUsed = 0;
-    let consecutiveFailures = 0;
-
-    while (step < o.maxSteps) {
-      if (args.signal?.aborted) {
-        termination = 'stopped';
-        break;
-      }
-      step++;
-      const messages = buildMessages(system, firstText, keyFrames, turns, o.imagesPerRequest);
-      let r: ChatResult;
-      try {
-        r = await call('main', messages);
-      } catch (e) {
-        // The model layer already retried; a model that cannot answer ends the sample (fallbacks below).
-        error = `model call failed: ${e instanceof Error ? e.message : String(e)}`;
-        termination = 'error';
-        terminationDetail = error;
-        break;
-      }
-
-      let parsed: ParsedStep;
-      try {
-        parsed = o.executor === 'tool_call' ? toolStep(r.content) : parseStep(r.content);
-      } catch (e) {
-        const problem = e instanceof StepParseError ? e.message : String(e);
-        parseFailures++;
-        consecutiveFailures++;
-        modelEvent('main', r, null, problem);
-        turns.push({ assistant: r.content, user: formatReminder(o.executor, problem), images: [] });
-        if (consecutiveFailures >= o.maxConsecutiveFailures) {
-          termination = 'consecutive_failures';
-          terminationDetail = `${consecutiveFailures} failed steps in a row (last: ${problem})`;
+  async run(): Promise<SampleResult> {
+    const { sample } = this.args;
+    this.emit({ type: 'sample_start', t: now(), step: 0, sample, executor: this.o.executor });
+    try {
+      const policy = policyFor(this.o.profile);
+      const ctx: PolicyContext = {
+        sample, executor: this.o.executor, maxSteps: this.o.maxSteps, apiDoc: this.args.apiDoc, inputSummary: this.args.inputSummary,
+        keyFrames: await this.keyFrames(), profile: this.o.profile,
+      };
+      const plan = await this.plan(policy, ctx);
+      const system = policy.systemPrompt(ctx);
+      const opening = policy.openingMessages(ctx, plan);
+      while (this.step < this.o.maxSteps) {
+        if (this.args.signal?.aborted) {
+          this.termination = 'stopped';
           break;
         }
-        continue;
+        if (await this.oneStep(policy, ctx, system, opening)) break;
       }
-      modelEvent('main', r, { ...parsed }, null);
-
-      const cell: CellResult = await session.execute(parsed.code, { origin: 'agent', timeoutS: o.cellTimeoutS });
-      emit({ type: 'cell', t: now(), step, result: cell });
-      for (const v of args.drainVlmCalls?.() ?? []) {
-        const u = v.usage ?? { prompt_tokens: 0, completion_tokens: 0 };
-        usage.prompt_tokens += u.prompt_tokens;
-        usage.completion_tokens += u.completion_tokens;
-        modelCalls++;
-        emit({
-          type: 'model_call', t: now(), step, role: 'vlm', endpoint: 'vlm-bridge', latency_ms: v.durationMs, attempts: 1,
-          usage: u, raw: v.text ?? v.error ?? '', reasoning: null,
-          parsed: { kind: v.kind, prompt: v.prompt, ...(v.points ? { points: JSON.stringify(v.points) } : {}) },
-          parse_error: v.ok ? null : v.error ?? 'failed',
-        });
-      }
-      for (const a of cell.artifacts) emit({ type: 'artifact', t: now(), step, ...ArtifactEventFieldsSchema.parse(a) });
-
-      // Observation (with show() images within the session's budget).
-      const obs = buildObservation(cell);
-      const room = Math.max(0, o.imageBudget - imagesUsed);
-      const attached = cell.images.slice(0, room);
-      imagesUsed += attached.length;
-      let text = obs.text;
-      if (cell.images.length > attached.length) {
-        text += `\nNote: ${cell.images.length - attached.length} image(s) not attached: the image budget of ${o.imageBudget} per question is used up.`;
-      }
-      if (step === o.maxSteps - 1) text += `\n${LAST_STEP_WARNING}`;
-      emit({ type: 'observation', t: now(), step, text, images: attached.map((im) => im.label ?? `image ${im.index}`) });
-
-      const failed = cell.status !== 'ok';
-      if (cell.answer) {
-        if (!failed) {
-          answer = cell.answer.answer;
-          answerSource = 'return_answer';
-          termination = 'answered';
-          emit({ type: 'answer', t: now(), step, answer, source: answerSource });
-          break;
-        }
-        lastSubmitted = cell.answer.answer;
-      }
-      const assistant = failed && cell.error
-        ? renderStep(parsed, condenseFailedCode(parsed.code, cell.error.lineno, `${cell.error.ename}: ${cell.error.evalue}`), o.executor)
-        : r.content;
-      turns.push({ assistant, user: text, images: attached });
-      consecutiveFailures = failed ? consecutiveFailures + 1 : 0;
-      if (consecutiveFailures >= o.maxConsecutiveFailures) {
-        termination = 'consecutive_failures';
-        terminationDetail = `${consecutiveFailures} failed steps in a row (last: ${cell.status}${cell.error ? `: ${cell.error.ename}` : ''})`;
-        break;
-      }
+      if (this.termination === 'max_steps') this.detail = `no ReturnAnswer within ${this.o.maxSteps} steps`;
+      await this.fallback(policy, ctx);
+    } catch (e) {
+      this.error = message(e);
+      this.termination = 'error';
+      this.detail = this.error;
     }
-    if (termination === 'max_steps') terminationDetail = `no ReturnAnswer within ${o.maxSteps} steps`;
+    this.emit({ type: 'termination', t: now(), step: this.step, reason: this.termination, detail: this.detail });
+    return this.result();
+  }
 
-    // Fallbacks: the last submitted answer, else one direct-answer call with the key frames.
-    if (answer === null && lastSubmitted !== null) {
-      answer = lastSubmitted;
-      answerSource = 'last_submitted';
-      emit({ type: 'answer', t: now(), step, answer, source: answerSource });
-    } else if (answer === null && termination !== 'stopped') {
+  /** The key frames of the first message: the profile's count and selection (with a cap, never the observation images' slots). */
+  private async keyFrames(): Promise<CellImage[]> {
+    const p = this.o.profile;
+    const count = p.images_per_request === null ? p.key_frames : keyFrameSlots(p.key_frames, p.images_per_request, p.observation_slots ?? 0);
+    return count > 0 ? this.args.session.keyFrames(count, this.o.maxLongEdge, keyFrameSelection(p, this.args.sample.inputs)) : [];
+  }
+
+  /** The planner call, when the run asks for one and the policy has one; its failure is not fatal. */
+  private async plan(policy: LoopPolicy, ctx: PolicyContext): Promise<string | null> {
+    const messages = this.o.plan ? policy.plannerMessages(ctx) : null;
+    if (!messages) return null;
+    try {
+      const r = await this.call('planner', messages);
+      this.modelEvent('planner', r, null, null);
+      const plan = r.content.trim() || null;
+      this.emit({ type: 'plan', t: now(), step: 0, text: plan, error: null });
+      return plan;
+    } catch (e) {
+      this.emit({ type: 'plan', t: now(), step: 0, text: null, error: message(e) });
+      return null;
+    }
+  }
+
+  /** One step: a main call, its parse, the cell. @returns true when the sample ends. */
+  private async oneStep(policy: LoopPolicy, ctx: PolicyContext, system: string, opening: ChatCompletionMessageParam[]): Promise<boolean> {
+    const p = this.o.profile;
+    this.step++;
+    const messages = buildMessages(system, opening, this.turns, p.images_per_request);
+    let r: Called;
+    try {
+      r = await this.call('main', messages);
+    } catch (e) {
+      return this.modelFailed(policy, ctx, e, messages);
+    }
+    let parsed: ParsedStep;
+    try {
+      parsed = policy.parseStep(ctx, r.content);
+    } catch (e) {
+      const problem = e instanceof StepParseError ? e.message : String(e);
+      this.parseFailures++;
+      this.failures++;
+      this.modelEvent('main', r, null, problem);
+      const skipped = policy.skippedObservation(ctx, this.step, 'format');
+      if (skipped !== null) this.emit({ type: 'observation', t: now(), step: this.step, text: skipped, images: [] });
+      this.turns.push({ ...policy.formatError(ctx, r.content, problem), images: [], ...(skipped !== null ? { skipped } : {}) });
+      return this.failureStop(problem);
+    }
+    this.modelEvent('main', r, { ...parsed }, null);
+    if (!p.cell_errors_count) this.failures = 0; // any parsed reply resets
+
+    const step = await runCellStep({
+      session: this.args.session, policy, ctx, cellTimeoutS: this.o.cellTimeoutS, emit: (e) => this.emit(e), drainVlmCalls: this.args.drainVlmCalls,
+      countCall: (u) => {
+        this.usage.prompt_tokens += u.prompt_tokens;
+        this.usage.completion_tokens += u.completion_tokens;
+        this.modelCalls++;
+      },
+    }, parsed.code, this.step, { used: this.imagesUsed });
+    const { cell } = step;
+    this.imagesUsed += step.attached.length;
+    const failed = cell.status !== 'ok';
+    if (cell.answer) {
+      if (!failed || p.answer_on_error) {
+        this.termination = 'answered';
+        this.setAnswer(cell.answer.answer, 'return_answer');
+        return true;
+      }
+      this.lastSubmitted = cell.answer.answer;
+    }
+    const assistant = failed ? policy.condensedStep(ctx, r.content, parsed, cell) : policy.assistantMessage(ctx, r.content, parsed);
+    this.turns.push({ assistant, user: step.text, images: step.attached });
+    if (!p.cell_errors_count) return false;
+    this.failures = failed ? this.failures + 1 : 0;
+    return this.failureStop(`${cell.status}${cell.error ? `: ${cell.error.ename}` : ''}`);
+  }
+
+  /**
+   * A main call that failed after the client's retries. Default: the sample ends (`error`). With a policy that
+   * keeps going (paper), the step is used: a placeholder and a "skipped" observation enter the history, and the
+   * failure counts unless it was transient.
+   */
+  private modelFailed(policy: LoopPolicy, ctx: PolicyContext, e: unknown, messages: ChatCompletionMessageParam[]): boolean {
+    const what = `model call failed: ${message(e)}`;
+    const placeholder = policy.modelErrorMessage(e);
+    if (placeholder === null) {
+      this.error = what;
+      this.termination = 'error';
+      this.detail = what;
+      return true;
+    }
+    if (this.args.signal?.aborted) {
+      this.termination = 'stopped';
+      return true;
+    }
+    const request = this.args.sink.recordRequest?.(messages, {});
+    const err = e instanceof ModelError ? e : null;
+    this.emit({
+      type: 'model_call', t: now(), step: this.step, role: 'main', endpoint: err?.endpoint ?? 'unknown', latency_ms: 0, attempts: err?.attempts ?? 0,
+      usage: { prompt_tokens: 0, completion_tokens: 0 }, raw: '', reasoning: null, parsed: null, parse_error: what, ...(request ? { request } : {}),
+    });
+    const observation = policy.skippedObservation(ctx, this.step, 'model') ?? '';
+    this.emit({ type: 'observation', t: now(), step: this.step, text: observation, images: [] });
+    this.turns.push({ assistant: placeholder, user: observation, images: [] });
+    if (!transient(e)) this.failures++;
+    return this.failureStop(what);
+  }
+
+  /** Whether the failures in a row end the sample (with the profile's step_budget_first, the budget's reason wins on the last step). */
+  private failureStop(last: string): boolean {
+    const p = this.o.profile;
+    if (this.failures < p.max_consecutive_failures) return false;
+    if (p.step_budget_first && this.step >= this.o.maxSteps) return false; // ends as max_steps
+    this.termination = 'consecutive_failures';
+    this.detail = `${this.failures} failed steps in a row (last: ${last})`;
+    return true;
+  }
+
+  /** The fallbacks: the last submitted answer, else the policy's answer call, else its salvage from the history. */
+  private async fallback(policy: LoopPolicy, ctx: PolicyContext): Promise<void> {
+    if (this.answer !== null) return;
+    if (this.lastSubmitted !== null) {
+      this.setAnswer(this.lastSubmitted, 'last_submitted');
+      return;
+    }
+    if (this.termination === 'stopped') return;
+    const messages = policy.fallbackMessages(ctx, this.turns);
+    if (messages.length) {
       try {
-        const findings = turns.slice(-3).map((t) => t.user).join('\n---\n').slice(-4000);
-        const r = await call('fallback', [{
-          role: 'user',
-          content: [
-            ...keyFrames.map((k): ChatCompletionContentPart => ({ type: 'image_url', image_url: { url: dataUrl(k.png ?? '') } })),
-            { type: 'text', text: directAnswerPrompt(sample, findings) },
-          ],
-        }]);
-        modelEvent('fallback', r, null, null);
-        const parsedAnswer = parseFinalAnswer(r.content);
-        if (parsedAnswer !== null) {
-          answer = parsedAnswer;
-          answerSource = 'direct_answer';
-          emit({ type: 'answer', t: now(), step, answer, source: answerSource });
+        const r = await this.call('fallback', messages);
+        this.modelEvent('fallback', r, null, null);
+        const found = policy.fallbackAnswer(r.content);
+        if (found !== null) {
+          this.setAnswer(found, 'direct_answer');
+          return;
         }
       } catch (e) {
-        error ??= `direct-answer fallback failed: ${e instanceof Error ? e.message : String(e)}`;
+        this.error ??= `direct-answer fallback failed: ${message(e)}`;
       }
     }
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
-    termination = 'error';
-    terminationDetail = error;
-  }
-
-  emit({ type: 'termination', t: now(), step, reason: termination, detail: terminationDetail });
-  return {
-    id: sample.id,
-    question: sample.question,
-    ...(sample.choices ? { choices: sample.choices } : {}),
-    answer,
-    answer_source: answerSource,
-    ground_truth: sample.answer ?? null,
-    score: scoreAnswer(answer, sample.answer, sample.choices),
-    question_type: sample.question_type ?? null,
-    termination,
-    steps: step,
-    parse_failures: parseFailures,
-    usage,
-    model_calls: modelCalls,
-    duration_s: (performance.now() - t0) / 1000,
-    error,
-    started_at: startedAt,
-    finished_at: now(),
-  };
-}
-
-function toolStep(content: string): ParsedStep {
-  const { code } = toolCallToCode(content);
-  return { purpose: '', reasoning: '', next_goal: '', code };
-}
-
-/** A failed step as the model will see it in its history. */
-function renderStep(p: ParsedStep, code: string, executor: Executor): string {
-  if (executor === 'tool_call') return `\`\`\`python\n${code}\n\`\`\``;
-  return `Purpose: ${p.purpose}\nReasoning: ${p.reasoning}\nNext Goal: ${p.next_goal}\nCode:\n\`\`\`python\n${code}\n\`\`\``;
-}
-
-/**
- * The request: system prompt, first user message with the key frames, then the turns. At most
- * `perRequest` images: the key frames (the caller keeps them within perRequest - observation slots),
- * then observation images newest first: the latest observation's images always come before any older
- * one. Images that do not fit are replaced by a short text placeholder.
- */
-export function buildMessages(system: string, firstText: string, keyFrames: CellImage[], turns: Turn[], perRequest: number): ChatCompletionMessageParam[] {
-  const kept = keyFrames.slice(0, perRequest);
-  let room = perRequest - kept.length;
-  const allowed = new Set<CellImage>();
-  for (let i = turns.length - 1; i >= 0 && room > 0; i--) {
-    for (const im of turns[i]!.images) {
-      if (room <= 0) break;
-      allowed.add(im);
-      room--;
+    const salvaged = policy.salvageAnswer(ctx, this.turns);
+    if (salvaged !== null) {
+      // The result has no source for it: `none`, with the answer event's source and the detail saying where it came from.
+      this.setAnswer(salvaged, 'none', 'salvage');
+      this.detail = `${this.detail ?? this.termination}; answer salvaged from the history`;
     }
   }
-  const messages: ChatCompletionMessageParam[] = [
-    { role: 'system', content: system },
-    {
-      role: 'user',
-      content: [
-        ...kept.map((k): ChatCompletionContentPart => ({ type: 'image_url', image_url: { url: dataUrl(k.png ?? '') } })),
-        { type: 'text', text: firstText },
-      ],
-    },
-  ];
-  for (const t of turns) {
-    messages.push({ role: 'assistant', content: t.assistant });
-    const parts: ChatCompletionContentPart[] = [{ type: 'text', text: t.user }];
-    for (const im of t.images) {
-      if (allowed.has(im) && im.png) parts.push({ type: 'image_url', image_url: { url: dataUrl(im.png) } });
-      else parts.push({ type: 'text', text: `[image "${im.label ?? im.index}" omitted to stay within ${perRequest} images per request]` });
-    }
-    messages.push({ role: 'user', content: parts });
+
+  private result(): SampleResult {
+    const { sample } = this.args;
+    return {
+      id: sample.id,
+      question: sample.question,
+      ...(sample.choices ? { choices: sample.choices } : {}),
+      answer: this.answer,
+      answer_source: this.answerSource,
+      ground_truth: sample.answer ?? null,
+      score: scoreAnswer(this.answer, sample.answer, sample.choices),
+      question_type: sample.question_type ?? null,
+      termination: this.termination,
+      steps: this.step,
+      parse_failures: this.parseFailures,
+      usage: this.usage,
+      model_calls: this.modelCalls,
+      duration_s: (performance.now() - this.t0) / 1000,
+      error: this.error,
+      started_at: this.startedAt,
+      finished_at: now(),
+    };
   }
-  return messages;
 }

@@ -3,9 +3,11 @@
  * sample's inputs with the perception server and a per-sample VLM bridge, the agent loop, and the run
  * record. Used by `spatialclaw ask`, `spatialclaw run` and the workbench.
  */
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ModelConfig } from '../../../shared/model.ts';
-import type { RunEvent, SampleResult, SampleSpec } from '../../../shared/run.ts';
-import { VlmBridge, type VlmHandler } from '../kernel/bridge.ts';
+import type { ProfileName } from '../../../shared/profiles.ts';
+import type { ModelRequest, RunEvent, SampleResult, SampleSpec } from '../../../shared/run.ts';
+import { VlmBridge } from '../kernel/bridge.ts';
 import type { KernelRuntime } from '../kernel/runtime.ts';
 import { KernelPrepareError, type KernelSession } from '../kernel/session.ts';
 import { secretFrom } from '../config/env.ts';
@@ -17,35 +19,19 @@ import type { RunWriter } from '../runs/writer.ts';
 import { scoreAnswer } from '../runs/scoring.ts';
 import { keepArtifact, noteArtifactFailure } from '../workbench/artifacts.ts';
 import { type AgentOptions, type ModelLike, runSample } from './loop.ts';
+import { agentRecord, DEFAULT_AGENT_OPTIONS, prepareOptions, profileInputs } from './options.ts';
+import { modelVlmHandler } from './vlm-handler.ts';
 
-let apiDocCache: string | null = null;
+const apiDocCache = new Map<ProfileName, string>();
 
-/** The tool reference for the system prompt (`python -m spatial_runtime.apidoc`), cached per process. */
-export async function loadApiDoc(): Promise<string> {
-  if (apiDocCache) return apiDocCache;
-  const r = await runPython(resolvePython(), ['-m', 'spatial_runtime.apidoc'], 120_000);
+/** The tool reference for the system prompt (`python -m spatial_runtime.apidoc [--profile paper]`), cached per process and profile. */
+export async function loadApiDoc(profile: ProfileName = 'default'): Promise<string> {
+  const cached = apiDocCache.get(profile);
+  if (cached) return cached;
+  const r = await runPython(resolvePython(), ['-m', 'spatial_runtime.apidoc', ...(profile === 'default' ? [] : ['--profile', profile])], 120_000);
   if (r.code !== 0) throw new Error(`could not generate the tool reference: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
-  apiDocCache = r.stdout;
-  return apiDocCache;
-}
-
-/** A VLM handler that answers `vlm.ask` / `vlm.locate` with the run's model (role `vlm`). */
-export function modelVlmHandler(model: ModelLike): VlmHandler {
-  const asImages = (images: Buffer[]) => images.map((b) => ({ type: 'image_url' as const, image_url: { url: `data:image/png;base64,${b.toString('base64')}` } }));
-  return {
-    ask: async (images, question) => {
-      const r = await model.chat({ role: 'vlm', messages: [{ role: 'user', content: [...asImages(images), { type: 'text', text: question }] }] });
-      return { text: r.content, usage: r.usage };
-    },
-    locate: async (images, target) => {
-      const { parsePoints } = await import('../kernel/bridge.ts');
-      const r = await model.chat({
-        role: 'vlm',
-        messages: [{ role: 'user', content: [...asImages(images), { type: 'text', text: `Locate: ${target}\nAnswer only with JSON {"points": [[x, y], ...]}, x and y normalised to 0-1000 over the image (0,0 = top-left).` }] }],
-      });
-      return { points: parsePoints(r.content), text: r.content, usage: r.usage };
-    },
-  };
+  apiDocCache.set(profile, r.stdout);
+  return r.stdout;
 }
 
 export interface SampleContext {
@@ -89,6 +75,8 @@ export interface AskRunConfigOptions {
   model: ModelConfig | { record: Record<string, unknown> };
   executor: string;
   maxSteps: number;
+  /** Every option the sample runs with (recorded as `profile` and `agent`). */
+  agent: AgentOptions;
   /** The perception target as asked ("local", a server name, a URL), or null. */
   perception: string | null;
   /** The URL of the server used, or null. */
@@ -99,7 +87,8 @@ export interface AskRunConfigOptions {
 
 /**
  * The run.json `config` of a one-question run, the same keys whoever asks: `kind`, `model` (redacted),
- * `executor`, `max_steps`, `perception`, `perception_url`, `source`.
+ * `executor`, `max_steps`, `profile` (its name), `agent` (every option: {@link agentRecord}), `perception`,
+ * `perception_url`, `source`.
  * @throws Error when the value of a key variable would reach the record.
  */
 export function askRunConfig(o: AskRunConfigOptions): Record<string, unknown> {
@@ -109,17 +98,14 @@ export function askRunConfig(o: AskRunConfigOptions): Record<string, unknown> {
     model: cfg ? redactConfig(cfg) : (o.model as { record: Record<string, unknown> }).record,
     executor: o.executor,
     max_steps: o.maxSteps,
+    profile: o.agent.profile.name,
+    agent: agentRecord(o.agent),
     perception: o.perception,
     perception_url: o.perceptionUrl,
     source: o.source,
   };
   assertNoSecrets(config, cfg ? modelSecretValues(cfg) : []);
   return config;
-}
-
-/** Agent options that follow from a model config (image limits). */
-export function modelAgentOptions(cfg: ModelConfig): Pick<AgentOptions, 'imagesPerRequest' | 'maxLongEdge'> {
-  return { imagesPerRequest: cfg.images.per_request, maxLongEdge: cfg.images.max_long_edge };
 }
 
 /**
@@ -147,12 +133,25 @@ function serialiseExecute(session: KernelSession): () => Promise<void> {
  * Run one sample and record it. Problems preparing the kernel (a missing video, say) end the sample
  * with termination `error` and a clear message; they do not stop a batch.
  */
-export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<SampleResult> {
+export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<SampleResult> {
+  // The profile decides how the inputs are bound (every frame, the size rule) and what the kernel does.
+  const profile = ctx.options?.profile ?? DEFAULT_AGENT_OPTIONS.profile;
+  const sample: SampleSpec = { ...asked, inputs: profileInputs(asked.inputs, profile) };
   const sw = ctx.writer.startSample(sample);
+  // A request the record cannot hold (an image that is neither PNG nor JPEG, say) is left out of its event;
+  // recording never changes what the agent does.
+  const recordRequest = (messages: ChatCompletionMessageParam[], params: Record<string, unknown>): ModelRequest | undefined => {
+    try {
+      return sw.recordRequest(messages, params);
+    } catch {
+      return undefined;
+    }
+  };
   const copies: Promise<void>[] = [];
   const perception = ctx.perception;
   const keep = ctx.keepArtifacts !== false && perception !== null;
   const sink = {
+    recordRequest,
     event: (e: RunEvent) => {
       const written = sw.event(e);
       if (keep && e.type === 'artifact' && e.url && e.url.startsWith(`${perception.url}/v1/artifacts/`)) {
@@ -177,6 +176,7 @@ export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<Sa
     try {
       inputSummary = await session.prepare({
         inputs: sample.inputs,
+        ...prepareOptions(profile),
         scratchDir: ctx.runtime.newScratchDir(),
         bridge: { url: bridge.url, token: bridge.token },
         perception: ctx.perception
@@ -203,13 +203,18 @@ export async function runOne(sample: SampleSpec, ctx: SampleContext): Promise<Sa
       session,
       inputSummary,
       model: ctx.model,
-      apiDoc: await loadApiDoc(),
+      apiDoc: await loadApiDoc(profile.kernel.name),
       sink,
       ...(ctx.options ? { options: ctx.options } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       drainVlmCalls: () => {
         const fresh = bridge.calls.slice(drained);
         drained = bridge.calls.length;
+        for (const c of fresh) {
+          // Recorded once, then the base64 images are let go.
+          if (c.sent) c.request = recordRequest(c.sent.messages, c.sent.params);
+          delete c.sent;
+        }
         return fresh;
       },
     });

@@ -9,11 +9,13 @@ import { basename, join, resolve } from 'node:path';
 import { WorkbenchError } from '../../../shared/api.ts';
 import type { InputSpec } from '../../../shared/kernel.ts';
 import type { ModelConfig } from '../../../shared/model.ts';
+import type { ProfileName } from '../../../shared/profiles.ts';
 import { type RunEvent, type SampleResult, type SampleSpec, SampleSpecSchema } from '../../../shared/run.ts';
 import type { Executor } from '../config/resolve.ts';
 import type { SettingsService } from '../config/settings.ts';
 import type { ModelLike } from '../agent/loop.ts';
-import { askRunConfig, modelAgentOptions, runOne, runVersions } from '../agent/runner.ts';
+import { agentOptions } from '../agent/options.ts';
+import { askRunConfig, runOne, runVersions } from '../agent/runner.ts';
 import type { KernelSession } from '../kernel/session.ts';
 import { ModelClient } from '../model/client.ts';
 import type { ModelRegistry } from '../model/registry.ts';
@@ -43,7 +45,8 @@ export interface AskSpec {
   model: ModelConfig | string | ScriptedModel;
   /** Perception target (PerceptionService.resolve): a server name, "local", a URL, or null for none. */
   perception: string | null;
-  /** Defaults: the resolved config (flags, settings.json, shared/defaults.ts). */
+  /** Defaults: the resolved config (flags, environment, settings.json, shared/defaults.ts). */
+  profile?: ProfileName | undefined;
   executor?: Executor | undefined;
   maxSteps?: number | undefined;
   plan?: boolean | undefined;
@@ -128,6 +131,14 @@ export class AskService {
     const config = this.deps.settings.config();
     const executor = spec.executor ?? config.executor;
     const maxSteps = spec.maxSteps ?? config.maxSteps;
+    const options = agentOptions({
+      profile: spec.profile ?? config.profile,
+      executor,
+      maxSteps,
+      plan: spec.plan ?? config.plan,
+      cellTimeoutS: config.cellTimeoutS,
+      model: 'scripted' in model ? null : model,
+    });
     const dir = resolve(spec.dir ?? join(this.deps.runs.root, spec.runIdPrefix ? newRunId(spec.runIdPrefix) : newRunId()));
     const runId = basename(dir);
     const writer = await RunWriter.create(dir, {
@@ -136,6 +147,7 @@ export class AskService {
         model: 'scripted' in model ? { record: model.record } : model,
         executor,
         maxSteps,
+        agent: options,
         perception: spec.perception,
         perceptionUrl: perception?.url ?? null,
         source: spec.source,
@@ -143,13 +155,6 @@ export class AskService {
       versions: runVersions(),
       total_samples: 1,
     });
-    const options = {
-      executor,
-      maxSteps,
-      plan: spec.plan ?? config.plan,
-      cellTimeoutS: config.cellTimeoutS,
-      ...('scripted' in model ? {} : modelAgentOptions(model)),
-    };
     const l: LiveSample = {
       runId, sampleId: sample.id, dir, abort: new AbortController(), session: null, startedAt: Date.now(), step: 0, usage: { prompt: 0, completion: 0 }, done: Promise.resolve({ result: null, error: null }),
     };

@@ -1,7 +1,8 @@
 /**
  * Restoring a kernel from a recorded sample, for `spatialclaw replay` and the workbench's console on a
- * past sample: a fresh session prepared on the sample's recorded inputs (no model bridge, so replayed
- * `vlm.*` calls fail), then the recorded cells re-executed in the order they ran.
+ * past sample: a fresh session prepared on the sample's recorded inputs with the run's agent profile (run.json
+ * `config.agent`: the frames' size rule and the kernel options; no model bridge, so replayed `vlm.*` calls fail),
+ * then the recorded cells re-executed in the order they ran.
  *
  * Which cells are replayed is one rule, {@link selectReplayCells}: every cell that reached the kernel and
  * finished there, from the agent's journal (events.jsonl) and the console's (console.jsonl), in the order
@@ -12,11 +13,13 @@
 import { basename } from 'node:path';
 import { WorkbenchError } from '../../../shared/api.ts';
 import type { CellResult } from '../../../shared/kernel.ts';
+import { AgentRunConfigSchema } from '../../../shared/profiles.ts';
 import type { RunEvent } from '../../../shared/run.ts';
+import { prepareOptions } from '../agent/options.ts';
 import type { SettingsService } from '../config/settings.ts';
 import { KernelPrepareError, type KernelSession } from '../kernel/session.ts';
 import type { PerceptionServer } from '../perception/server.ts';
-import { readSampleEvents } from '../runs/reader.ts';
+import { readRunInfo, readSampleEvents } from '../runs/reader.ts';
 import { readConsole } from '../workbench/runs.ts';
 import type { KernelService } from './kernels.ts';
 
@@ -84,6 +87,18 @@ export interface Restored {
   skipped: RecordedCell[];
 }
 
+/** How the run's samples were prepared (run.json `config.agent`); nothing for runs recorded before profiles (the default). */
+function recordedPrepare(runDir: string): ReturnType<typeof prepareOptions> | Record<string, never> {
+  let agent: unknown;
+  try {
+    agent = readRunInfo(runDir).config['agent'];
+  } catch {
+    return {};
+  }
+  const parsed = AgentRunConfigSchema.safeParse(agent);
+  return parsed.success ? prepareOptions(parsed.data) : {};
+}
+
 export class ReplayService {
   constructor(
     private readonly kernels: KernelService,
@@ -108,6 +123,7 @@ export class ReplayService {
       try {
         await session.prepare({
           inputs: start.sample.inputs,
+          ...recordedPrepare(runDir),
           scratchDir: runtime.newScratchDir(),
           bridge: null,
           perception: o.perception ? { url: o.perception.url, token: o.perception.token } : null,

@@ -1,14 +1,14 @@
 /**
  * The read side of the runs under one runs root (docs/run-format.md): the run list with filters, one
  * run's summary, pages of its samples (parsed once per run and cached, workbench/runs.ts), a sample's
- * events and console cells, its images and its kept perception artifacts.
+ * events and console cells, the messages its model calls sent, its images and its kept perception artifacts.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { WorkbenchError } from '../../../shared/api.ts';
-import type { ArtifactManifest, RunDetail, RunQuery, RunRow, SampleEvents, SamplePage, SampleQuery } from '../../../shared/workbench.ts';
+import type { ArtifactManifest, RequestMessages, RunDetail, RunQuery, RunRow, SampleEvents, SamplePage, SampleQuery } from '../../../shared/workbench.ts';
 import { RUN_JSON } from '../runs/layout.ts';
-import { isRunLive, listRuns, readRunInfo, readSampleEvents } from '../runs/reader.ts';
+import { isRunLive, listRuns, readRunInfo, readSampleEvents, readSampleMessages } from '../runs/reader.ts';
 import { keptArrayPath, readKeptManifest } from '../workbench/artifacts.ts';
 import { accuracy, filterRuns, pageSamples, readConsole, SampleCache, sampleDir, toRunRow } from '../workbench/runs.ts';
 
@@ -65,7 +65,25 @@ export class RunsService {
     return { events: readSampleEvents(dir, sampleId), console: readConsole(dir, sampleId), live: this.isLive(runId, sampleId) && existsSync(folder) };
   }
 
-  /** A PNG from the sample's images/ folder (`images/<name>.png`). @throws WorkbenchError for a path outside it or a missing image. */
+  /**
+   * The messages of a model call, by the ids in its model_call event's `request` (in that order, repeats
+   * kept), from the sample's messages.jsonl. Read on each call: a live sample's messages are written before
+   * the event that names them. @throws WorkbenchError for an id the sample did not record.
+   */
+  requestMessages(runId: string, sampleId: string, ids: string[]): RequestMessages {
+    this.sampleFolder(runId, sampleId);
+    const byId = readSampleMessages(this.runDir(runId), sampleId);
+    const missing = ids.filter((id) => !byId.has(id));
+    if (missing.length) {
+      throw new WorkbenchError(
+        `sample ${sampleId} of run ${runId} has no recorded message ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` (and ${missing.length - 3} more)` : ''}`,
+        "use the ids of a model_call event's request (sampleEvents); runs recorded before requests were kept have none",
+      );
+    }
+    return { messages: ids.map((id) => byId.get(id)!) };
+  }
+
+  /** A PNG or JPEG from the sample's images/ folder (`images/<name>.png|.jpg`). @throws WorkbenchError for a path outside it or a missing image. */
   image(runId: string, sampleId: string, path: string): Uint8Array {
     const dir = this.sampleFolder(runId, sampleId);
     const file = resolve(dir, path);

@@ -15,8 +15,10 @@ export const ENV = {
   root: 'SPATIALCLAW_ROOT',
   /** Default model: a config name or file (`--model`). */
   model: 'SPATIALCLAW_MODEL',
-  /** Default OpenAI-compatible endpoint for an ad-hoc model config (`--base-url`). */
+  /** Default OpenAI-compatible endpoint for an ad-hoc model config, or of a built-in one (`--base-url`). */
   baseUrl: 'SPATIALCLAW_BASE_URL',
+  /** Default agent profile, `default` or `paper` (`--profile`; shared/profiles.ts). */
+  profile: 'SPATIALCLAW_PROFILE',
   /** Show the kernel client's debug messages. */
   debug: 'SPATIALCLAW_DEBUG',
   /** Token of a running Jupyter server given with `--jupyter-url`. */

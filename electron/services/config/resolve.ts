@@ -13,8 +13,9 @@
  */
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../../../shared/defaults.ts';
-import type { Settings } from '../../../shared/workbench.ts';
-import type { EnvName } from './env.ts';
+import { PROFILE_NAMES, type ProfileName } from '../../../shared/profiles.ts';
+import { ENV, type EnvName } from './env.ts';
+import type { SettingsFile } from './settings.ts';
 
 /** How the model acts: one Python cell per step, one cell in all, or one JSON tool call per step. */
 export type Executor = 'code' | 'single_pass' | 'tool_call';
@@ -31,6 +32,8 @@ export interface ConfigFlags {
   apiKeyEnv?: string | undefined;
   /** Perception target: "local", a server name, or a URL (`--perception`). */
   perception?: string | undefined;
+  /** The agent profile (`--profile`): `default` or `paper` (shared/profiles.ts). */
+  profile?: ProfileName | undefined;
   executor?: Executor | undefined;
   /** Agent steps per sample. */
   maxSteps?: number | undefined;
@@ -68,6 +71,7 @@ export interface ResolvedConfig {
   baseUrl: string | null;
   apiKeyEnv: string | null;
   perception: string | null;
+  profile: ProfileName;
   executor: Executor;
   maxSteps: number;
   plan: boolean;
@@ -85,20 +89,21 @@ interface FieldSpec {
   /** The variable (by its ./env.ts name) that sets this field, if any. */
   env?: EnvName;
   /** The settings.json key that sets this field, if any. */
-  settings?: keyof Settings;
+  settings?: keyof SettingsFile;
   default: unknown;
 }
 
 /**
  * Which layers each field has (every field has the flag and default layers). Only string fields have an
- * environment variable; only the four fields of settings.json (shared/workbench.ts `SettingsSchema`) have
- * the settings layer.
+ * environment variable; only the four fields of settings.json (shared/workbench.ts `SettingsSchema`) and its
+ * `profile` (./settings.ts `SettingsFileSchema`) have the settings layer.
  */
 export const CONFIG_FIELDS: Record<ConfigField, FieldSpec> = {
   model: { env: 'model', default: null },
   baseUrl: { env: 'baseUrl', default: null },
   apiKeyEnv: { default: null },
   perception: { default: null },
+  profile: { env: 'profile', settings: 'profile', default: DEFAULTS.profile },
   executor: { default: DEFAULTS.executor },
   maxSteps: { settings: 'max_steps', default: DEFAULTS.maxSteps },
   plan: { default: DEFAULTS.plan },
@@ -115,7 +120,7 @@ export interface ConfigLayers {
   /** An environment variable by its ./env.ts name (`env` from ./env.ts), undefined when unset or empty. */
   env: (name: EnvName) => string | undefined;
   /** Only the keys present in settings.json (validated); `{}` when the file does not exist. */
-  settings: Partial<Settings>;
+  settings: Partial<SettingsFile>;
   dataDir: string;
   settingsFile: string;
 }
@@ -137,6 +142,10 @@ export function resolveConfig(flags: ConfigFlags, layers: ConfigLayers): Resolve
       : [spec.default, 'default'];
     values[field] = Array.isArray(value) ? [...(value as unknown[])] : value;
     sources[field] = source;
+  }
+  // The one string field with a closed set of values from the environment (flags and settings.json are checked where they are read).
+  if (!(PROFILE_NAMES as readonly unknown[]).includes(values['profile'])) {
+    throw new Error(`unknown agent profile ${JSON.stringify(values['profile'])} (from ${sources.profile === 'env' ? `$${ENV.profile}` : `the ${sources.profile}`}): use ${PROFILE_NAMES.join(' or ')}`);
   }
   return {
     ...(values as Omit<ResolvedConfig, ConfigFolder | 'sources'>),

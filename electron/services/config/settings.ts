@@ -1,7 +1,8 @@
 /**
  * `<data dir>/settings.json` (pool size, kernel memory, cell timeout, default step budget; validated with
- * `SettingsSchema` of shared/workbench.ts) and {@link SettingsService}, which owns the file and the
- * resolved configuration built on it (./resolve.ts).
+ * `SettingsSchema` of shared/workbench.ts; plus the default agent profile, `profile`, which only the resolved
+ * config reads: {@link SettingsFileSchema}) and {@link SettingsService}, which owns the file and the resolved
+ * configuration built on it (./resolve.ts).
  *
  * An absent file means the defaults. A corrupt file is an error naming the file; it is never overwritten
  * silently (saving replaces it only when the user saves new settings).
@@ -9,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { z } from 'zod';
+import { ProfileNameSchema } from '../../../shared/profiles.ts';
 import { type Settings, SettingsSchema } from '../../../shared/workbench.ts';
 import { writeJsonAtomic } from '../fs/atomic.ts';
 import { dataDir } from '../paths.ts';
@@ -40,14 +42,21 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
+/**
+ * settings.json as the resolved config reads it: the Settings view's fields and `profile`, the default agent
+ * profile (`default` or `paper`; set by hand, kept when the Settings view saves).
+ */
+export const SettingsFileSchema = SettingsSchema.extend({ profile: ProfileNameSchema.optional() });
+export type SettingsFile = z.infer<typeof SettingsFileSchema>;
+
 /** Validate a parsed settings object. @throws SettingsError naming `file` and every bad field. */
-function checkSettings(raw: unknown, file: string): Settings {
-  const r = SettingsSchema.safeParse(raw);
+function checkSettings<S extends typeof SettingsSchema | typeof SettingsFileSchema>(raw: unknown, file: string, schema: S): z.infer<S> {
+  const r = schema.safeParse(raw);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
     throw new SettingsError(`${file} holds invalid settings: ${issues}`, `fix the named fields or delete ${file} to go back to the defaults`);
   }
-  return r.data;
+  return r.data as z.infer<S>;
 }
 
 /**
@@ -55,7 +64,7 @@ function checkSettings(raw: unknown, file: string): Settings {
  * @throws SettingsError naming `file` and the field when it is not JSON or not valid settings.
  */
 export function parseSettings(text: string, file: string): Settings {
-  return checkSettings(parseJson(text, file), file);
+  return checkSettings(parseJson(text, file), file, SettingsSchema);
 }
 
 /** The settings; the defaults when the file does not exist. @throws SettingsError */
@@ -69,12 +78,22 @@ export function loadSettings(file: string = settingsPath()): Settings {
  * the file leaves out falls through to the default. `{}` when the file does not exist.
  * @throws SettingsError naming the file and field.
  */
-export function readSettingsLayer(file: string): Partial<Settings> {
+export function readSettingsLayer(file: string): Partial<SettingsFile> {
   if (!existsSync(file)) return {};
   const raw = parseJson(readFileSync(file, 'utf8'), file);
-  const full = checkSettings(raw, file);
+  const full = checkSettings(raw, file, SettingsFileSchema);
   const present = new Set(raw && typeof raw === 'object' ? Object.keys(raw) : []);
-  return Object.fromEntries(Object.entries(full).filter(([k]) => present.has(k))) as Partial<Settings>;
+  return Object.fromEntries(Object.entries(full).filter(([k]) => present.has(k))) as Partial<SettingsFile>;
+}
+
+/** The fields of the current file that the Settings view does not edit (`profile`), to keep on save; {} if unreadable. */
+function keptFields(file: string): Pick<SettingsFile, 'profile'> {
+  try {
+    const { profile } = readSettingsLayer(file);
+    return profile ? { profile } : {};
+  } catch {
+    return {};
+  }
 }
 
 /**
@@ -84,7 +103,7 @@ export function readSettingsLayer(file: string): Partial<Settings> {
 export function saveSettings(value: z.input<typeof SettingsSchema>, file: string = settingsPath()): Settings {
   const s = SettingsSchema.parse(value);
   mkdirSync(dirname(file), { recursive: true });
-  writeJsonAtomic(file, s);
+  writeJsonAtomic(file, { ...s, ...keptFields(file) });
   return s;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The VLM bridge: a small HTTP server on 127.0.0.1 through which a kernel's `vlm.ask` / `vlm.locate`
- * reach the model. The kernel holds only a per-bridge token in memory, never an API key, and every
+ * (and the paper profile's `vlm.locate` / `vlm.ask_with_thinking`, on the `/vlm/paper/...` routes) reach the model. The kernel holds only a per-bridge token in memory, never an API key, and every
  * call is recorded here (with token usage) so it lands in the run record.
  * Protocol: docs/kernel-protocol.md, "VLM bridge".
  */
@@ -8,7 +8,9 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { z } from 'zod';
+import type { ModelRequest } from '../../../shared/run.ts';
 import { secretFrom } from '../config/env.ts';
 import { stripThink } from '../model/client.ts';
 
@@ -17,23 +19,45 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const AskSchema = z.object({ images: z.array(z.string()).max(64), question: z.string().min(1) });
 const LocateSchema = z.object({ images: z.array(z.string()).min(1).max(64), target: z.string().min(1) });
 
+/** The paper profile's isolated calls: `vlm.locate` (≤ 8 images, model role `locate`) and `vlm.ask_with_thinking` (≤ 64, role `vlm`). */
+export const PAPER_CALLS = {
+  paper_locate: { route: '/vlm/paper/locate', maxImages: 8, role: 'locate' },
+  ask_with_thinking: { route: '/vlm/paper/ask_with_thinking', maxImages: 64, role: 'vlm' },
+} as const;
+export type PaperCall = keyof typeof PAPER_CALLS;
+const paperSchema = (maxImages: number) => z.object({ images: z.array(z.string()).max(maxImages), question: z.string().min(1) });
+
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   reasoning_tokens?: number;
 }
 
+/** What a handler sent to the model for one call: the chat messages and the other request body fields. */
+export interface SentRequest {
+  messages: ChatCompletionMessageParam[];
+  params: Record<string, unknown>;
+}
+
 /** What answers the bridge's calls: a model endpoint, or a scripted one in tests. */
 export interface VlmHandler {
   /** `images` are PNG bytes. */
-  ask(images: Buffer[], question: string): Promise<{ text: string; usage?: Usage }>;
+  ask(images: Buffer[], question: string): Promise<{ text: string; usage?: Usage; sent?: SentRequest }>;
   /** Points normalised to 0–1000 over the first image's width and height. */
-  locate(images: Buffer[], target: string): Promise<{ points: [number, number][]; text: string; usage?: Usage }>;
+  locate(images: Buffer[], target: string): Promise<{ points: [number, number][]; text: string; usage?: Usage; sent?: SentRequest }>;
+  /**
+   * The paper profile's calls (absent: those routes answer 501): one isolated request with the call's own system
+   * prompt, the images, then `question` as the kernel sent it (the locate presence check included).
+   */
+  paper?(call: PaperCall, images: Buffer[], question: string): Promise<{ text: string; usage?: Usage; sent?: SentRequest }>;
 }
 
 /** One recorded bridge call. */
 export interface BridgeCall {
-  kind: 'ask' | 'locate';
+  /** `ask` / `locate` (vlm.ask / vlm.locate), or the paper profile's `paper_locate` / `ask_with_thinking`. */
+  kind: 'ask' | 'locate' | PaperCall;
+  /** The model role that answered: `locate` for the paper's vlm.locate, else `vlm`. */
+  role: 'vlm' | 'locate';
   prompt: string;
   images: number;
   startedAt: string;
@@ -43,6 +67,10 @@ export interface BridgeCall {
   points?: [number, number][];
   error?: string;
   usage?: Usage;
+  /** What the handler sent (until the call is drained and recorded). */
+  sent?: SentRequest;
+  /** What was sent, as recorded in the run (set when the call is drained). */
+  request?: ModelRequest;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -101,8 +129,11 @@ export class VlmBridge {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.authorised(req)) return send(res, 401, { error: 'missing or wrong bridge token' });
     if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
-    const kind = req.url === '/vlm/ask' ? 'ask' : req.url === '/vlm/locate' ? 'locate' : null;
-    if (!kind) return send(res, 404, { error: `unknown route ${req.url}; use /vlm/ask or /vlm/locate` });
+    const paper = (Object.keys(PAPER_CALLS) as PaperCall[]).find((k) => PAPER_CALLS[k].route === req.url);
+    const kind = req.url === '/vlm/ask' ? 'ask' : req.url === '/vlm/locate' ? 'locate' : paper ?? null;
+    if (!kind) return send(res, 404, { error: `unknown route ${req.url}; use /vlm/ask, /vlm/locate, ${Object.values(PAPER_CALLS).map((c) => c.route).join(' or ')}` });
+    const answerPaper = this.handler.paper?.bind(this.handler);
+    if (paper && !answerPaper) return send(res, 501, { error: `this bridge does not answer ${req.url}` });
     let body: unknown;
     try {
       body = JSON.parse((await readBody(req)).toString('utf8'));
@@ -110,20 +141,25 @@ export class VlmBridge {
       const status = (e as { status?: number }).status ?? 400;
       return send(res, status, { error: status === 413 ? (e as Error).message : 'the request body is not valid JSON' });
     }
-    const parsed = (kind === 'ask' ? AskSchema : LocateSchema).safeParse(body);
+    const parsed = (paper ? paperSchema(PAPER_CALLS[paper].maxImages) : kind === 'ask' ? AskSchema : LocateSchema).safeParse(body);
     if (!parsed.success) return send(res, 400, { error: `invalid ${kind} request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
     const images = parsed.data.images.map((b) => Buffer.from(b, 'base64'));
     const prompt = 'question' in parsed.data ? parsed.data.question : parsed.data.target;
-    const call: BridgeCall = { kind, prompt, images: images.length, startedAt: new Date().toISOString(), durationMs: 0, ok: false };
+    const role = paper ? PAPER_CALLS[paper].role : 'vlm';
+    const call: BridgeCall = { kind, role, prompt, images: images.length, startedAt: new Date().toISOString(), durationMs: 0, ok: false };
     const t0 = performance.now();
     try {
-      if (kind === 'ask') {
+      if (paper && answerPaper) {
+        const r = await answerPaper(paper, images, prompt);
+        Object.assign(call, { ok: true, text: r.text, usage: r.usage, sent: r.sent });
+        send(res, 200, { text: r.text });
+      } else if (kind === 'ask') {
         const r = await this.handler.ask(images, prompt);
-        Object.assign(call, { ok: true, text: r.text, usage: r.usage });
+        Object.assign(call, { ok: true, text: r.text, usage: r.usage, sent: r.sent });
         send(res, 200, { text: r.text });
       } else {
         const r = await this.handler.locate(images, prompt);
-        Object.assign(call, { ok: true, text: r.text, points: r.points, usage: r.usage });
+        Object.assign(call, { ok: true, text: r.text, points: r.points, usage: r.usage, sent: r.sent });
         send(res, 200, { points: r.points, text: r.text });
       }
     } catch (e) {

@@ -5,6 +5,7 @@
  * The kernel-side half is `spatial_runtime.session` (docs/kernel-protocol.md).
  */
 import type { Kernel, KernelManager, KernelMessage } from '@jupyterlab/services';
+import { z } from 'zod';
 import {
   type Answer,
   AnswerSchema,
@@ -15,7 +16,9 @@ import {
   type InputSpec,
 } from '../../../shared/kernel.ts';
 import { DEFAULTS } from '../../../shared/defaults.ts';
-import { ImageMetaSchema, MIME, PrepareConfigSchema, VariablesPayloadSchema } from '../../../shared/contracts/kernel.ts';
+import { imageSize } from '../../../shared/image.ts';
+import { ImageMetaSchema, MIME, PrepareConfigSchema, type VariableSummary, VariablesPayloadSchema } from '../../../shared/contracts/kernel.ts';
+import type { KernelProfile } from '../../../shared/profiles.ts';
 import { stripAnsi } from '../jupyter/execute.ts';
 import type { SafetyChecker } from './safety.ts';
 import { toCellError } from './observation.ts';
@@ -30,6 +33,8 @@ export const INIT_CODE = `${RUNTIME}.init()`;
 /** Clears the user namespace for reuse by another sample (no restart). */
 export const RESET_CODE = `${RUNTIME}.reset()`;
 const AFTER_CELL = `${RUNTIME}.after_cell()`;
+/** The paper profile's answer to a timeout: clear the user namespace, bind the inputs and tools again. */
+const RESET_NAMESPACE = `${RUNTIME}.reset_namespace()`;
 
 
 /** What `prepare()` binds into the kernel. */
@@ -37,6 +42,13 @@ export interface PrepareConfig {
   inputs: InputSpec[];
   /** Resize frames so the long edge is at most this many pixels (intrinsics are scaled to match). */
   maxLongEdge?: number | null;
+  /**
+   * How frames reach `maxLongEdge`: keep the aspect ratio (`long_edge`, default) or centre-crop to the nearest of
+   * six aspect grids, then resize, small frames enlarged (`paper_grid`, profile `paper`; needs `maxLongEdge`).
+   */
+  resize?: 'long_edge' | 'paper_grid';
+  /** The kernel half of the agent profile (absent: the default profile). Its `timeout_reset` also sets how {@link KernelSession.execute} recovers from a timeout. */
+  profile?: KernelProfile;
   /** The kernel's working directory (a per-session scratch dir). */
   scratchDir: string;
   /** Where the kernel reaches the host's VLM bridge; null disables `vlm`. */
@@ -47,6 +59,24 @@ export interface PrepareConfig {
 
 export class KernelPrepareError extends Error {
   override name = 'KernelPrepareError';
+}
+
+/** A variable over 500 decimal MB, reported after each cell when the profile's summaries have no values (paper). */
+export interface LargeVariable {
+  name: string;
+  size_mb: number;
+}
+
+/** Which key frames {@link KernelSession.keyFrames} publishes. */
+export interface KeyFrameOptions {
+  /**
+   * `default`: `count` frames shared out across the inputs, labelled `frame N`. `paper`: min(count, n) frames at
+   * round(i(n−1)/(k−1)) (half to even) over all inputs together, labelled `InputImages[p] frame N` with
+   * `frame: {input, position, frame_index}` on each image.
+   */
+  selection?: 'default' | 'paper';
+  /** `paper` only: `count` frames from each input (multi-video samples) instead of from all inputs together. */
+  perInput?: boolean;
 }
 
 export interface ExecuteOptions {
@@ -157,7 +187,11 @@ export async function runQuiet(kernel: Kernel.IKernelConnection, code: string, t
 export class KernelSession {
   /** Every cell run in this session, in order, with full outputs. */
   readonly history: CellResult[] = [];
+  /** Variables over 500 MB after the last cell (profiles whose summaries have no values, i.e. paper; else empty). */
+  largeVariables: LargeVariable[] = [];
   private config: PrepareConfig | null = null;
+  /** Cells before this index of {@link history} are not replayed after a restart (their state was cleared). */
+  private replayFrom = 0;
   private readonly interruptGraceMs: number;
   private readonly restartTimeoutMs: number;
   private busy = false;
@@ -200,6 +234,8 @@ export class KernelSession {
         max_long_edge: config.maxLongEdge ?? null,
         bridge: config.bridge ?? null,
         perception: config.perception ?? null,
+        ...(config.resize ? { resize: config.resize } : {}),
+        ...(config.profile ? { profile: config.profile } : {}),
       }),
     );
     const future = this.kernel.requestExecute({
@@ -242,9 +278,35 @@ export class KernelSession {
     return { stdout: c.stdout, images: c.images };
   }
 
-  /** `count` evenly spaced input frames (PNG, long edge ≤ `maxLongEdge`) for the model's first message. */
-  async keyFrames(count: number, maxLongEdge: number): Promise<CellImage[]> {
-    return (await this.hostCall(`${RUNTIME}.key_frames(${Math.max(1, Math.floor(count))}, ${Math.floor(maxLongEdge)})`)).images;
+  /** `count` key frames (PNG, long edge ≤ `maxLongEdge`) for the model's first message; see {@link KeyFrameOptions}. */
+  async keyFrames(count: number, maxLongEdge: number, options: KeyFrameOptions = {}): Promise<CellImage[]> {
+    const args = [Math.max(1, Math.floor(count)), Math.floor(maxLongEdge)].join(', ');
+    const extra = options.selection === 'paper' ? `, selection='paper', per_input=${options.perInput ? 'True' : 'False'}` : '';
+    return (await this.hostCall(`${RUNTIME}.key_frames(${args}${extra})`)).images;
+  }
+
+  /**
+   * After a failed cell (the kernel reports no variables then): delete the variables the cell created, i.e. the
+   * names that were not there after the last successful cell, also when {@link newVariables} listed them since
+   * (docs/paper-parity.md row 10, full rollback: the failing line is unknown, a timeout, a rejection). Changed
+   * variables keep their values and are reported by the next cell.
+   * @returns the deleted names.
+   */
+  async rollbackNewVariables(): Promise<string[]> {
+    const { stdout } = await this.hostCall(`print(__import__('json').dumps(${RUNTIME}.rollback_new_variables()))`, 30_000);
+    return z.array(z.string()).parse(JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]'));
+  }
+
+  /**
+   * After a failed cell: the variables it created, as a successful cell reports them (changed ones are not
+   * listed). They are kept (the failing line is known: later cells report only later changes) unless
+   * {@link rollbackNewVariables} follows. Also updates {@link largeVariables}.
+   */
+  async newVariables(): Promise<VariableSummary[]> {
+    const { stdout } = await this.hostCall(`print(__import__('json').dumps(${RUNTIME}.new_variables()._repr_json_()))`, 30_000);
+    const payload = VariablesPayloadSchema.parse(JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}'));
+    this.largeVariables = payload.large ?? [];
+    return payload.variables;
   }
 
   /**
@@ -320,12 +382,16 @@ export class KernelSession {
     if (outcome.kind === 'timeout') {
       await this.kernel.interrupt().catch(() => undefined);
       const after = await this.waitFor(future, this.interruptGraceMs, () => reply);
-      if (after.kind === 'done') {
+      const reset = this.config?.profile?.timeout_reset === true;
+      if (after.kind === 'done' && !reset) {
         notes.push(`interrupted after the ${timeoutMs / 1000} s timeout; the kernel and its state are intact`);
+      } else if (after.kind === 'done') {
+        notes.push(`interrupted after the ${timeoutMs / 1000} s timeout; ${await this.resetNamespace()}`);
       } else {
         future.dispose();
-        notes.push(...(await this.recover(`the kernel did not stop within ${this.interruptGraceMs / 1000} s of the interrupt and was restarted`, true)));
+        notes.push(...(await this.recover(`the kernel did not stop within ${this.interruptGraceMs / 1000} s of the interrupt and was restarted`, true, !reset)));
       }
+      if (reset) this.replayFrom = this.history.length + 1; // this cell and the earlier ones are gone
       outcome = { kind: 'timeout' };
     } else if (outcome.kind === 'died') {
       future.dispose();
@@ -438,15 +504,25 @@ export class KernelSession {
       notes.push('variable summary unavailable: the runtime sent an unexpected shape');
       return [];
     }
+    this.largeVariables = parsed.data.large ?? [];
     return parsed.data.variables;
+  }
+
+  /** Clear the user namespace and bind the inputs and tools again (profile `timeout_reset`); @returns a note. */
+  private async resetNamespace(): Promise<string> {
+    const err = await runQuiet(this.kernel, RESET_NAMESPACE, this.restartTimeoutMs);
+    this.largeVariables = [];
+    return err
+      ? `clearing the namespace failed (${err}); variables may remain`
+      : 'the namespace was cleared (every variable is lost) and the inputs and tools were bound again (profile timeout_reset)';
   }
 
   /**
    * Bring the kernel back after a death (`restart` false: the server restarts it) or restart it
-   * (`restart` true), then load the runtime, prepare the inputs again and replay every earlier
-   * successful cell. @returns notes describing what happened.
+   * (`restart` true), then load the runtime, prepare the inputs again and (with `replay`) replay every earlier
+   * successful cell since the last namespace reset. @returns notes describing what happened.
    */
-  private async recover(why: string, restart = false): Promise<string[]> {
+  private async recover(why: string, restart = false, replay = true): Promise<string[]> {
     const notes: string[] = [];
     try {
       // Exactly one restart per recovery: a second restart while the first is still reconnecting cancels
@@ -465,7 +541,11 @@ export class KernelSession {
       const msg = e instanceof Error ? e.message : String(e);
       return [`${why}; the kernel could not be restarted (${msg}): nothing could be restored, open a new session`];
     }
-    const cells = this.history.filter((h) => h.status === 'ok');
+    if (!replay) {
+      this.deathSeen = false;
+      return [`${why}; the namespace starts empty (profile timeout_reset): the inputs and tools were bound again, nothing was replayed`];
+    }
+    const cells = this.history.slice(this.replayFrom).filter((h) => h.status === 'ok');
     const failed: string[] = [];
     const missing = new Set<string>();
     for (const cell of cells) {
@@ -496,7 +576,6 @@ export class KernelSession {
 
 /** Width and height from a base64 PNG's IHDR chunk. */
 export function pngSize(b64: string): { width: number; height: number } {
-  const head = Buffer.from(b64.slice(0, 44), 'base64');
-  if (head.length < 24 || head.toString('latin1', 12, 16) !== 'IHDR') return { width: 0, height: 0 };
-  return { width: head.readUInt32BE(16), height: head.readUInt32BE(20) };
+  const size = imageSize(Buffer.from(b64.slice(0, 44), 'base64'));
+  return size?.type === 'png' ? { width: size.width, height: size.height } : { width: 0, height: 0 };
 }

@@ -10,6 +10,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ChatResult, ModelConfig, Role, Sampling, Usage } from '../../../shared/model.ts';
 import { secretFrom } from '../config/env.ts';
+import { redactFor } from './config.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Reasoning text
@@ -37,6 +38,20 @@ export function splitThink(text: string): { content: string; reasoning: string |
   }
   const reasoning = parts.filter((p) => p.length > 0).join('\n\n');
   return { content: rest.trim(), reasoning: reasoning || null };
+}
+
+/**
+ * Gemma 4 served without a reasoning parser answers `thought\n<its thinking>…<the answer>`: the thinking is split
+ * off at the first `**Purpose**` (the agent's reply format), else at the first `##`/`###` heading or bold line. Null
+ * when the text does not start that way or no split point is found.
+ */
+export function splitGemmaThought(text: string): { content: string; reasoning: string } | null {
+  if (!text.startsWith('thought\n')) return null;
+  const body = text.slice('thought\n'.length);
+  const purpose = body.indexOf('**Purpose**');
+  const at = purpose >= 0 ? purpose : body.search(/^(#{2,3} |\*\*)/m);
+  if (at <= 0) return null;
+  return { content: body.slice(at).trim(), reasoning: body.slice(0, at).trim() };
 }
 
 /** Remove `<think>…</think>` blocks that reasoning models put before their answer. */
@@ -295,6 +310,8 @@ export class ModelClient {
     const t0 = performance.now();
     this.counters.calls++;
     const body = this.requestBody(req.role, req.messages, req.maxTokens);
+    const { messages: _sentMessages, ...params } = body;
+    const sent = { params: redactFor(this.config, params) as Record<string, unknown> };
     const headers: Record<string, string> = {};
     if (req.sampleKey !== undefined && this.sampleHeader) headers['X-Sample-Id'] = encodeURIComponent(req.sampleKey);
     let attempts = 0;
@@ -311,7 +328,7 @@ export class ModelClient {
       let failure: Failure;
       try {
         const msg = await this.attempt(ep, body, headers, req.signal);
-        return this.result(msg, ep, attempts, t0);
+        return { ...this.result(msg, ep, attempts, t0), sent };
       } catch (e) {
         failure = this.classify(e, ep);
       }
@@ -390,7 +407,9 @@ export class ModelClient {
   /** The request body for a role (exposed for tests and for recording what was asked). */
   requestBody(role: Role, messages: ChatCompletionMessageParam[], maxTokens?: number): Record<string, unknown> {
     const roles = this.config.roles;
-    const sampling: Sampling = { ...(roles.main ?? {}), ...(role === 'main' ? {} : roles[role] ?? {}) };
+    // A role inherits main's parameters; `locate` inherits `vlm`'s first.
+    const own = role === 'locate' ? { ...(roles.vlm ?? {}), ...(roles.locate ?? {}) } : role === 'main' ? {} : roles[role] ?? {};
+    const sampling: Sampling = { ...(roles.main ?? {}), ...own };
     const { max_tokens: roleMax, ...params } = sampling;
     const body = deepMerge(structuredClone(this.config.extra_body), params);
     if ('max_completion_tokens' in body) {
@@ -526,8 +545,10 @@ export class ModelClient {
     // vLLM/SGLang/DeepSeek: reasoning_content; newer vLLM and Ollama: reasoning.
     const field = [msg['reasoning_content'], msg['reasoning']].find((v): v is string => typeof v === 'string' && v.trim().length > 0)?.trim() ?? null;
     const split = splitThink(raw);
-    const content = split.content || (field ? stripThink(field) : '');
-    const reasoningParts = [field, split.reasoning].filter((p): p is string => !!p);
+    // Gemma models whose thinking came inline (no reasoning field): `thought\n…` (docs/paper-parity.md row 17).
+    const gemma = !field && /gemma/i.test(this.config.name) ? splitGemmaThought(split.content) : null;
+    const content = gemma?.content ?? (split.content || (field ? stripThink(field) : ''));
+    const reasoningParts = [field, split.reasoning, gemma?.reasoning].filter((p): p is string => !!p);
     const u = isPlainObject(r!.usage) ? r!.usage : {};
     const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
     const details = isPlainObject(u['completion_tokens_details']) ? u['completion_tokens_details'] : {};

@@ -157,6 +157,14 @@ function scrub(value: unknown, secrets: string[], key: string | null): unknown {
 }
 
 /**
+ * `value` as it may be written to a run record next to `cfg`'s calls (a request's parameters): values of
+ * secret-looking keys, and of the key-holding environment variables, replaced by "[redacted]".
+ */
+export function redactFor(cfg: ModelConfig, value: unknown): unknown {
+  return scrub(value, secretValues(cfg), null);
+}
+
+/**
  * The config as it may be written to a run record: `api_key_env` NAMES are kept; key values never
  * appear. Secret-looking keys in extra_body/roles (api_key, token, password, ...), credentials in
  * URLs and any value of a key-holding environment variable found anywhere are replaced by "[redacted]".

@@ -1,7 +1,9 @@
 /**
  * The model endpoint configs of this host: one JSON file per config in `<data dir>/models/<name>.json`
- * (docs/models.md). {@link ModelRegistry} is the only code that reads or writes that folder: the
- * workbench's Settings > Model endpoints, its Ask, and the CLI's `--model` all go through it.
+ * (docs/models.md), and the read-only built-in configs shipped in `<root>/models/` (the SpatialClaw paper's six
+ * backbones, served by vLLM at a default base URL that `--base-url` overrides). {@link ModelRegistry} is the only
+ * code that reads or writes those folders: the workbench's Settings > Model endpoints, its Ask, and the CLI's
+ * `--model` all go through it. A config in the data dir replaces a built-in one of the same name.
  *
  * Configs name the environment variable that holds an API key (`api_key_env`), never the key; files are
  * still written readable by the user only (0600).
@@ -12,7 +14,7 @@ import { WorkbenchError } from '../../../shared/api.ts';
 import type { ModelConfig } from '../../../shared/model.ts';
 import type { ModelEntry, ModelTest } from '../../../shared/workbench.ts';
 import { writeJsonAtomic } from '../fs/atomic.ts';
-import { dataDir } from '../paths.ts';
+import { appRoot, dataDir } from '../paths.ts';
 import { ModelClient } from './client.ts';
 import { loadModelConfig, ModelConfigError, modelConfigFromFlags, parseModelConfig } from './config.ts';
 
@@ -32,19 +34,59 @@ export interface ModelArgs {
   apiKeyEnv?: string | null | undefined;
 }
 
-export class ModelRegistry {
-  /** @param dir the configs folder (default `<data dir>/models`; created on the first save). */
-  constructor(readonly dir: string = join(dataDir(), 'models')) {}
+/** The built-in configs' folder, `<root>/models`; null when the app root cannot be located. */
+export function builtinModelsDir(): string | null {
+  try {
+    return join(appRoot(), 'models');
+  } catch {
+    return null;
+  }
+}
 
-  /** The config names (file names without `.json`), sorted; [] when the folder does not exist. */
+/** Config names (file names without `.json`) in a folder, sorted; [] when it does not exist. */
+function namesIn(dir: string | null): string[] {
+  if (!dir || !existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+}
+
+/** The valid configs `names` of `dir`; with `warn`, each invalid file is reported on the console. */
+function loadEntries(dir: string, names: string[], warn: boolean, builtin: boolean): ModelEntry[] {
+  const out: ModelEntry[] = [];
+  for (const name of names) {
+    const file = join(dir, `${name}.json`);
+    try {
+      out.push({ name, config: loadModelConfig(file), file, ...(builtin ? { builtin } : {}) });
+    } catch (e) {
+      if (warn) console.warn(`models: skipping ${builtin ? 'built-in ' : ''}model config ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return out;
+}
+
+export class ModelRegistry {
+  /**
+   * @param dir the configs folder (default `<data dir>/models`; created on the first save).
+   * @param builtinDir the built-in configs (default `<root>/models`; null: none).
+   */
+  constructor(
+    readonly dir: string = join(dataDir(), 'models'),
+    readonly builtinDir: string | null = builtinModelsDir(),
+  ) {}
+
+  /** The names of the configs in {@link dir}, sorted; [] when the folder does not exist. */
   names(): string[] {
-    if (!existsSync(this.dir)) return [];
-    return readdirSync(this.dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+    return namesIn(this.dir);
   }
 
-  /** Every valid config, by name. Invalid files are skipped with a warning naming the file and the problem. */
+  /** The names of the built-in configs a config in {@link dir} does not replace, sorted. */
+  builtinNames(): string[] {
+    const own = new Set(this.names());
+    return namesIn(this.builtinDir).filter((n) => !own.has(n));
+  }
+
+  /** Every valid config, by name: those of {@link dir}, then the built-in ones. Invalid files are skipped with a warning naming the file and the problem. */
   list(): ModelEntry[] {
-    return this.load(true);
+    return [...this.load(true), ...this.loadBuiltins(true)];
   }
 
   /** A config by its name (file stem) or, failing that, by the model id it serves; undefined when none matches. */
@@ -75,9 +117,11 @@ export class ModelRegistry {
     return { name, config: checked, file };
   }
 
-  /** Delete a config (by name or model id). @throws WorkbenchError when there is none. */
+  /** Delete a config (by name or model id). @throws WorkbenchError when there is none, or it is built in. */
   remove(name: string): void {
-    rmSync(this.find(name).file);
+    const entry = this.find(name);
+    if (entry.builtin) throw new WorkbenchError(`${JSON.stringify(entry.name)} is a built-in model config (read-only)`, 'save a config of the same name to replace it; that one can be removed');
+    rmSync(entry.file);
   }
 
   /** Check each endpoint of a config: reachable, latency, and what to do when it is not. @throws WorkbenchError, ModelError (a key variable unset) */
@@ -104,7 +148,9 @@ export class ModelRegistry {
     if (exists && statSync(arg).isFile()) return loadModelConfig(arg);
     const named = !looksLikePath && NAME_RE.test(arg) ? this.fileOf(arg) : null;
     if (named && existsSync(named)) return loadModelConfig(named);
-    const byId = this.load(false).find((m) => m.config.name === arg);
+    const builtin = !looksLikePath && NAME_RE.test(arg) ? this.builtin(arg) : undefined;
+    if (builtin) return builtin.config;
+    const byId = [...this.load(false), ...this.loadBuiltins(false)].find((m) => m.config.name === arg);
     if (byId) return byId.config;
     if (looksLikePath) {
       if (arg.endsWith('.json') || exists) return loadModelConfig(arg); // throws naming the file
@@ -113,8 +159,10 @@ export class ModelRegistry {
     }
     if (!named) throw new ModelConfigError(arg, 'not a model config name (letters, digits, ".", "_", "-") nor a path to a .json file');
     const known = this.names();
+    const builtins = this.builtinNames();
     throw new ModelConfigError(named,
-      `no model config called "${arg}" (${known.length ? `known: ${known.join(', ')}` : `no configs in ${this.dir} yet`}); give a path to a JSON file or create ${named}`);
+      `no model config called "${arg}" (${known.length ? `known: ${known.join(', ')}` : `no configs in ${this.dir} yet`})` +
+        `${builtins.length ? `; built-in: ${builtins.join(', ')}` : ''}; give a path to a JSON file or create ${named}`);
   }
 
   /**
@@ -124,22 +172,29 @@ export class ModelRegistry {
    */
   fromArgs(a: ModelArgs): ModelConfig | null {
     if (!a.model) return null;
+    const builtin = a.baseUrl && NAME_RE.test(a.model) && !a.model.endsWith('.json') ? this.builtin(a.model) : undefined;
+    if (builtin && a.baseUrl) {
+      // A built-in config at another endpoint: its roles and limits, the given base URL (and key variable).
+      const { endpoints: _endpoints, ...config } = builtin.config;
+      return parseModelConfig({ ...config, base_url: a.baseUrl, ...(a.apiKeyEnv ? { api_key_env: a.apiKeyEnv } : {}) }, `built-in model config ${builtin.name} with --base-url`);
+    }
     if (a.baseUrl) return modelConfigFromFlags({ model: a.model, baseUrl: a.baseUrl, ...(a.apiKeyEnv ? { apiKeyEnv: a.apiKeyEnv } : {}) });
     return this.resolve(a.model);
   }
 
-  /** The valid configs; with `warn`, each invalid file is reported on the console. */
+  /** A built-in config by name, unless a config in {@link dir} replaces it. */
+  private builtin(name: string): ModelEntry | undefined {
+    return this.builtinNames().includes(name) ? this.loadBuiltins(false).find((m) => m.name === name) : undefined;
+  }
+
+  /** The valid built-in configs not replaced by one in {@link dir}; with `warn`, each invalid file is reported. */
+  private loadBuiltins(warn: boolean): ModelEntry[] {
+    return this.builtinDir ? loadEntries(this.builtinDir, this.builtinNames(), warn, true) : [];
+  }
+
+  /** The valid configs of {@link dir}; with `warn`, each invalid file is reported on the console. */
   private load(warn: boolean): ModelEntry[] {
-    const out: ModelEntry[] = [];
-    for (const name of this.names()) {
-      const file = this.fileOf(name);
-      try {
-        out.push({ name, config: loadModelConfig(file), file });
-      } catch (e) {
-        if (warn) console.warn(`models: skipping model config ${file}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    return out;
+    return loadEntries(this.dir, this.names(), warn, false);
   }
 
   private fileOf(name: string): string {

@@ -6,7 +6,8 @@
  *   run.lock                         {pid, host, since} while a RunWriter has the run open
  *   samples.jsonl                    one SampleResult per finished sample; a sample is done iff its line is here
  *   samples/<id>/events.jsonl        the sample's RunEvents, append-only
- *   samples/<id>/images/             PNGs referenced by its events
+ *   samples/<id>/messages.jsonl      the messages its model calls sent, each once, append-only
+ *   samples/<id>/images/             PNGs referenced by its events; req-<hash>.png|.jpg: images its model calls sent
  *   attempts/<id>/<n>/               unfinished attempts moved aside on resume (never read back)
  */
 import { randomBytes } from 'node:crypto';
@@ -19,6 +20,7 @@ export const RUN_LOCK = 'run.lock';
 export const SAMPLES_DIR = 'samples';
 export const ATTEMPTS_DIR = 'attempts';
 export const EVENTS_JSONL = 'events.jsonl';
+export const MESSAGES_JSONL = 'messages.jsonl';
 export const IMAGES_DIR = 'images';
 
 /** The default parent folder of runs: `<data dir>/runs` (the data dir is created if missing). */

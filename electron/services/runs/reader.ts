@@ -6,8 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { RUN_FORMAT, type RunEvent, RunEventSchema, type RunInfo, RunInfoSchema, type SampleResult, SampleResultSchema } from '../../../shared/run.ts';
-import { EVENTS_JSONL, RUN_JSON, runsRoot, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
+import { type RequestMessage, RequestMessageSchema, RUN_FORMAT, type RunEvent, RunEventSchema, type RunInfo, RunInfoSchema, type SampleResult, SampleResultSchema } from '../../../shared/run.ts';
+import { EVENTS_JSONL, MESSAGES_JSONL, RUN_JSON, runsRoot, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
 import { lockHolder } from './lock.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -83,17 +83,39 @@ export function readRun(dir: string): { info: RunInfo; samples: SampleResult[] }
   return { info, samples: lines.map(({ text, line }) => parseJsonLine(SampleResultSchema, text, path, line)) };
 }
 
+/** A file of sample `id`. @throws naming the id when it is not 1-128 letters, digits, `_`, `.` or `-`. */
+function sampleFile(dir: string, id: string, name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id === '.' || id === '..') throw new Error(`invalid sample id ${JSON.stringify(id)}`);
+  return join(dir, SAMPLES_DIR, id, name);
+}
+
 /**
  * Read one sample's events (samples/<id>/events.jsonl). A torn last line is ignored.
  * @throws naming the file when it is missing or a complete line is invalid, and naming the id when it is
  *   not 1-128 letters, digits, `_`, `.` or `-`.
  */
 export function readSampleEvents(dir: string, id: string): RunEvent[] {
-  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id === '.' || id === '..') throw new Error(`invalid sample id ${JSON.stringify(id)}`);
-  const path = join(dir, SAMPLES_DIR, id, EVENTS_JSONL);
+  const path = sampleFile(dir, id, EVENTS_JSONL);
   if (!existsSync(path)) throw new Error(`${path} is missing: no events for sample ${id}`);
   const { lines } = splitLines(readFileSync(path));
   return lines.map(({ text, line }) => parseJsonLine(RunEventSchema, text, path, line));
+}
+
+/**
+ * Read the messages one sample's model calls sent (samples/<id>/messages.jsonl), by id. A missing file
+ * (a run recorded before requests were kept, or a sample without model calls) gives an empty map; a torn
+ * last line is ignored.
+ * @throws naming the file and line when a complete line is invalid, and naming the id when it is invalid.
+ */
+export function readSampleMessages(dir: string, id: string): Map<string, RequestMessage> {
+  const path = sampleFile(dir, id, MESSAGES_JSONL);
+  const out = new Map<string, RequestMessage>();
+  if (!existsSync(path)) return out;
+  for (const { text, line } of splitLines(readFileSync(path)).lines) {
+    const m = parseJsonLine(RequestMessageSchema, text, path, line);
+    out.set(m.id, m);
+  }
+  return out;
 }
 
 /** One run found by {@link listRuns}. */

@@ -4,15 +4,19 @@
  * finished sample or recording one twice.
  *
  * Events are appended synchronously (one `write` per event, on a kept-open O_APPEND fd), so they are
- * ordered. `SampleWriter.finish` fsyncs the sample's images, events and folders, then appends the result
- * line to samples.jsonl and fsyncs it. Result lines are written with one synchronous write each, so
+ * ordered; so are the messages model calls sent (messages.jsonl, one `write` per message, each message
+ * once). `SampleWriter.finish` fsyncs the sample's images, messages, events and folders, then appends the
+ * result line to samples.jsonl and fsyncs it. Result lines are written with one synchronous write each, so
  * concurrent samples of one writer never interleave. run.json is replaced atomically
  * (../fs/atomic.ts). Plain Node: no `electron` import.
  */
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { z } from 'zod';
 import {
+  type ModelRequest,
+  RequestMessageSchema,
   RUN_FORMAT,
   type RunEvent,
   RunEventSchema,
@@ -24,9 +28,10 @@ import {
   SampleSpecSchema,
 } from '../../../shared/run.ts';
 import { fsyncDir, fsyncFd, fsyncPath, writeAll, writeJsonAtomic } from '../fs/atomic.ts';
-import { ATTEMPTS_DIR, EVENTS_JSONL, IMAGES_DIR, RUN_JSON, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
+import { ATTEMPTS_DIR, EVENTS_JSONL, IMAGES_DIR, MESSAGES_JSONL, RUN_JSON, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
 import { acquireLock, releaseLock } from './lock.ts';
 import { parseJsonLine, parseOrThrow, readRunInfo, splitLines } from './reader.ts';
+import { type ImagePart, modelRequest, type RequestImage, toRequestMessages } from './requests.ts';
 
 /** The stages of `SampleWriter.finish`, reported to `hooks.finishStage` (used by the crash tests). */
 export type FinishStage = 'events_synced' | 'result_written' | 'result_synced';
@@ -276,7 +281,7 @@ export class RunWriter {
   }
 }
 
-/** Writes one sample's events and images. Made by {@link RunWriter.startSample}. */
+/** Writes one sample's events, images and model requests. Made by {@link RunWriter.startSample}. */
 export class SampleWriter {
   readonly id: string;
   readonly spec: SampleSpec;
@@ -288,6 +293,10 @@ export class SampleWriter {
   private count = 0;
   private last: RunEvent | null = null;
   private readonly imageNames = new Set<string>();
+  /** messages.jsonl, opened by the first recorded request. */
+  private messagesFd: number | null = null;
+  /** Ids of the messages in messages.jsonl. */
+  private readonly messageIds = new Set<string>();
 
   /** @internal use RunWriter.startSample */
   constructor(run: RunWriter, spec: SampleSpec) {
@@ -357,8 +366,39 @@ export class SampleWriter {
   writeImage(name: string, png: Uint8Array): string {
     this.assertOpen();
     if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new Error(`sample ${this.id}: invalid image name ${JSON.stringify(name)}`);
+    if (name.startsWith('req-')) throw new Error(`sample ${this.id}: image names starting with req- are for request images (recordRequest)`);
     if (this.imageNames.has(name) || existsSync(join(this.dir, IMAGES_DIR, name))) throw new Error(`sample ${this.id}: image ${name} exists`);
     return this.saveImage(name, png);
+  }
+
+  /**
+   * Record what one model call sent. Its messages (OpenAI chat messages; images as PNG or JPEG base64 data
+   * URLs) become RequestMessages: each message not in messages.jsonl yet is appended to it (one `write`
+   * per line), and each image not written yet goes to images/req-<hash>.png (or .jpg), by content hash,
+   * before the line that references it. Calls sharing their history write it once; no base64 reaches a
+   * .jsonl file. The files are fsynced by `finish`, with the events.
+   * @param params the request body's fields besides `messages` (model, max_tokens, temperature, ...).
+   * @returns the `request` to put in the call's model_call event.
+   * @throws naming the message and part, for what the record cannot hold (roles other than system, user
+   *   and assistant; parts other than text and image_url; image URLs other than PNG/JPEG data URLs).
+   */
+  recordRequest(messages: ChatCompletionMessageParam[], params: Record<string, unknown>): ModelRequest {
+    this.assertOpen();
+    const recorded = toRequestMessages(messages, (img) => this.requestImage(img));
+    for (const m of recorded) {
+      if (this.messageIds.has(m.id)) continue;
+      const line = this.run.validate ? parseOrThrow(RequestMessageSchema, m, `sample ${this.id}: invalid request message`) : m;
+      this.messagesFd ??= openSync(join(this.dir, MESSAGES_JSONL), 'wx');
+      writeAll(this.messagesFd, Buffer.from(`${JSON.stringify(line)}\n`));
+      this.messageIds.add(m.id);
+    }
+    return modelRequest(recorded, params);
+  }
+
+  /** Write a request image once (its name is its content hash) and return its part. */
+  private requestImage(img: RequestImage): ImagePart {
+    if (!this.imageNames.has(img.name)) this.saveImage(img.name, img.bytes);
+    return { type: 'image', path: `${IMAGES_DIR}/${img.name}`, width: img.width, height: img.height, bytes: img.bytes.length };
   }
 
   /**
@@ -414,6 +454,7 @@ export class SampleWriter {
       const imagesDir = join(this.dir, IMAGES_DIR);
       for (const name of this.imageNames) await fsyncPath(join(imagesDir, name), 'r+');
       if (this.imageNames.size > 0) await fsyncPath(imagesDir, 'r');
+      if (this.messagesFd !== null) await fsyncFd(this.messagesFd);
       await fsyncFd(this.fd!);
       this.closeFd();
       await fsyncPath(this.dir, 'r');
@@ -458,6 +499,10 @@ export class SampleWriter {
     if (this.fd !== null) {
       closeSync(this.fd);
       this.fd = null;
+    }
+    if (this.messagesFd !== null) {
+      closeSync(this.messagesFd);
+      this.messagesFd = null;
     }
   }
 

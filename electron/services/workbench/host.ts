@@ -64,6 +64,7 @@ function handlersOver(s: Services): WorkbenchHandlers {
     listSamples: async (q) => s.runs.samples(q),
     sampleEvents: async ({ run_id, sample_id }) => s.runs.events(run_id, sample_id),
     sampleImage: async ({ run_id, sample_id, path }) => s.runs.image(run_id, sample_id, path),
+    requestMessages: async ({ run_id, sample_id, messages }) => s.runs.requestMessages(run_id, sample_id, messages),
     consoleCell: ({ run_id, sample_id, code }) => s.console.cell(run_id, sample_id, code),
     artifactManifest: async ({ run_id, sample_id, artifact_id }) => s.runs.artifactManifest(run_id, sample_id, artifact_id),
     artifactArray: async ({ run_id, sample_id, artifact_id, name }) => s.runs.artifactArray(run_id, sample_id, artifact_id, name),

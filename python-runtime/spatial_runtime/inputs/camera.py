@@ -1,4 +1,4 @@
-"""Camera intrinsics of the inputs: the camera JSON of ``rgbd`` inputs, and intrinsics of resized frames.
+"""The camera JSON of ``rgbd`` inputs (intrinsics of resized frames: :meth:`.sizing.Sizing.intrinsics`).
 
 Intrinsics are pinhole parameters in pixels, ``{"fx", "fy", "cx", "cy"}`` (K = [[fx, 0, cx], [0, fy, cy],
 [0, 0, 1]]), with pixel (u, v) = (column, row) and the origin at the centre of the top-left pixel
@@ -8,31 +8,14 @@ Intrinsics are pinhole parameters in pixels, ``{"fx", "fy", "cx", "cy"}`` (K = [
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from spatial_runtime.inputs.common import InputError, is_number
 
-__all__ = ["read_camera", "scaled_intrinsics"]
+__all__ = ["read_camera"]
 
 _KEYS = ("fx", "fy", "cx", "cy")
-
-
-def scaled_intrinsics(intr: Mapping[str, float], original: tuple[int, int], bound: tuple[int, int]) -> dict[str, float]:
-    """``{"fx", "fy", "cx", "cy"}`` of frames resized from ``original`` to ``bound`` size ((W, H) pixels each).
-
-    ``fx' = fx * sx`` and ``cx' = (cx + 0.5) * sx - 0.5`` with ``sx = bound W / original W``; likewise y.
-    """
-    # Pixel coordinates have their origin at the centre of the top-left pixel (docs/conventions.md), so a
-    # resize by s maps u to (u + 0.5) * s - 0.5: the image edges (-0.5 and W - 0.5) stay on the edges.
-    sx, sy = bound[0] / original[0], bound[1] / original[1]
-    return {
-        "fx": intr["fx"] * sx,
-        "fy": intr["fy"] * sy,
-        "cx": (intr["cx"] + 0.5) * sx - 0.5,
-        "cy": (intr["cy"] + 0.5) * sy - 0.5,
-    }
 
 
 def read_camera(path: Path) -> dict[str, Any]:

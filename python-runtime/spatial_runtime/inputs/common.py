@@ -1,7 +1,8 @@
 """What the input loaders share: the error type, folder listing, sizes, spec paths and short formatting.
 
-Conventions (docs/conventions.md): sizes are (W, H) pixels; a bound size is the source size with its long edge
-scaled down to ``max_long_edge`` (never enlarged, aspect ratio kept, never cropped).
+Conventions (docs/conventions.md): sizes are (W, H) pixels; by default a bound size is the source size with its
+long edge scaled down to ``max_long_edge`` (never enlarged, aspect ratio kept, never cropped; :func:`fit_size`);
+the paper profile's rule is in :mod:`.sizing`.
 """
 
 from __future__ import annotations

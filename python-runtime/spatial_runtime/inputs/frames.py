@@ -274,6 +274,9 @@ class Metadata:
         timestamps: seconds from the first video frame for each bound frame (list[float]), None otherwise.
         image_size: (W, H) pixels of the bound frames (after resize), None if the frames differ in size.
         original_size: (W, H) pixels of the frames in the source (video after display rotation), or None.
+        crop: (x0, y0, width, height) of the part of each source frame that was kept before resizing, in source
+            pixels, or None when the frames were not cropped (the default resize never crops; the paper profile's
+            resize crops to the nearest of six aspect ratios, docs/paper-parity.md row 1).
         intrinsics: ``{"fx", "fy", "cx", "cy"}`` pinhole intrinsics in pixels OF THE BOUND FRAMES, or None.
         has_depth: True when every frame has ``.depth`` ((H, W) float32 metres, 0 = invalid).
         poses: (N, 4, 4) float64 camera-to-world matrices of the bound frames (OpenCV camera axes: x right,
@@ -295,6 +298,7 @@ class Metadata:
     intrinsics: dict[str, float] | None
     has_depth: bool
     poses: NDArray[np.float64] | None = field(default=None)
+    crop: tuple[int, int, int, int] | None = field(default=None)
 
     @property
     def K(self) -> NDArray[np.float64] | None:  # noqa: N802 - the conventional name of the intrinsics matrix
@@ -306,7 +310,7 @@ class Metadata:
 
     @property
     def resized(self) -> bool:
-        """True when the bound frames are smaller than the source frames (full field of view kept, never cropped)."""
+        """True when the bound frames differ in size from the source frames (see ``crop`` for a cropped view)."""
         return self.image_size is not None and self.original_size is not None and self.image_size != self.original_size
 
     def __repr__(self) -> str:
@@ -322,7 +326,10 @@ class Metadata:
             what = ("image" if self.kind == "images" else "frame") + ("s" if self.total_frames != 1 else "")
             lines.append(f"  source: {self.total_frames} {what}, {wh(self.original_size)} (W x H)")
         size = wh(self.image_size)
-        if self.resized:
+        if self.crop is not None:
+            x0, y0, cw, ch = self.crop
+            size += f" (centre {cw}x{ch} at x={x0}, y={y0} of {wh(self.original_size)}, resized)"
+        elif self.resized:
             size += f" (resized from {wh(self.original_size)}, full field of view)"
         lines.append(f"  bound: {self.num_images} frame{'s' if self.num_images != 1 else ''}, {size}")
         lines.append(f"  frame_indices: {fmt_seq(self.frame_indices)}")

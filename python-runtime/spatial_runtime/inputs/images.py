@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from spatial_runtime.inputs.common import InputError, common_size, exif_size, list_images, spec_path
 from spatial_runtime.inputs.frames import InputImages, Metadata
+from spatial_runtime.inputs.sizing import Sizing
 from spatial_runtime.inputs.source import FrameSource, bind, still_metadata
 
 __all__ = ["PILLOW_ERRORS", "ImageFilesSource", "image_sizes", "images_input"]
@@ -65,7 +66,7 @@ def image_sizes(files: Sequence[Path], what: str, *, exif: bool) -> list[tuple[i
     return sizes
 
 
-def images_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[InputImages, Metadata]:
+def images_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, Metadata]:
     """``(InputImages, Metadata)`` of an ``{"kind": "images", "path"}`` spec (see ``load_inputs``)."""
     path = spec_path(spec, "path", "image file or folder", folder=None)
     files = list_images(path, "") if path.is_dir() else [path]
@@ -77,6 +78,6 @@ def images_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[In
         frame_indices=list(range(len(files))),
         timestamps=None,
         original_sizes=sizes,
-        max_long_edge=max_long_edge,
+        sizing=sizing,
     )
     return bind(source, still_metadata("images", source, path, [str(f) for f in files], common_size(sizes)))

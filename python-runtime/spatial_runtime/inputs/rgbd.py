@@ -21,10 +21,11 @@ from numpy.typing import NDArray
 from PIL import Image
 from spatial_common.poses import PoseFileError, read_tum_poses
 
-from spatial_runtime.inputs.camera import read_camera, scaled_intrinsics
+from spatial_runtime.inputs.camera import read_camera
 from spatial_runtime.inputs.common import InputError, common_size, list_images, spec_path
 from spatial_runtime.inputs.frames import InputImages, Metadata
 from spatial_runtime.inputs.images import ImageFilesSource, image_sizes
+from spatial_runtime.inputs.sizing import Sizing
 from spatial_runtime.inputs.source import FrameSource, bind, still_metadata
 from spatial_runtime.rgbd import MANIFEST, SampleError, load_rgbd_sample
 
@@ -95,7 +96,7 @@ def read_poses(path: Path, n: int) -> NDArray[np.float64]:
     return poses
 
 
-def rgbd_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[InputImages, Metadata]:
+def rgbd_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, Metadata]:
     """``(InputImages, Metadata)`` of an ``{"kind": "rgbd", "path", "depth", "camera", "poses"?}`` spec."""
     color_dir = spec_path(spec, "path", "colour images", folder=True)
     depth_dir = spec_path(spec, "depth", "depth images", folder=True)
@@ -140,15 +141,15 @@ def rgbd_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[Inpu
         frame_indices=list(range(n)),
         timestamps=None,
         original_sizes=color_sizes,
-        max_long_edge=max_long_edge,
+        sizing=sizing,
         poses=poses,
     )
-    intrinsics = scaled_intrinsics(cam, size, source.sizes[0])
+    intrinsics = sizing.intrinsics(cam, size)
     sources = [str(f) for f in color_files]
     return bind(source, still_metadata("rgbd", source, color_dir, sources, size, intrinsics=intrinsics))
 
 
-def rgbd_sample_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[InputImages, Metadata]:
+def rgbd_sample_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, Metadata]:
     """``(InputImages, Metadata)`` of an ``{"kind": "rgbd_sample", "path"}`` spec (a folder with sample.json)."""
     folder = spec_path(spec, "path", "RGB-D sample folder", folder=True)
     try:
@@ -171,11 +172,11 @@ def rgbd_sample_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tup
         frame_indices=indices,
         timestamps=None,
         original_sizes=[size] * n,
-        max_long_edge=max_long_edge,
+        sizing=sizing,
         poses=sample.poses,
     )
     K = sample.K
     intr = {"fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2])}
-    intrinsics = scaled_intrinsics(intr, size, source.sizes[0])
+    intrinsics = sizing.intrinsics(intr, size)
     sources = [str(folder / c) for c in manifest["color"]]
     return bind(source, still_metadata("rgbd_sample", source, folder, sources, size, intrinsics=intrinsics))

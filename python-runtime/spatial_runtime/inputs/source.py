@@ -1,8 +1,10 @@
 """Frame sources: what an :class:`~spatial_runtime.inputs.frames.InputImages` reads its frames from.
 
 A source holds the bound frames of one input (their absolute frame indices, timestamps, sizes, poses), decodes a
-frame on first access, resizes it to its bound size and caches it (PIL images at bound size; depth arrays in
-metres). Subclasses: image files (:mod:`.images`), RGB-D folders and samples (:mod:`.rgbd`), videos
+frame on first access, brings it to its bound size (:class:`~spatial_runtime.inputs.sizing.Sizing`: shrunk to a
+long edge, or cropped and resized to the paper's grid) and caches it (PIL images at bound size; depth arrays in
+metres). A source may cap its cache (``cache_limit``: the least recently used frames are dropped and decoded again
+when needed). Subclasses: image files (:mod:`.images`), RGB-D folders and samples (:mod:`.rgbd`), videos
 (:mod:`.video`). :func:`bind` attaches the input's :class:`~spatial_runtime.inputs.frames.Metadata` to its
 source and returns the pair the loaders return.
 """
@@ -14,13 +16,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from spatial_runtime.inputs.common import RESAMPLE, InputError, common_size, fit_size
+from spatial_runtime.inputs.common import InputError, common_size
 from spatial_runtime.inputs.frames import Frame, InputImages, Metadata
+from spatial_runtime.inputs.sizing import Sizing
 
 __all__ = ["FrameSource", "bind", "still_metadata"]
 
@@ -37,23 +39,30 @@ class FrameSource:
         frame_indices: list[int],
         timestamps: list[float] | None,
         original_sizes: list[tuple[int, int]],
-        max_long_edge: int | None,
+        sizing: Sizing,
         has_depth: bool = False,
         poses: NDArray[np.float64] | None = None,
+        cache_limit: int | None = None,
     ) -> None:
         self.label = label
         self.frame_indices = frame_indices
         self.timestamps = timestamps
         self.original_sizes = original_sizes  # (W, H) per bound frame as stored in the source (after rotation)
-        self.sizes = [fit_size(s, max_long_edge) for s in original_sizes]  # (W, H) per bound frame as bound
-        self.max_long_edge = max_long_edge
+        self.sizing = sizing
+        self.sizes = [sizing.bound_size(s) for s in original_sizes]  # (W, H) per bound frame as bound
         self.has_depth = has_depth
         self.poses = poses
         self.metadata: Metadata | None = None  # the input's Metadata, set by bind()
-        self.frames_loaded = 0  # bound frames decoded into the cache (each at most once)
+        self.frames_loaded = 0  # bound frames decoded into the cache (each at most once unless evicted)
+        self.cache_limit = cache_limit  # most frames kept in the cache (None: all), least recently used out first
         self._cache: dict[int, Image.Image] = {}
         self._depth_cache: dict[int, NDArray[np.float32]] = {}
         self._lock = threading.RLock()
+
+    @property
+    def max_long_edge(self) -> int | None:
+        """The long edge frames are bound at (None: native size)."""
+        return self.sizing.max_long_edge
 
     def __len__(self) -> int:
         return len(self.frame_indices)
@@ -63,6 +72,8 @@ class FrameSource:
             if pos not in self._cache:
                 self._load(pos)
             img = self._cache[pos]
+            if self.cache_limit is not None:  # most recently used last
+                self._cache[pos] = self._cache.pop(pos)
         loader = functools.partial(self.depth, pos) if self.has_depth else None
         pose = None if self.poses is None else self.poses[pos]
         ts = None if self.timestamps is None else self.timestamps[pos]
@@ -80,13 +91,14 @@ class FrameSource:
     def _store(self, pos: int, img: Image.Image) -> None:
         if img.mode != "RGB":
             img = img.convert("RGB")
-        target = fit_size(img.size, self.max_long_edge)
-        if img.size != target:
-            img = img.resize(target, RESAMPLE)
+        img = self.sizing.apply(img)
         img.load()
         self._cache[pos] = img
         self.sizes[pos] = img.size
         self.frames_loaded += 1
+        if self.cache_limit is not None:
+            while len(self._cache) > max(1, self.cache_limit):
+                self._cache.pop(next(iter(self._cache)))
 
     def _resize_depth(self, depth: NDArray[np.float32], pos: int, path: Path | str) -> NDArray[np.float32]:
         ow, oh = self.original_sizes[pos]
@@ -95,10 +107,7 @@ class FrameSource:
                 f"{path}: depth is {depth.shape[1]}x{depth.shape[0]} but its colour frame is {ow}x{oh} (W x H); "
                 "depth and colour must be registered images of the same size"
             )
-        bw, bh = fit_size((ow, oh), self.max_long_edge)
-        if (bw, bh) != (ow, oh):  # nearest neighbour: never blend depths across object boundaries
-            depth = cv2.resize(depth, (bw, bh), interpolation=cv2.INTER_NEAREST_EXACT)
-        return np.ascontiguousarray(depth, dtype=np.float32)
+        return self.sizing.apply_depth(depth)
 
     def _load(self, pos: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -149,4 +158,5 @@ def still_metadata(
         intrinsics=intrinsics,
         has_depth=source.has_depth,
         poses=source.poses,
+        crop=None if original_size is None else source.sizing.cropped(original_size),
     )

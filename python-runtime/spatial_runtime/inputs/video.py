@@ -2,9 +2,10 @@
 
 Frame indices are absolute indices in the video stream; timestamps are seconds from the first frame (from the
 packet times when the container lists them, else ``index / fps``). :func:`sample_frame_indices` picks the frames
-to bind. :func:`video_input` reads only the container header and decodes the first frame once as a probe (to
-check that the codec can decode the data, and to read the display rotation and the first timestamp); the
-sampled frames are decoded when first accessed (:class:`VideoSource`) and cached.
+to bind, or :func:`every_frame_indices` with ``all_frames`` (profile ``paper``: every native frame, at most
+``max_fps`` per second). :func:`video_input` reads only the container header and decodes the first frame once as
+a probe (to check that the codec can decode the data, and to read the display rotation and the first timestamp);
+the bound frames are decoded when first accessed (:class:`VideoSource`) and cached.
 """
 
 from __future__ import annotations
@@ -19,14 +20,26 @@ from typing import Any
 import av
 from PIL import Image
 
-from spatial_runtime.inputs.common import RE_ENCODE_HINT, InputError, fit_size, is_number, spec_path
+from spatial_runtime.inputs.common import RE_ENCODE_HINT, InputError, is_number, spec_path
 from spatial_runtime.inputs.frames import Frame, InputImages, Metadata
+from spatial_runtime.inputs.sizing import Sizing
 from spatial_runtime.inputs.source import FrameSource, bind
 
-__all__ = ["DEFAULT_NUM_FRAMES", "VideoSource", "sample_frame_indices", "video_input"]
+__all__ = [
+    "DEFAULT_NUM_FRAMES",
+    "DENSE_CACHE_FRAMES",
+    "VideoSource",
+    "every_frame_indices",
+    "sample_frame_indices",
+    "video_input",
+]
 
 DEFAULT_NUM_FRAMES = 16
 """Frames sampled from a video when the spec gives neither ``num_frames`` nor ``max_fps``."""
+
+DENSE_CACHE_FRAMES = 512
+"""Decoded frames kept in memory for an ``all_frames`` input (least recently used out first; about 0.5 GB at
+768x432): every frame is bound, so caching all of them could take many gigabytes."""
 
 
 class VideoSource(FrameSource):
@@ -37,7 +50,8 @@ class VideoSource(FrameSource):
     To reach a frame the decoder keeps going forward from the last decoded frame unless a keyframe lies between
     the two (found by demuxing a second handle, without decoding) or the target is behind it; then it seeks to the
     keyframe before the target (``container.seek(..., backward=True)``) and decodes forward. Every sampled frame
-    passed on the way is cached too, so accessing the frames in order decodes the video at most once.
+    passed on the way is cached too, so accessing the frames in order decodes the video at most once; with
+    ``keep_passed`` False (every frame bound) only the frame asked for is converted and cached.
     """
 
     kind = "video"
@@ -51,9 +65,11 @@ class VideoSource(FrameSource):
         t0: float,
         rotation: int,
         pts_list: list[int] | None,
+        keep_passed: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
+        self.keep_passed = keep_passed
         self.path = path
         self.fps = fps
         self.t0 = t0
@@ -166,7 +182,8 @@ class VideoSource(FrameSource):
         for vf in self._iter:
             self.frames_decoded += 1
             idx = self._index_of(vf)
-            self._keep(vf, idx if self._cursor is None else self._cursor + 1, idx)
+            lo = idx if self._cursor is None else self._cursor + 1
+            self._keep(vf, lo if self.keep_passed else max(lo, target), idx)
             self._cursor, last = idx, vf
             if idx >= target:
                 return
@@ -214,7 +231,7 @@ class VideoSource(FrameSource):
             frame_indices=[frame_index],
             timestamps=None if self.timestamps is None else [frame_index / self.fps],
             original_sizes=[self.original_sizes[0]],
-            max_long_edge=max_long_edge,
+            sizing=Sizing(max_long_edge),
         )
         try:
             return one.frame(0)
@@ -271,6 +288,34 @@ def sample_frame_indices(
     return [(2 * i * (total_frames - 1) + (n - 1)) // (2 * (n - 1)) for i in range(n)]
 
 
+def every_frame_indices(total_frames: int, fps: float | None = None, max_fps: float | None = None) -> list[int]:
+    """Absolute indices of the frames an ``all_frames`` input binds: every frame ``0..T-1`` (``T`` = ``total_frames``),
+    or, when ``max_fps`` is below the video's ``fps``, frame ``round(i * fps / max_fps)`` for ``i = 0, 1, ...``
+    while it is below ``T`` (Python ``round``, half to even: the frames an ``fps=max_fps`` resampling keeps,
+    as the paper's frame extraction does).
+
+    Raises:
+        ValueError: ``total_frames`` < 1, ``max_fps`` <= 0, or ``max_fps`` without a positive ``fps``.
+    """
+    if total_frames < 1:
+        raise ValueError(f"total_frames must be >= 1, got {total_frames}")
+    if max_fps is None:
+        return list(range(total_frames))
+    if not max_fps > 0:
+        raise ValueError(f"max_fps must be > 0, got {max_fps}")
+    if fps is None or not fps > 0:
+        raise ValueError(f"max_fps needs the video's frame rate, got fps={fps}")
+    if fps <= max_fps:
+        return list(range(total_frames))
+    step = fps / max_fps
+    indices: list[int] = []
+    index = 0
+    while index < total_frames:
+        indices.append(index)
+        index = round(len(indices) * step)
+    return indices
+
+
 def _open_container(path: Path) -> Any:
     """``av.open(path)``; raises InputError (naming the file and the fix) when PyAV cannot open it."""
     try:
@@ -282,10 +327,12 @@ def _open_container(path: Path) -> Any:
         ) from e
 
 
-def video_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[InputImages, Metadata]:
-    """``(InputImages, Metadata)`` of a ``{"kind": "video", "path", "num_frames"?, "max_fps"?}`` spec."""
+def video_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, Metadata]:
+    """``(InputImages, Metadata)`` of a ``{"kind": "video", "path", "num_frames"?, "max_fps"?, "all_frames"?}`` spec."""
     path = spec_path(spec, "path", "video", folder=False)
-    num_frames, max_fps = spec.get("num_frames"), spec.get("max_fps")
+    num_frames, max_fps, all_frames = spec.get("num_frames"), spec.get("max_fps"), spec.get("all_frames")
+    if all_frames is not None and not isinstance(all_frames, bool):
+        raise InputError(f"{path}: all_frames must be true or false, got {all_frames!r}")
     if num_frames is not None and (not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1):
         raise InputError(f"{path}: num_frames must be a positive integer or null, got {num_frames!r}")
     if max_fps is not None and (not is_number(max_fps) or max_fps <= 0):
@@ -343,7 +390,10 @@ def video_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[Inp
     if duration is None:
         duration = total / fps
 
-    indices = sample_frame_indices(total, num_frames, max_fps, fps)
+    if all_frames:
+        indices = every_frame_indices(total, fps, max_fps)
+    else:
+        indices = sample_frame_indices(total, num_frames, max_fps, fps)
     if pts_list is not None:
         timestamps = [float((pts_list[i] - pts_list[0]) * tb) for i in indices]
     else:
@@ -358,7 +408,9 @@ def video_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[Inp
         frame_indices=indices,
         timestamps=timestamps,
         original_sizes=[size] * len(indices),
-        max_long_edge=max_long_edge,
+        sizing=sizing,
+        keep_passed=not all_frames,
+        cache_limit=DENSE_CACHE_FRAMES if all_frames else None,
     )
     meta = Metadata(
         kind="video",
@@ -371,9 +423,10 @@ def video_input(spec: Mapping[str, Any], max_long_edge: int | None) -> tuple[Inp
         num_images=len(indices),
         frame_indices=list(indices),
         timestamps=list(timestamps),
-        image_size=fit_size(size, max_long_edge),
+        image_size=sizing.bound_size(size),
         original_size=size,
         intrinsics=None,
         has_depth=False,
+        crop=sizing.cropped(size),
     )
     return bind(source, meta)

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { DEFAULTS } from '../../../shared/defaults.ts';
 import type { InputSpec } from '../../../shared/kernel.ts';
+import { PROFILE_NAMES, type ProfileName } from '../../../shared/profiles.ts';
 import type { InputPreview, ModelEntry, PerceptionEntry } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
 import { useApi, useSamplesStore, useUi, uiStore } from '../context.tsx';
@@ -92,6 +93,8 @@ export function AskView() {
   const [model, setModel] = useState('');
   const [server, setServer] = useState('');
   const [executor, setExecutor] = useState<'code' | 'single_pass' | 'tool_call'>(DEFAULTS.executor);
+  /** '' leaves the choice to the host (SPATIALCLAW_PROFILE, settings.json, else the default profile). */
+  const [profile, setProfile] = useState<ProfileName | ''>('');
   const [maxSteps, setMaxSteps] = useState('');
   const [preview, setPreview] = useState<{ input: InputSpec; data: InputPreview } | null>(null);
   const [previewing, setPreviewing] = useState(false);
@@ -155,6 +158,7 @@ export function AskView() {
         model,
         perception: server || null,
         executor,
+        ...(profile ? { profile } : {}),
         ...(Number.isInteger(steps) && steps > 0 ? { max_steps: steps } : {}),
       });
       samples.getState().track(started.run_id, started.sample_id);
@@ -195,7 +199,7 @@ export function AskView() {
             {...(form.kind === 'video' ? { filters: [{ name: 'Videos', extensions: ['mp4', 'mov', 'avi', 'mkv', 'webm'] }] } : {})}
           />
           {form.kind === 'video' ? (
-            <Field label="Frames to sample" hint="default 16, uniformly over the video">
+            <Field label="Frames to sample" hint={profile === 'paper' ? 'default: every frame (paper profile)' : 'default 16, uniformly over the video'}>
               <input inputMode="numeric" value={form.numFrames} onChange={(e) => set({ numFrames: e.target.value })} />
             </Field>
           ) : null}
@@ -242,6 +246,16 @@ export function AskView() {
               {perception?.map((p) => (
                 <option key={p.name} value={p.name}>
                   {p.name} ({p.healthy ? p.backends.join(', ') || 'healthy' : 'unhealthy'})
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="Agent profile" hint="paper: the published SpatialClaw loop (every frame, 32 key frames, its prompts; docs/paper-parity.md)">
+            <select value={profile} onChange={(e) => setProfile(e.target.value as ProfileName | '')}>
+              <option value="">as configured on the host</option>
+              {PROFILE_NAMES.map((p) => (
+                <option key={p} value={p}>
+                  {p}
                 </option>
               ))}
             </select>

@@ -5,6 +5,7 @@ import { useApi, useSamples, useSamplesStore, useUi, uiStore } from '../context.
 import { sampleKey, type SampleState } from '../stores.ts';
 import { cellStatusLine, errorLine, isArtifactId, type StepImage, type Timeline, timelineItems, type TimelineStep } from '../timeline.ts';
 import { Code, ErrorBox, fmtSeconds, fmtTokens, LazyImage, LongText } from './common.tsx';
+import { RequestButton } from './RequestView.tsx';
 
 function base64Bytes(b64: string): Uint8Array {
   const bin = atob(b64);
@@ -38,6 +39,7 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
   const cell = step.cell;
   const status = cell ? cell.status : step.parseError ? 'parse_error' : 'running';
   const title = step.origin === 'human' ? 'Console cell' : `Step ${step.step}`;
+  const vlm = step.calls.filter((c) => c.role === 'vlm');
   return (
     <article className={`step step-${status} origin-${step.origin}`} aria-label={`${title}${step.purpose ? `: ${step.purpose}` : ''}`}>
       <header className="step-head">
@@ -48,6 +50,11 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
         <span className={`badge status-${status}`}>{cell ? cellStatusLine(cell) : step.parseError ? 'unparseable reply' : 'running…'}</span>
         {step.tokens ? <span className="muted small">{fmtTokens(step.tokens)} tokens</span> : null}
         {step.durationMs ? <span className="muted small">{fmtSeconds(step.durationMs / 1000)}</span> : null}
+        {step.calls
+          .filter((c) => c.role === 'main')
+          .map((c) => (
+            <RequestButton key={c.key} runId={runId} sampleId={sampleId} call={c} title={`step ${step.step} model call`} />
+          ))}
       </header>
       {step.reasoning ? (
         <p className="reasoning">
@@ -150,6 +157,7 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
             <p key={i}>
               <span className="muted">{v.prompt ?? 'prompt'}: </span>
               {v.error ? <span className="error">{v.error}</span> : v.text}
+              <RequestButton runId={runId} sampleId={sampleId} call={vlm[i]} title={`step ${step.step} VLM call ${i + 1}`} />
             </p>
           ))}
         </details>
@@ -165,7 +173,8 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
   );
 });
 
-function Head({ tl, live }: { tl: Timeline; live: boolean }) {
+function Head({ tl, state }: { tl: Timeline; state: SampleState }) {
+  const live = state.live;
   return (
     <section className="tl-head" aria-label="plan">
       {tl.plan ? (
@@ -173,7 +182,10 @@ function Head({ tl, live }: { tl: Timeline; live: boolean }) {
           <p className="error">Planner failed: {tl.plan.error}</p>
         ) : (
           <>
-            <h4>Plan</h4>
+            <h4>
+              Plan
+              <RequestButton runId={state.runId} sampleId={state.sampleId} call={tl.plannerCall} title="planner call" />
+            </h4>
             <LongText text={tl.plan.text ?? '(empty plan)'} label="plan" className="plan" />
           </>
         )
@@ -195,6 +207,12 @@ function End({ tl, state }: { tl: Timeline; state: SampleState }) {
       ) : (
         <p className="muted">No answer.</p>
       )}
+      {tl.fallbackCall?.request ? (
+        <p className="muted small">
+          The direct-answer fallback asked the model once more.
+          <RequestButton runId={state.runId} sampleId={state.sampleId} call={tl.fallbackCall} title="answer fallback call" />
+        </p>
+      ) : null}
       {r && r.ground_truth !== null ? (
         <p>
           Ground truth: <strong>{String(r.ground_truth)}</strong> · score {r.score === null ? '—' : r.score.toFixed(2)}
@@ -254,7 +272,7 @@ export function TimelineList({ state }: { state: SampleState }) {
           const it = items[v.index]!;
           return (
             <div key={v.key} data-index={v.index} ref={virtualizer.measureElement} className="tl-row" style={{ transform: `translateY(${v.start}px)` }}>
-              {it.kind === 'head' ? <Head tl={tl} live={state.live} /> : null}
+              {it.kind === 'head' ? <Head tl={tl} state={state} /> : null}
               {it.kind === 'step' || it.kind === 'console' ? <StepCard step={it.step} runId={state.runId} sampleId={state.sampleId} /> : null}
               {it.kind === 'end' ? <End tl={tl} state={state} /> : null}
               {it.kind === 'console-head' ? <h4 className="console-head">Console cells</h4> : null}

@@ -45,16 +45,22 @@ export function Code({ code, errorLine, label }: { code: string; errorLine?: num
   );
 }
 
-/** Long text (stdout, tracebacks) capped at `max` characters until expanded. */
-export function LongText({ text, label, className, max = 20_000 }: { text: string; label: string; className?: string; max?: number }) {
+/** Long text (stdout, tracebacks) capped at `max` characters until expanded; `collapsible` offers to cap it again. */
+export function LongText({ text, label, className, max = 20_000, collapsible = false }: { text: string; label: string; className?: string; max?: number; collapsible?: boolean }) {
   const [all, setAll] = useState(false);
-  const cut = !all && text.length > max;
+  const long = text.length > max;
+  const cut = !all && long;
   return (
     <div className={`longtext ${className ?? ''}`}>
       <pre aria-label={label}>{cut ? `${text.slice(0, max)}\n…` : text}</pre>
       {cut ? (
-        <button className="link" onClick={() => setAll(true)}>
+        <button className="link" aria-expanded={false} onClick={() => setAll(true)}>
           show all {Math.round(text.length / 1000)} kB
+        </button>
+      ) : null}
+      {collapsible && long && all ? (
+        <button className="link" aria-expanded={true} onClick={() => setAll(false)}>
+          collapse
         </button>
       ) : null}
     </div>

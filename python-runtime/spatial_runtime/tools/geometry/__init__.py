@@ -25,6 +25,9 @@ from spatial_runtime.tools.geometry.cameras import (
     viewing_direction,
     world_to_camera,
 )
+
+# Left out of __all__: only the paper profile's tool reference lists it (spatial_runtime.apidoc).
+from spatial_runtime.tools.geometry.cameras import normalized_to_pixel as normalized_to_pixel
 from spatial_runtime.tools.geometry.measure import (
     ClosestPair,
     angle_at,

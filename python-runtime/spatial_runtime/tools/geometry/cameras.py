@@ -199,3 +199,25 @@ def points_from_depth(
         raise ValueError(f"stride must be >= 1, got {stride}")
     pts = points_from_mask(pm[::stride, ::stride], m[::stride, ::stride])
     return pts if cam_to_world is None else camera_to_world(pts, cam_to_world)
+
+
+def normalized_to_pixel(coords: ArrayLike, width: float, height: float) -> list[float]:
+    """Convert 0-1000 normalised coordinates (e.g. a ``vlm.locate`` answer) to pixels of a ``width`` x ``height``
+    image.
+
+    Args:
+        coords: a flat sequence ``x, y`` (a point), ``x1, y1, x2, y2`` (a box) or longer: x values scale with
+            ``width``, y values with ``height`` (``v / 1000 * size``; an odd last value scales with ``width``).
+        width, height: the image size in pixels.
+
+    Returns:
+        The pixel values, in the same order (list[float]). 0 and 1000 map to the image's edges 0 and ``width``
+        (no half-pixel shift); a value over 1000, which may already be a pixel, prints a warning.
+    """
+    values = [float(v) for v in np.asarray(coords, dtype=np.float64).reshape(-1)]
+    if any(v > 1000 for v in values):
+        print(
+            f"[warning] normalized_to_pixel: {values} has values over 1000; 0-1000 coordinates were expected "
+            "(if these are pixels already, use them as they are)"
+        )
+    return [v / 1000.0 * (width if i % 2 == 0 else height) for i, v in enumerate(values)]

@@ -22,7 +22,9 @@ says how it was found. With ``align_gravity=False`` the world frame is the input
 Camera axes are OpenCV (x right, y down, z forward); intrinsics are pixels of the frames as sent (the
 ``InputImages`` resolution); pixels (u, v) = (column, row) from the top-left pixel centre (docs/conventions.md).
 
-The result types live in :mod:`.result`, the call and its request in :mod:`.request`.
+The result types live in :mod:`.result`, the call and its request in :mod:`.request`. The paper profile's extras
+(``render_bev``, ``metric_scale``, gravity from a segmented floor; docs/paper-parity.md row 16) are in
+:mod:`.paper`, :mod:`.bev` and :mod:`.gravity`.
 """
 
 from spatial_runtime.perception import PerceptionError, PerceptionUnavailable, ToolError

@@ -30,6 +30,7 @@ from spatial_runtime.tools._common import (
     publish_artifact,
     text_field,
 )
+from spatial_runtime.tools.reconstruct import paper
 from spatial_runtime.tools.reconstruct.result import Reconstruction
 
 __all__ = ["COMPACT_RETURN", "MAX_FRAMES", "Reconstruct", "lift_points"]
@@ -226,7 +227,9 @@ def Reconstruct(  # noqa: N802 - the agent-facing name is fixed by the API
         timeout: seconds the server may spend on this job (default: the server's limit, 600 s by default).
 
     Returns:
-        :class:`Reconstruction` keyed by the absolute frame indices.
+        :class:`Reconstruction` keyed by the absolute frame indices; when the session's profile asks for the
+        paper's extras, a :class:`~spatial_runtime.tools.reconstruct.paper.PaperReconstruction` gravity-aligned by
+        the paper's rule instead of the server's (docs/paper-parity.md row 16).
 
     Raises:
         ToolError: (a ValueError) empty frames, frames of different sizes, too many frames, depth for only some
@@ -266,7 +269,8 @@ def Reconstruct(  # noqa: N802 - the agent-facing name is fixed by the API
             "backend 'rgbd' needs the camera intrinsics to lift depth to 3-D, and none are known for these frames: "
             "pass intrinsics=Metadata.K (or {'fx', 'fy', 'cx', 'cy'} in pixels of these frames) or metadata=Metadata"
         )
-    req_params: dict[str, Any] = {"align_gravity": bool(align_gravity)}
+    extras = paper.extras_active()  # the paper's gravity rule runs here, on an unaligned reconstruction
+    req_params: dict[str, Any] = {"align_gravity": bool(align_gravity) and not extras}
     if max_frames is not None:
         req_params["max_frames"] = limit
     if params:
@@ -287,8 +291,12 @@ def Reconstruct(  # noqa: N802 - the agent-facing name is fixed by the API
     }
     reply = perception.post("/v1/reconstruct", body, tool="tools.Reconstruct", timeout=timeout)
     rec = _from_reply(reply, batch, name)
+    if extras:
+        rec = paper.finish(rec, batch, bool(align_gravity))
     artifact = reply["artifact"]
     summary = text_field(artifact, "summary")
+    if extras and rec.alignment:  # the artifact keeps the server's frame; the kernel's result is aligned
+        summary = f"{summary or _summary(rec)}; aligned to gravity in the kernel: {rec.alignment.get('method')}"
     publish_artifact(
         tool="Reconstruct",
         kind="reconstruction",

@@ -23,13 +23,14 @@ top-left pixel, so a point must lie in ``-0.5 <= u < W - 0.5``, ``-0.5 <= v < H 
 ``vlm.locate`` answers in 0-1000: convert with ``vlm.to_pixels(points, image)`` first.
 
 The calls live in :mod:`.segment` (requests in :mod:`.requests`, prompt checks in :mod:`.prompts`), the result
-type in :mod:`.masks`.
+type in :mod:`.masks` (the paper profile's in :mod:`.paper_masks`).
 """
 
 from spatial_runtime.perception import PerceptionError, PerceptionUnavailable, ToolError
 from spatial_runtime.tools._common import FrameIndexError
 from spatial_runtime.tools.sam3.masks import COLORS as COLORS
 from spatial_runtime.tools.sam3.masks import PerFrameMask
+from spatial_runtime.tools.sam3.paper_masks import PaperPerFrameMask as PaperPerFrameMask
 from spatial_runtime.tools.sam3.prompts import DEFAULT_BACKEND as DEFAULT_BACKEND
 from spatial_runtime.tools.sam3.segment import (
     segment_image_by_box,

@@ -1,26 +1,35 @@
 """The result of the ``tools.SAM3`` calls: :class:`PerFrameMask`, instance masks keyed by ABSOLUTE frame index.
 
 Masks are (T, N, H, W) bool at the frames' resolution; 3-D questions go through a ``tools.Reconstruct``
-reconstruction of the same frames (world points in metres).
+reconstruction of the same frames (world points in metres). In a session whose profile has ``centroid_3d`` =
+``"median_confident"`` (the paper's), ``PerFrameMask(...)`` builds a
+:class:`~spatial_runtime.tools.sam3.paper_masks.PaperPerFrameMask` (median centroid of the confident points, NaN on
+an empty mask, ``object`` defaulting to 0, ``seg[frame]``, ``object_ids``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image
 
+from spatial_runtime import context
 from spatial_runtime.tools import draw as _draw
 from spatial_runtime.tools import geometry as _geometry
 from spatial_runtime.tools._common import FrameIndexError, fmt_indices, position_of, readonly
 
-__all__ = ["COLORS", "PerFrameMask"]
+__all__ = ["COLORS", "PROFILE_CLASSES", "PerFrameMask"]
 
 COLORS = ("red", "lime", "blue", "yellow", "magenta", "cyan", "orange", "white", "purple", "springgreen")
 """Instance colours of :meth:`PerFrameMask.visualize`, by object index (cycled)."""
+
+
+PROFILE_CLASSES: dict[str, type[PerFrameMask]] = {}
+"""The profile option ``centroid_3d`` -> the subclass ``PerFrameMask(...)`` builds in sessions with that option
+(filled by :mod:`.paper_masks`, which ``spatial_runtime.tools.sam3`` imports)."""
 
 
 class PerFrameMask:
@@ -40,6 +49,11 @@ class PerFrameMask:
     frame raises :class:`FrameIndexError` (a KeyError and an IndexError) listing the valid frames.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> PerFrameMask:
+        if cls is PerFrameMask:  # the class of the session profile's centroid_3d option, if one is registered
+            cls = PROFILE_CLASSES.get(context.current().profile.centroid_3d, PerFrameMask)
+        return super().__new__(cls)
+
     def __init__(
         self,
         masks: ArrayLike,
@@ -47,7 +61,7 @@ class PerFrameMask:
         labels: Sequence[str] | None = None,
         scores: ArrayLike | None = None,
         *,
-        images: dict[int, Any] | None = None,
+        images: Mapping[int, Any] | None = None,
         info: dict[str, Any] | None = None,
         artifact_ids: Sequence[str] = (),
         url: str | None = None,
@@ -58,7 +72,8 @@ class PerFrameMask:
         Args:
             masks: (T, N, H, W) masks (nonzero = inside). frame_indices: T distinct absolute indices.
             labels: N labels (default ``"object 1"``, ...). scores: (T, N) (default 1 where the mask is non-empty).
-            images: frame index -> the image the masks were computed on (for :meth:`visualize`).
+            images: frame index -> the image the masks were computed on (for :meth:`visualize`): a dict (copied), or
+                another mapping (kept, e.g. one that decodes frames when looked up).
 
         Raises:
             ValueError: for inconsistent shapes or repeated frame indices.
@@ -87,7 +102,7 @@ class PerFrameMask:
         self.artifact_ids: list[str] = [str(a) for a in artifact_ids]
         self.url = url
         self.backend = backend
-        self._images = dict(images or {})
+        self._images: Mapping[int, Any] = dict(images) if isinstance(images, dict) else (images or {})
         self._lookup = {f: k for k, f in enumerate(fi)}
 
     # -- facts -------------------------------------------------------------------------------------

@@ -30,7 +30,16 @@ from spatial_runtime.tools._common import (
 from spatial_runtime.tools.sam3.masks import PerFrameMask
 from spatial_runtime.tools.sam3.prompts import choose_backend
 
-__all__ = ["IMAGE_ROUTE", "VIDEO_ROUTE", "Prompts", "SegmentCall"]
+__all__ = [
+    "IMAGE_ROUTE",
+    "VIDEO_ROUTE",
+    "MaskReply",
+    "Prompts",
+    "SegmentCall",
+    "decode_reply",
+    "merge_replies",
+    "publish_reply",
+]
 
 IMAGE_ROUTE = "/v1/segment/image"
 VIDEO_ROUTE = "/v1/segment/video"
@@ -39,7 +48,7 @@ Prompts = Callable[[FrameBatch], list[dict[str, Any]]]
 """Builds the prompts of a call once its frames are known (points and boxes are checked against their size)."""
 
 
-class _Reply(NamedTuple):
+class MaskReply(NamedTuple):
     """One request's decoded answer: masks (T, K, H, W) bool, scores (T, K) float32, K labels, the server's
     info and artifact maps, and its base URL."""
 
@@ -120,16 +129,29 @@ def _prompt_frame(batch: FrameBatch, prompt_frame: Any) -> int:
 
 def _request(
     route: str, body: dict[str, Any], batch: FrameBatch, timeout: float | None, default_label: str | None
-) -> _Reply:
+) -> MaskReply:
     reply = perception.post(route, body, tool="tools.SAM3", timeout=timeout)
+    return decode_reply(reply, len(batch), batch.size, default_label)
+
+
+def decode_reply(reply: dict[str, Any], frames: int, size: tuple[int, int], default_label: str | None) -> MaskReply:
+    """One segmentation answer (:func:`spatial_runtime.perception.post`) as a :class:`MaskReply`.
+
+    Args:
+        reply: the decoded answer. frames: T, the frames sent. size: (W, H) of the frames sent.
+        default_label: the label of every object when the server sends none (else ``"object k"``).
+
+    Raises:
+        PerceptionError: (``bad_reply``) no masks, or masks that are not (T, K, H, W).
+    """
     arrays = reply["arrays"]
     if "masks" not in arrays:
         raise PerceptionError("the perception server's segmentation lacks 'masks'", code="bad_reply")
     masks = np.asarray(arrays["masks"])
-    w, h = batch.size
-    if masks.ndim != 4 or masks.shape[0] != len(batch) or masks.shape[2:] != (h, w):
+    w, h = size
+    if masks.ndim != 4 or masks.shape[0] != frames or masks.shape[2:] != (h, w):
         raise PerceptionError(
-            f"the perception server sent masks of shape {masks.shape}, expected ({len(batch)}, K, {h}, {w})",
+            f"the perception server sent masks of shape {masks.shape}, expected ({frames}, K, {h}, {w})",
             code="bad_reply",
         )
     k = masks.shape[1]
@@ -139,8 +161,28 @@ def _request(
     labels = info.get("labels")
     if not (isinstance(labels, list) and len(labels) == k):
         labels = [default_label or f"object {j + 1}" for j in range(k)]
-    return _Reply(
+    return MaskReply(
         masks.astype(bool, copy=False), scores, [str(x) for x in labels], info, reply["artifact"], reply.get("url")
+    )
+
+
+def publish_reply(part: MaskReply, what: str, frame_indices: list[int], backend: str) -> None:
+    """Publish the artifact record of one segmentation request (``what`` names its prompt in the fallback
+    summary: the text, or ``"points"`` / ``"box"``)."""
+    m = part.masks
+    summary = text_field(part.artifact, "summary")
+    if not summary:
+        summary = f"{m.shape[1]} objects ({what}) in {m.shape[0]} frames {m.shape[3]}x{m.shape[2]}, backend {backend}"
+    aid = text_field(part.artifact, "id")
+    publish_artifact(
+        tool="SAM3",
+        kind="masks",
+        artifact_id=aid,
+        url=artifact_url(part.url, aid),
+        summary=summary,
+        frame_indices=frame_indices,
+        shapes={"masks": list(m.shape), "scores": [m.shape[0], m.shape[1]]},
+        labels=part.labels,
     )
 
 
@@ -181,39 +223,55 @@ def _segment(
         )
         for prompt in prompts
     ]
+    result = merge_replies(
+        parts, batch.frame_indices, name, images=dict(zip(batch.frame_indices, batch.items, strict=True))
+    )
+    for prompt, part in zip(prompts, parts, strict=True):
+        what = prompt["text"] if prompt["type"] == "text" else prompt["type"]
+        publish_reply(part, what, batch.frame_indices, result.backend or name)
+    return result
+
+
+def merge_replies(
+    parts: list[MaskReply],
+    frame_indices: list[int],
+    name: str,
+    *,
+    images: Any = None,
+    columns: tuple[np.ndarray, np.ndarray, list[str]] | None = None,
+) -> PerFrameMask:
+    """One :class:`PerFrameMask` from the answers of one call's requests (one per prompt).
+
+    Args:
+        parts: the answers, in prompt order (at least one).
+        frame_indices: the result's T absolute frame indices.
+        name: the backend asked for (the result's ``backend`` when the server does not name it).
+        images: frame index -> image, for :meth:`PerFrameMask.visualize`.
+        columns: ``(masks (T, N, H, W), scores (T, N), N labels)`` to use instead of the answers' objects
+            concatenated in prompt order.
+
+    Returns:
+        The result, with the first answer's info (and every answer's under ``"requests"`` when there are
+        several), all artifact ids, and the first artifact's URL.
+    """
     info = dict(parts[0].info)
     if len(parts) > 1:
         info["requests"] = [p.info for p in parts]
     ids = [p.artifact["id"] for p in parts if isinstance(p.artifact.get("id"), str)]
-    base_url = parts[0].url
-    backend = str(parts[0].artifact.get("backend") or name)
-    result = PerFrameMask(
-        np.concatenate([p.masks for p in parts], axis=1),
-        batch.frame_indices,
-        [lab for p in parts for lab in p.labels],
-        np.concatenate([p.scores for p in parts], axis=1),
-        images=dict(zip(batch.frame_indices, batch.items, strict=True)),
+    if columns is None:
+        masks = np.concatenate([p.masks for p in parts], axis=1)
+        scores = np.concatenate([p.scores for p in parts], axis=1)
+        labels = [lab for p in parts for lab in p.labels]
+    else:
+        masks, scores, labels = columns
+    return PerFrameMask(
+        masks,
+        frame_indices,
+        labels,
+        scores,
+        images=images,
         info=info,
         artifact_ids=ids,
-        url=artifact_url(base_url, ids[0] if ids else None),
-        backend=backend,
+        url=artifact_url(parts[0].url, ids[0] if ids else None),
+        backend=str(parts[0].artifact.get("backend") or name),
     )
-    w, h = batch.size
-    for prompt, part in zip(prompts, parts, strict=True):
-        m = part.masks
-        summary = text_field(part.artifact, "summary")
-        if not summary:
-            what = prompt["text"] if prompt["type"] == "text" else prompt["type"]
-            summary = f"{m.shape[1]} objects ({what}) in {m.shape[0]} frames {w}x{h}, backend {backend}"
-        aid = text_field(part.artifact, "id")
-        publish_artifact(
-            tool="SAM3",
-            kind="masks",
-            artifact_id=aid,
-            url=artifact_url(base_url, aid),
-            summary=summary,
-            frame_indices=batch.frame_indices,
-            shapes={"masks": list(m.shape), "scores": [m.shape[0], m.shape[1]]},
-            labels=part.labels,
-        )
-    return result
