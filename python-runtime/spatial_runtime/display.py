@@ -13,6 +13,11 @@ recognises"); nothing is signalled through stdout.
   ``session.prepare`` and ``session.reset``). ``width`` and ``height`` are those of the PNG that is sent:
   images whose long edge exceeds :func:`get_max_long_edge` (default 1024 px) are downscaled for
   transport, keeping the aspect ratio. The arrays in the kernel are never changed.
+
+  Under the ``paper`` profile (docs/paper-parity.md row 18.5) every such image first gets a white band on top
+  reading "Visualization of <label>" (:mod:`spatial_runtime.show_labels`), and ``width``/``height`` are those of
+  the banded image; an unlabelled ``show`` call is labelled with the source text of its first argument, a
+  ``plt.show()`` figure with its title, and figures are rendered at 100 dpi.
 * ``ReturnAnswer(answer)`` publishes::
 
     {"application/vnd.spatialclaw.answer+json": {"answer": str | int | float, "type": "str" | "int" | "float"},
@@ -31,6 +36,7 @@ import base64
 import io
 import math
 import numbers
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,11 +45,16 @@ import numpy as np
 from PIL import Image
 from spatial_common.contract import MIME_ANSWER, MIME_ARTIFACT, MIME_IMAGE
 
+from spatial_runtime import context, show_labels
+
 # The display bundle MIME types are a cross-language contract (shared/contracts/kernel.ts, docs/contracts.md).
 IMAGE_MIME = MIME_IMAGE
 ANSWER_MIME = MIME_ANSWER
 ARTIFACT_MIME = MIME_ARTIFACT
 DEFAULT_MAX_LONG_EDGE = 1024
+PAPER_FIGURE_DPI = 100
+GENERIC_LABEL = "image"
+"""The paper profile's label of an unlabelled show() image whose call's source cannot be read (not an input frame)."""
 
 _ACCEPTED = (
     "a PIL image (or an input frame), a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), "
@@ -166,14 +177,15 @@ def _normalise_pil(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def to_pil(obj: Any) -> Image.Image:
+def to_pil(obj: Any, dpi: float | None = None) -> Image.Image:
     """Convert one showable object to an 8-bit PIL image (modes L, LA, RGB or RGBA).
 
     Args:
         obj: a PIL image (input frames are PIL images); a numpy array of shape (H, W), (H, W, 1),
             (H, W, 3) or (H, W, 4) with dtype uint8, bool (mask: False = 0, True = 255) or float with
-            values in [0, 1] (NaN/inf are drawn black); a matplotlib Figure (rendered at its dpi with a
-            tight bounding box); or any object exposing ``__array__`` with one of those layouts.
+            values in [0, 1] (NaN/inf are drawn black); a matplotlib Figure (rendered at ``dpi``, default its
+            savefig dpi, with a tight bounding box); or any object exposing ``__array__`` with one of those layouts.
+        dpi: the resolution of a Figure; ignored for other objects.
 
     Returns:
         A PIL image at the object's full resolution (no downscaling here).
@@ -188,7 +200,7 @@ def to_pil(obj: Any) -> Image.Image:
         return _array_to_pil(obj)
     if _is_figure(obj):
         buf = io.BytesIO()
-        obj.savefig(buf, format="png", bbox_inches="tight")
+        obj.savefig(buf, format="png", bbox_inches="tight", dpi=dpi)
         buf.seek(0)
         img = Image.open(buf)
         img.load()
@@ -259,8 +271,15 @@ def image_bundle(img: Image.Image, label: str | None, index: int, source: str = 
     return {"image/png": encode_png(img), IMAGE_MIME: meta}
 
 
-def _publish_image(obj: Any, label: str | None, source: str) -> None:
-    img = downscale(to_pil(obj), _max_long_edge)
+def _paper_labels() -> bool:
+    """Whether the session's profile draws label bands and derives labels the paper's way (row 18.5)."""
+    return getattr(context.current().profile, "name", "default") == "paper"
+
+
+def _publish_image(img: Image.Image, label: str | None, source: str, band: bool = False) -> None:
+    if band:
+        img = show_labels.add_band(img, show_labels.band_text(label or GENERIC_LABEL))
+    img = downscale(img, _max_long_edge)
     publish(image_bundle(img, label, _next_index(), source))
 
 
@@ -280,7 +299,10 @@ def show(*images: Any, label: str | None = None) -> None:
             frame collections such as ``InputImages``, or (nested) lists/tuples of these. Figures passed
             here are closed in pyplot afterwards, so a later ``plt.show()`` does not show them again.
         label: caption for the images. With several images each gets ``"<label> (k/n)"``; without a
-            label, an input frame is captioned ``"frame <absolute index>"``.
+            label, an input frame is captioned ``"frame <absolute index>"``. Under the paper profile an empty
+            label counts as none, the caption defaults to the source text of the first argument (e.g.
+            ``"InputImages[3]"``; ``"(k/n)"`` added for several images), and each image gets a white band
+            on top reading ``"Visualization of <caption>"``.
 
     Every image is validated before any is published, and each is sent as one ``display_data`` bundle
     (see the module docstring) downscaled to the session's max long edge (default 1024 px).
@@ -294,14 +316,22 @@ def show(*images: Any, label: str | None = None) -> None:
     items = flatten(images)
     if not items:
         raise ValueError(f"show() needs at least one image: {_ACCEPTED}")
-    converted = [to_pil(item) for item in items]
+    paper = _paper_labels()
+    converted = [to_pil(item, PAPER_FIGURE_DPI if paper else None) for item in items]
+    if paper:
+        caller = sys._getframe(1)
+        ordinal = show_labels.count_show_call(caller)
+        label = label or show_labels.call_label(caller, ordinal)
     n = len(items)
     for k, (item, img) in enumerate(zip(items, converted, strict=True)):
         if label is not None:
             caption = label if n == 1 else f"{label} ({k + 1}/{n})"
+        elif paper:
+            base = _default_label(item) or GENERIC_LABEL
+            caption = base if n == 1 else f"{base} ({k + 1}/{n})"
         else:
             caption = _default_label(item)
-        _publish_image(img, caption, "show")
+        _publish_image(img, caption, "show", band=paper)
         if _is_figure(item):
             _close_figure(item)
 
@@ -309,15 +339,21 @@ def show(*images: Any, label: str | None = None) -> None:
 def _plt_show(*args: Any, **kwargs: Any) -> None:
     """Replacement for ``matplotlib.pyplot.show``: publish every open figure (source "plt"), then close them.
 
-    The arguments of ``pyplot.show`` (``block``) are accepted and ignored.
+    The arguments of ``pyplot.show`` (``block``) are accepted and ignored. A figure's label is its ``label``
+    property; under the paper profile it is its first axes title, else its suptitle, else "matplotlib figure",
+    and the figure is rendered at 100 dpi and banded.
     """
     import matplotlib.pyplot as plt
 
+    paper = _paper_labels()
     try:
         for num in plt.get_fignums():
             fig = plt.figure(num)
-            label = fig.get_label() or None
-            _publish_image(fig, label, "plt")
+            if paper:
+                label = show_labels.figure_label(fig)
+                _publish_image(to_pil(fig, PAPER_FIGURE_DPI), label, "plt", band=True)
+            else:
+                _publish_image(to_pil(fig), fig.get_label() or None, "plt")
     finally:
         plt.close("all")
 

@@ -136,6 +136,11 @@ describe('--profile paper through the CLI (real kernel, real 200-frame video)', 
 
     // Nothing is pruned: the image shown in step 1 is still in the request of step 7, after all 32 key frames.
     const shown1 = readFileSync(join(out, 'samples', 'q1', 'images', 'step001_1.png'));
+    // Row 18.5: the shown frame (768x432) under its label band, labelled with the call's source text.
+    expect(imageSize(shown1)).toMatchObject({ width: 768 });
+    expect(imageSize(shown1)!.height).toBeGreaterThanOrEqual(464);
+    expect(textOf(second[5]!)).toContain('Labels: InputImages[3]');
+    expect(textOf(fifth.at(-1)!)).toContain('Labels: InputImages[10]');
     const last = imagesOf(requests[7]!);
     expect(last).toHaveLength(32 + 1 + 2);
     expect(last.slice(0, 32)).toEqual(keyFrames);
