@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ARRAY_SETS, ARTIFACT_KINDS, CONTRACTS, ErrorBodySchema, MIME, ROUTES } from '../shared/contracts/index.ts';
+import { PROFILES } from '../shared/profiles.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const contractDir = join(root, 'python-common', 'spatial_common', 'contract');
@@ -106,6 +107,9 @@ export function generate(): Record<keyof typeof targets, string> {
     `ROUTES = ${py(routes)}`,
     '',
     `ERROR_CODES = ${py(errorCodes)}`,
+    '',
+    '# profile name -> the kernel half of the agent profile (shared/profiles.ts PROFILES[name].kernel)',
+    `KERNEL_PROFILES = ${py(Object.fromEntries(Object.entries(PROFILES).map(([name, p]) => [name, p.kernel])))}`,
     '',
   ];
   const bundle = {

@@ -125,25 +125,18 @@ class KernelProfile:
 
     @classmethod
     def named(cls, name: str) -> KernelProfile:
-        """The kernel options of a named profile (shared/profiles.ts ``PROFILES[name].kernel``; a unit test keeps
-        the two equal), for callers without a PrepareConfig (``python -m spatial_runtime.apidoc --profile``).
+        """The kernel options of a named profile (shared/profiles.ts ``PROFILES[name].kernel``, generated into
+        ``spatial_common.contract.KERNEL_PROFILES``), for callers without a PrepareConfig
+        (``python -m spatial_runtime.apidoc --profile``).
 
         Raises:
             ValueError: an unknown name.
         """
-        if name == "default":
-            return cls()
-        if name == "paper":
-            return cls(
-                name="paper",
-                variable_values=False,
-                centroid_3d="median_confident",
-                vlm="paper",
-                sam3_video="source",
-                reconstruct_extras=True,
-                timeout_reset=True,
-            )
-        raise ValueError(f"unknown profile {name!r}; use 'default' or 'paper'")
+        from spatial_common.contract import KERNEL_PROFILES
+
+        if name not in KERNEL_PROFILES:
+            raise ValueError(f"unknown profile {name!r}; use one of {', '.join(map(repr, KERNEL_PROFILES))}")
+        return cls.from_config(KERNEL_PROFILES[name])
 
 
 @dataclass(frozen=True)

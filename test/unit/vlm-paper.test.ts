@@ -98,7 +98,7 @@ describe('the bridge and the handler, paper calls', () => {
   });
 });
 
-describe('the kernel’s copy of the profiles', () => {
+describe('the kernel’s profiles, generated from shared/profiles.ts', () => {
   it('equals shared/profiles.ts', () => {
     const py = join(ROOT, '.venv', 'bin', 'python');
     const code = 'import dataclasses, json\nfrom spatial_runtime.context import KernelProfile\n' +

@@ -131,3 +131,24 @@ ERROR_CODES = [
     "cancelled",
     "backend_error",
 ]
+
+# profile name -> the kernel half of the agent profile (shared/profiles.ts PROFILES[name].kernel)
+KERNEL_PROFILES = {
+    "default": {
+        "name": "default",
+        "variable_values": True,
+        "centroid_3d": "mean",
+        "vlm": "default",
+        "sam3_video": "sampled",
+        "reconstruct_extras": False,
+    },
+    "paper": {
+        "name": "paper",
+        "variable_values": False,
+        "centroid_3d": "median_confident",
+        "vlm": "paper",
+        "sam3_video": "source",
+        "reconstruct_extras": True,
+        "timeout_reset": True,
+    },
+}
