@@ -115,12 +115,12 @@ if (systemNeeds.length > 0) {
 // ---- 3. Python virtual environment -----------------------------------------------------------------
 if (process.env.SPATIALCLAW_PYTHON) {
   info(`SPATIALCLAW_PYTHON=${process.env.SPATIALCLAW_PYTHON}: using that interpreter, not creating .venv`);
-  info('  (it needs the packages of python-common/, python-runtime/ and gpu-server/requirements.txt, and the three packages installed)');
+  info('  (it needs the packages of python-common/, python-runtime/, gpu-server/ and python-eval/requirements.txt, and the four packages installed)');
 } else {
   const venv = join(root, '.venv');
   const py = isWin ? join(venv, 'Scripts', 'python.exe') : join(venv, 'bin', 'python');
-  const reqs = ['python-common/requirements.txt', 'python-runtime/requirements.txt', 'gpu-server/requirements.txt',
-    'build/python-constraints.txt', 'python-common/pyproject.toml', 'python-runtime/pyproject.toml', 'gpu-server/pyproject.toml'];
+  const reqs = ['python-common/requirements.txt', 'python-runtime/requirements.txt', 'gpu-server/requirements.txt', 'python-eval/requirements.txt',
+    'build/python-constraints.txt', 'python-common/pyproject.toml', 'python-runtime/pyproject.toml', 'gpu-server/pyproject.toml', 'python-eval/pyproject.toml'];
   const stampFile = join(venv, '.spatialclaw-stamp');
   const hashBase = hashFiles(reqs);
   const hashTests = hashFiles([...reqs, 'gpu-server/requirements-cpu-test.txt']);
@@ -154,13 +154,13 @@ if (process.env.SPATIALCLAW_PYTHON) {
       const env = { ...process.env, PIP_RETRIES: process.env.PIP_RETRIES ?? '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
       const pipArgs = ['-m', 'pip', 'install', '-qq',
         '-r', 'python-common/requirements.txt', '-r', 'python-runtime/requirements.txt', '-r', 'gpu-server/requirements.txt',
-        '-c', 'build/python-constraints.txt'];
+        '-r', 'python-eval/requirements.txt', '-c', 'build/python-constraints.txt'];
       if (withGpu) pipArgs.push('-r', 'gpu-server/requirements-gpu.txt');
       else if (forTests) pipArgs.push('-r', 'gpu-server/requirements-cpu-test.txt');
       log('installing pinned Python packages into .venv (about a minute on a fresh machine) ...');
       const fix = 'check that pip can reach your package index (`.venv/bin/pip download numpy`), then rerun';
       let s = run(py, pipArgs, { env, fix });
-      s += run(py, ['-m', 'pip', 'install', '-qq', '--no-deps', '-e', 'python-common', '-e', 'python-runtime', '-e', 'gpu-server'], { env, fix });
+      s += run(py, ['-m', 'pip', 'install', '-qq', '--no-deps', '-e', 'python-common', '-e', 'python-runtime', '-e', 'gpu-server', '-e', 'python-eval'], { env, fix });
       writeFileSync(stampFile, want + '\n');
       log(`.venv ready in ${s.toFixed(1)} s`);
     }

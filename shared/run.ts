@@ -27,6 +27,16 @@ export const SampleSpecSchema = z.object({
   /** Ground truth: the option letter, or a number (as number or string). */
   answer: z.union([z.string(), z.number()]).optional(),
   question_type: z.string().optional(),
+  /** The benchmark the sample comes from (`spatialclaw eval`; python-eval/spatial_eval), e.g. `vsibench`. */
+  benchmark: z.string().optional(),
+  /** The benchmark's own id of the row (predictions files and `spatialclaw score` use it). */
+  source_id: z.string().optional(),
+  /** A coarser label than question_type, when the benchmark has one. */
+  category: z.string().optional(),
+  /** How to format the answer, shown after the question (the benchmark's format, in our words). */
+  instruction: z.string().optional(),
+  /** Key frames for this sample's first request, overriding the profile's count (a benchmark setting). */
+  key_frames: z.number().int().nonnegative().optional(),
 }).meta({ id: 'SampleSpec' });
 export type SampleSpec = z.infer<typeof SampleSpecSchema>;
 
@@ -48,9 +58,17 @@ export const SampleResultSchema = z.object({
   /** Where the answer came from. */
   answer_source: z.enum(['return_answer', 'last_submitted', 'direct_answer', 'none']),
   ground_truth: z.union([z.string(), z.number()]).nullable(),
-  /** 0..1: exact match for choices, MRA for numbers; null without ground truth. */
+  /**
+   * 0..1, null without ground truth. Benchmark samples: the benchmark's per-sample score under `scoring`
+   * (python-eval/spatial_eval); other samples: exact match for choices, MRA for numbers (runs/scoring.ts).
+   */
   score: z.number().min(0).max(1).nullable(),
+  /** The scoring that gave `score`: `official` / `paper` for benchmark samples, absent: the generic rule. */
+  scoring: z.string().optional(),
   question_type: z.string().nullable(),
+  benchmark: z.string().optional(),
+  source_id: z.string().optional(),
+  category: z.string().optional(),
   termination: TerminationSchema,
   steps: z.number().int().nonnegative(),
   parse_failures: z.number().int().nonnegative(),

@@ -116,9 +116,30 @@ export const RunDetailSchema = z.object({
   id: RunIdSchema,
   info: RunInfoSchema,
   done: z.number().int().nonnegative(),
-  /** Mean score over scored samples, or null. */
+  /** Mean score over scored samples (a micro mean of the per-sample scores), or null. */
   accuracy: z.number().nullable(),
   live: z.boolean(),
+  /**
+   * A benchmark run's official results (`results.json`, docs/benchmarks-eval.md), as the released evaluation code
+   * aggregates them; null until `spatialclaw eval` or `score` has written it.
+   */
+  results: z
+    .object({
+      scoring: z.string(),
+      benchmarks: z.array(z.object({
+        name: z.string(),
+        title: z.string(),
+        n: z.number().int().nonnegative(),
+        overall: z.number().nullable(),
+        ci95: z.tuple([z.number(), z.number()]).nullable(),
+        /** The paper's SpatialClaw number (0..1), or null. */
+        paper: z.number().nullable(),
+      })),
+      /** The unweighted mean over the paper's benchmarks present, and how many of its 20 that is. */
+      mean: z.object({ value: z.number().nullable(), count: z.number().int(), of: z.number().int() }),
+    })
+    .nullable()
+    .optional(),
 });
 export type RunDetail = z.infer<typeof RunDetailSchema>;
 

@@ -92,8 +92,8 @@ const STAGES = {
   lint: [
     ['contracts are current (npm run contracts)', single('contracts --check', process.execPath, ['--import', 'tsx', 'build/contracts.ts', '--check'])],
     ['eslint', single('eslint', bin('eslint'), ['.', '--max-warnings=0'])],
-    ['ruff check', single('ruff check', python, ['-m', 'ruff', 'check', 'python-common', 'python-runtime', 'gpu-server', 'test/python'])],
-    ['ruff format --check', single('ruff format', python, ['-m', 'ruff', 'format', '--check', 'python-common', 'python-runtime', 'gpu-server', 'test/python'])],
+    ['ruff check', single('ruff check', python, ['-m', 'ruff', 'check', 'python-common', 'python-runtime', 'gpu-server', 'python-eval', 'test/python'])],
+    ['ruff format --check', single('ruff format', python, ['-m', 'ruff', 'format', '--check', 'python-common', 'python-runtime', 'gpu-server', 'python-eval', 'test/python'])],
   ],
   unit: [['vitest unit', vitest('unit')]],
   python: [['pytest', pytest]],

@@ -15,6 +15,7 @@ import { kernelRun } from './kernel.ts';
 import { replay } from './replay.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 import { runDataset } from './run.ts';
+import { datasets, evalBenchmarks, score } from './eval.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
 // prints to stdout. Keep CLI output clean unless asked for it.
@@ -123,6 +124,64 @@ withModelOptions(program
   .option('--no-plan', 'skip the planner call')
   .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder')
   .action(exitWith((opts: Parameters<typeof runDataset>[0]) => runDataset(opts)));
+
+const scoringOpt = (v: string): 'official' | 'paper' => {
+  if (v !== 'official' && v !== 'paper') throw new Error(`--scoring must be official or paper, got ${v}`);
+  return v;
+};
+const DATA_ROOT_HELP = `folder holding the benchmarks' snapshots (<dir>/vsibench/, <dir>/blink/, ...); default $${ENV.dataRoot}`;
+const int = (name: string) => (v: string): number => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 0) throw new Error(`${name} must be a whole number, got ${JSON.stringify(v)}`);
+  return x;
+};
+
+withModelOptions(program
+  .command('eval')
+  .description('run the paper\'s benchmarks from their published snapshots, score them as each benchmark\'s released evaluation does, and print the table (docs/benchmarks-eval.md)')
+  .requiredOption('--benchmark <names>', 'a benchmark, a comma-separated list, or "all" (the paper\'s 20); `spatialclaw datasets list` shows them')
+  .option('--data-root <dir>', DATA_ROOT_HELP))
+  .option('--profile <name>', PROFILE_HELP, profileOpt)
+  .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
+  .option('--scoring <name>', 'official (the benchmark\'s released evaluation, default) or paper (SpatialClaw\'s evaluation); both can be computed later with `spatialclaw score RUN`', scoringOpt)
+  .option('--limit <n>', 'the first N samples of each benchmark', num('--limit'))
+  .option('--subsample <n>', 'N samples of each benchmark, drawn with --seed (the original\'s --subsample: seed 42, shuffle, first N)', num('--subsample'))
+  .option('--seed <n>', 'seed of --subsample (default 42)', int('--seed'))
+  .option('--concurrency <n>', `samples in parallel, each with its own kernel (default ${DEFAULTS.concurrency})`, num('--concurrency'))
+  .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
+  .option('--resume', 'continue the run in --out where it stopped (pass the same --benchmark and selection)')
+  .option('--perception <target>', PERCEPTION_HELP)
+  .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
+  .option('--no-plan', 'skip the planner call')
+  .option('--no-artifacts', 'do not copy perception artifacts into the run folder')
+  .action(exitWith((opts: Parameters<typeof evalBenchmarks>[0]) => evalBenchmarks(opts)));
+
+program
+  .command('score')
+  .description('re-score a run folder (writes results.json), or a predictions file against a benchmark')
+  .argument('[run]', 'run folder of `spatialclaw eval`')
+  .option('--benchmark <name>', 'the benchmark of --predictions')
+  .option('--data-root <dir>', DATA_ROOT_HELP)
+  .option('--predictions <file>', 'JSONL, one {"id": <official id>, "prediction": "<text>"} per line')
+  .option('--scoring <name>', 'official (default) or paper', scoringOpt)
+  .option('--json', 'print JSON: {"benchmark", "scoring", "n", "per_task", "overall"} for --predictions, results.json for a run')
+  .action(exitWith((run: string | undefined, opts: Parameters<typeof score>[1]) => score(run, opts)));
+
+const datasetsCmd = program.command('datasets').description('the benchmarks\' snapshots: what is there, and whether every row and media file is readable');
+datasetsCmd
+  .command('list')
+  .description('every benchmark, its published size, and whether its data is present and complete under --data-root')
+  .option('--data-root <dir>', DATA_ROOT_HELP)
+  .option('--json', 'print JSON')
+  .action(exitWith((opts: { dataRoot?: string; json?: boolean }) => datasets('list', opts)));
+datasetsCmd
+  .command('check')
+  .description('validate every row and decode every media file of one benchmark; lists each problem (exit 1 when any)')
+  .argument('<name>', 'benchmark name')
+  .option('--data-root <dir>', DATA_ROOT_HELP)
+  .option('--json', 'print JSON')
+  .option('--no-open', 'only check that media files exist')
+  .action(exitWith((name: string, opts: { dataRoot?: string; json?: boolean; open?: boolean }) => datasets('check', { ...opts, name, noOpen: opts.open === false })));
 
 program
   .command('replay')

@@ -11,7 +11,7 @@ import { DEFAULTS } from '../../shared/defaults.ts';
 import type { ProfileName } from '../../shared/profiles.ts';
 import { type SampleResult, type SampleSpec, SampleSpecSchema } from '../../shared/run.ts';
 import { agentOptions, agentRecord } from '../services/agent/options.ts';
-import { modelSecretValues, runBatch, runVersions } from '../services/agent/runner.ts';
+import { modelSecretValues, runBatch, runVersions, type SampleContext } from '../services/agent/runner.ts';
 import { createServices } from '../services/app/index.ts';
 import type { ConfigFlags, Executor } from '../services/config/resolve.ts';
 import { SettingsService } from '../services/config/settings.ts';
@@ -89,22 +89,47 @@ export interface RunOptions extends ModelFlags {
 
 /** Run the dataset; returns the exit code. */
 export async function runDataset(o: RunOptions): Promise<number> {
+  return executeRun(o, {
+    describe: () => ({ kind: 'run', dataset: resolve(o.dataset) }),
+    samples: async () => readDataset(o.dataset),
+    summary: async (dir) => `\n${JSON.stringify(summarize(readRun(dir).samples), null, 2)}`,
+  });
+}
+
+/** What a batch command adds to the shared run: its samples, its run.json fields, its scorer and its end summary. */
+export interface RunPlan {
+  /** Fields of run.json's `config` that say what was run (kind, dataset or benchmarks). */
+  describe: () => Record<string, unknown>;
+  /** The samples, in order; read before anything starts (errors name the file or benchmark). */
+  samples: () => Promise<SampleSpec[]>;
+  /** The benchmark scorer (eval), started before the first sample and closed at the end. */
+  scorer?: (() => Promise<SampleContext['scorer'] & { close: () => Promise<void> }>) | undefined;
+  /** What to print once the run is recorded. */
+  summary: (dir: string) => Promise<string>;
+}
+
+/**
+ * Run samples as one run folder with the services of the resolved config: progress per sample, --limit, --resume.
+ * Shared by `spatialclaw run` (a JSONL dataset) and `spatialclaw eval` (benchmarks). Returns the exit code.
+ */
+export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, plan: RunPlan): Promise<number> {
   const flags: ConfigFlags = {
     ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
   };
   // One warm kernel per sample in flight (at most DEFAULTS.runPoolMax); settings.json's pool_size is the workbench's.
   const concurrency = new SettingsService(flags).config().concurrency;
   const services = createServices({ ...flags, poolSize: Math.min(concurrency, DEFAULTS.runPoolMax) });
+  let scorer: Awaited<ReturnType<NonNullable<RunPlan['scorer']>>> | undefined;
   try {
     const config = services.settings.config();
     const cfg = requireModel(services, config);
-    let samples = readDataset(o.dataset);
+    let samples = await plan.samples();
     if (o.limit) samples = samples.slice(0, o.limit);
     if (o.resume && !o.out) throw new Error('--resume needs --out DIR (the run folder to continue)');
     const dir = resolve(o.out ?? join(config.runsRoot, newRunId()));
     const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
     const runConfig = {
-      kind: 'run', dataset: resolve(o.dataset), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
+      ...plan.describe(), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
       profile: options.profile.name, agent: agentRecord(options), concurrency,
     };
     assertNoSecrets(runConfig, modelSecretValues(cfg));
@@ -116,6 +141,7 @@ export async function runDataset(o: RunOptions): Promise<number> {
     const t0 = Date.now();
     let status: 'finished' | 'failed' = 'finished';
     try {
+      scorer = plan.scorer ? await plan.scorer() : undefined;
       const perception = await services.perception.resolve(config.perception);
       await runBatch(samples, {
         runtime: await services.kernels.runtime(),
@@ -124,11 +150,12 @@ export async function runDataset(o: RunOptions): Promise<number> {
         perception,
         concurrency,
         ...(o.artifacts === false ? { keepArtifacts: false } : {}),
+        ...(scorer ? { scorer } : {}),
         options,
         onDone: (r: SampleResult, done: number, total: number) => {
           const pct = Math.round((done / total) * 100);
           const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');
-          console.log(`[${bar}] ${done}/${total} ${r.id}: ${JSON.stringify(r.answer)}${r.score !== null ? ` score ${r.score.toFixed(2)}` : ''} (${r.termination}, ${r.steps} steps, ${r.duration_s.toFixed(1)} s)`);
+          console.log(`[${bar}] ${done}/${total} ${r.id}: ${JSON.stringify(r.answer)}${r.score !== null ? ` score ${r.score.toFixed(2)}` : ''} (${r.termination}, ${r.steps} steps, ${r.duration_s.toFixed(1)} s)${r.error ? ` error: ${r.error}` : ''}`);
         },
       });
     } catch (e) {
@@ -137,10 +164,11 @@ export async function runDataset(o: RunOptions): Promise<number> {
     } finally {
       await writer.finish(status);
     }
-    console.log(`\n${JSON.stringify(summarize(readRun(dir).samples), null, 2)}`);
+    console.log(await plan.summary(dir));
     console.log(`run recorded in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     return 0;
   } finally {
+    await scorer?.close();
     await services.close();
   }
 }

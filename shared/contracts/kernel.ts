@@ -30,7 +30,13 @@ export const InputSpecSchema = z
       /** Bind every native frame (at most max_fps per second when set) instead of num_frames sampled ones (profile `paper`). */
       all_frames: z.boolean().optional(),
     }),
-    z.object({ kind: z.literal('images'), path: z.string().min(1) }),
+    z.object({
+      kind: z.literal('images'),
+      /** One image file, or a folder of images (natural file-name order). With `files`: the first file. */
+      path: z.string().min(1),
+      /** The image files of one multi-image sample, in this order, bound as one `InputImages` (frame indices 0..N-1). */
+      files: z.array(z.string().min(1)).min(1).optional(),
+    }),
     z.object({
       kind: z.literal('rgbd'),
       /** Folder of colour frames, matched to depth frames by sorted file name. */

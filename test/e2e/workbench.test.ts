@@ -71,6 +71,14 @@ async function writeLargeRuns(runs: string): Promise<void> {
   const m = await RunWriter.create(many, { config: { kind: 'run', model: { name: 'synthetic' } }, versions: {}, total_samples: BIG_SAMPLES });
   await m.finish('finished');
   appendFileSync(join(many, 'samples.jsonl'), Array.from({ length: BIG_SAMPLES }, (_, i) => `${JSON.stringify(resultOf(`s${String(i).padStart(5, '0')}`, i, 3))}\n`).join(''));
+  // Its results.json, written by the real producer (python-eval/spatial_eval/results.py) for 40 BLINK answers, 10 right.
+  execFileSync(join(ROOT, '.venv', 'bin', 'python'), ['-c', [
+    'import json, sys',
+    'from spatial_eval.types import Sample, Scored',
+    'from spatial_eval.results import build_results',
+    'items = [Scored(Sample("blink", str(i), "q", [{"kind": "images", "path": "/a.png"}], "(A)", question_type="Counting"), "(A)" if i < 10 else "(B)", 1.0 if i < 10 else 0.0) for i in range(40)]',
+    'json.dump(build_results(items, "official", n_resamples=100), open(sys.argv[1], "w"))',
+  ].join('\n'), join(many, 'results.json')]);
 }
 
 /** Scroll an element to its end (run in the page). */
@@ -266,6 +274,11 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     const table = page.getByRole('table', { name: 'Samples' });
     await table.getByRole('button', { name: 's00000' }).waitFor();
     await page.getByText(`${BIG_SAMPLES} samples`, { exact: true }).waitFor();
+    // The run's results.json: the benchmark's official score next to the paper's, and the average's caveat.
+    const results = page.getByRole('table', { name: 'Benchmark results' });
+    await results.getByRole('row', { name: /BLINK/ }).waitFor();
+    await expect(results.getByRole('row', { name: /BLINK/ }).textContent()).resolves.toMatch(/^BLINK4025\.0\d+\.\d–\d+\.\d73\.4$/);
+    await expect(results.locator('caption').textContent()).resolves.toMatch(/official scoring.*mean over 1 of the paper's 20 benchmarks: 25\.0%.*not comparable/);
     // Only the rows in view are in the DOM, and only the first page was fetched.
     const rendered = await table.getByRole('row').count();
     expect(rendered).toBeGreaterThan(5);

@@ -1,4 +1,4 @@
-"""No import circles between the modules of spatial_common, spatial_runtime and spatial_perception.
+"""No import circles between the modules of spatial_common, spatial_eval, spatial_runtime and spatial_perception.
 
 The import graph is read from the source with :mod:`ast` (nothing is imported): every ``import`` and
 ``from ... import`` anywhere in a module (module level, inside functions and classes), except under
@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {
     "spatial_common": ROOT / "python-common" / "spatial_common",
+    "spatial_eval": ROOT / "python-eval" / "spatial_eval",
     "spatial_perception": ROOT / "gpu-server" / "spatial_perception",
     "spatial_runtime": ROOT / "python-runtime" / "spatial_runtime",
 }

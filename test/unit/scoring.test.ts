@@ -21,7 +21,14 @@ const opts = (r: VsiRow): string[] | undefined => r.options ?? undefined;
 
 describe('MRA', () => {
   it('uses the ten VSI-Bench thresholds', () => {
-    expect(MRA_THRESHOLDS).toEqual([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]);
+    // np.linspace(.5, .95, 10), bit for bit (the 9th is 0.8999999999999999), as the released VSI-Bench code computes them
+    expect(MRA_THRESHOLDS).toEqual([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95]);
+  });
+
+  it('gives no extra credit at the boundaries (no slack: a 20% error passes 6 thresholds, a 45% error 1)', () => {
+    expect(mra(4, 5)).toBeCloseTo(0.6, 12);
+    expect(mra(8, 10)).toBeCloseTo(0.6, 12);
+    expect(mra(11, 20)).toBeCloseTo(0.1, 12);
   });
 
   it('gives the hand-computed values', () => {

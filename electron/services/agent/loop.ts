@@ -152,7 +152,9 @@ class SampleLoop {
   /** The key frames of the first message: the profile's count and selection (with a cap, never the observation images' slots). */
   private async keyFrames(): Promise<CellImage[]> {
     const p = this.o.profile;
-    const count = p.images_per_request === null ? p.key_frames : keyFrameSlots(p.key_frames, p.images_per_request, p.observation_slots ?? 0);
+    // A benchmark may set its own key-frame count (MMSI-Video 64, CV-Bench 32 per video); the request's image cap still applies.
+    const wanted = this.args.sample.key_frames ?? p.key_frames;
+    const count = p.images_per_request === null ? wanted : keyFrameSlots(wanted, p.images_per_request, p.observation_slots ?? 0);
     return count > 0 ? this.args.session.keyFrames(count, this.o.maxLongEdge, keyFrameSelection(p, this.args.sample.inputs)) : [];
   }
 

@@ -60,8 +60,10 @@ export function systemPrompt(apiDoc: string, executor: Executor, maxSteps: numbe
 
 /** The question as the model sees it, with its choices. */
 export function questionText(sample: SampleSpec): string {
-  const choices = sample.choices?.length ? `\nChoices:\n${sample.choices.join('\n')}\nAnswer with the option letter.` : '';
-  return `Question: ${sample.question}${choices}`;
+  // A benchmark's own format instruction replaces the generic one.
+  const how = sample.instruction ?? (sample.choices?.length ? 'Answer with the option letter.' : '');
+  const choices = sample.choices?.length ? `\nChoices:\n${sample.choices.join('\n')}` : '';
+  return `Question: ${sample.question}${choices}${how ? `\n${how}` : ''}`;
 }
 
 /** The planner's prompt: question and input metadata, no images. */

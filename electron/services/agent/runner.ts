@@ -54,7 +54,24 @@ export interface SampleContext {
    * sample's result is recorded. Only artifacts of `perception` are fetched (its token is sent).
    */
   keepArtifacts?: boolean;
+  /**
+   * The benchmark's per-sample scorer (`spatialclaw eval`: bench/index.ts LiveScorer). Its score replaces the generic
+   * one for samples with a `benchmark`, and `scoring` names it in the result.
+   */
+  scorer?: { scoring: string; score: (id: string, answer: string | number | null) => Promise<number | null> };
   signal?: AbortSignal;
+}
+
+/** A result with its sample's benchmark fields and, for a benchmark sample, the benchmark's own score. */
+async function withBenchmarkScore(result: SampleResult, sample: SampleSpec, ctx: SampleContext): Promise<SampleResult> {
+  if (!sample.benchmark) return result;
+  const fields = {
+    benchmark: sample.benchmark,
+    ...(sample.source_id !== undefined ? { source_id: sample.source_id } : {}),
+    ...(sample.category !== undefined ? { category: sample.category } : {}),
+  };
+  if (!ctx.scorer) return { ...result, ...fields };
+  return { ...result, ...fields, score: await ctx.scorer.score(sample.id, result.answer), scoring: ctx.scorer.scoring };
 }
 
 /** Values of every API-key variable a model config names: they must never reach a run file. */
@@ -194,6 +211,7 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
         question_type: sample.question_type ?? null, termination: 'error', steps: 0, parse_failures: 0,
         usage: { prompt_tokens: 0, completion_tokens: 0 }, model_calls: 0, duration_s: 0, error: message, started_at: t, finished_at: t,
       };
+      result = await withBenchmarkScore(result, sample, ctx);
       await sw.finish(result);
       return result;
     }
@@ -220,6 +238,7 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
     });
     // The artifacts belong to the record: copy them before the sample counts as done.
     await Promise.all(copies);
+    result = await withBenchmarkScore(result, sample, ctx);
     await sw.finish(result);
     return result;
   } finally {

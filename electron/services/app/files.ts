@@ -15,6 +15,7 @@ import { errMsg } from './events.ts';
 /** The paths an input names that must exist on this host, with what each is. */
 function inputPaths(inp: InputSpec): [string, string][] {
   const out: [string, string][] = [[inp.path, inp.kind === 'video' ? 'video' : inp.kind === 'images' ? 'image file or folder' : inp.kind === 'rgbd' ? 'colour folder' : 'RGB-D sample folder']];
+  if (inp.kind === 'images') for (const f of inp.files ?? []) out.push([f, 'image file']);
   if (inp.kind === 'rgbd') {
     out.push([inp.depth, 'depth folder'], [inp.camera, 'camera file']);
     if (inp.poses) out.push([inp.poses, 'poses file']);

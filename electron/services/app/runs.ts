@@ -50,7 +50,7 @@ export class RunsService {
   get(runId: string): RunDetail {
     const dir = this.runDir(runId);
     const rows = this.cache.rows(dir);
-    return { id: runId, info: readRunInfo(dir), done: rows.length, accuracy: accuracy(rows), live: isRunLive(dir) };
+    return { id: runId, info: readRunInfo(dir), done: rows.length, accuracy: accuracy(rows), live: isRunLive(dir), results: readResults(dir) };
   }
 
   /** A page of finished samples (search, sort, offset, limit). @throws WorkbenchError */
@@ -105,5 +105,30 @@ export class RunsService {
   /** Drop the cached samples of a run folder (a sample of it just finished). */
   forget(dir: string): void {
     this.cache.forget(dir);
+  }
+}
+
+/**
+ * The summary of a run's `results.json` (written by `spatialclaw eval` / `score`, python-eval/spatial_eval/results.py),
+ * or null when there is none or it cannot be read (the run itself still opens).
+ */
+export function readResults(dir: string): RunDetail['results'] {
+  const file = join(dir, 'results.json');
+  if (!existsSync(file)) return null;
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as {
+      scoring: string;
+      benchmarks: Record<string, { title: string; n: number; overall: number | null; ci95: [number, number] | null; reference?: Record<string, number> }>;
+      mean_over_benchmarks: { value: number | null; benchmarks: string[]; of: number };
+    };
+    return {
+      scoring: r.scoring,
+      benchmarks: Object.entries(r.benchmarks).map(([name, b]) => ({
+        name, title: b.title, n: b.n, overall: b.overall, ci95: b.ci95, paper: b.reference?.['spatialclaw'] ?? null,
+      })),
+      mean: { value: r.mean_over_benchmarks.value, count: r.mean_over_benchmarks.benchmarks.length, of: r.mean_over_benchmarks.of },
+    };
+  } catch {
+    return null;
   }
 }

@@ -19,6 +19,13 @@ export const ENV = {
   baseUrl: 'SPATIALCLAW_BASE_URL',
   /** Default agent profile, `default` or `paper` (`--profile`; shared/profiles.ts). */
   profile: 'SPATIALCLAW_PROFILE',
+  /** Folder holding the benchmarks' snapshots (`<dir>/vsibench/`, ...), the default of `--data-root`. */
+  dataRoot: 'SPATIALCLAW_DATA_ROOT',
+  /**
+   * Persistent video frame cache of the kernels (python-runtime/spatial_runtime/inputs/frame_cache.py): a folder,
+   * default `<data dir>/cache/frames`; `off` disables it. Its size bound: SPATIALCLAW_FRAME_CACHE_MAX_MB (default 4096).
+   */
+  frameCache: 'SPATIALCLAW_FRAME_CACHE',
   /** Show the kernel client's debug messages. */
   debug: 'SPATIALCLAW_DEBUG',
   /** Token of a running Jupyter server given with `--jupyter-url`. */

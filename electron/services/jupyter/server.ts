@@ -10,11 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { ManagedChild, waitHealthy } from '../child.ts';
-import { platformEnv } from '../config/env.ts';
+import { env, platformEnv } from '../config/env.ts';
 import { DEFAULT_KERNEL_LIMITS, KERNEL_NAME, type KernelLimits, writeKernelSpec } from '../kernel/kernelspec.ts';
 import { dataDir } from '../paths.ts';
 import { resolvePython } from '../python.ts';
@@ -155,6 +155,8 @@ export class JupyterServer {
         PYTHONUNBUFFERED: '1',
         JUPYTER_PATH: [jupyterPath, platformEnv('JUPYTER_PATH')].filter(Boolean).join(delimiter),
         SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
+        // Kernels decode each video once per selection and size, then read the frames back from this cache.
+        SPATIALCLAW_FRAME_CACHE: frameCacheDir(),
       },
     });
     const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);
@@ -225,4 +227,14 @@ export class JupyterServer {
   async stop(graceMs = 3000): Promise<void> {
     await this.child?.stop({ graceMs });
   }
+}
+
+/**
+ * The kernels' frame cache folder: $SPATIALCLAW_FRAME_CACHE, else `<data dir>/cache/frames`; `off` (or `0`) gives ''
+ * (disabled). An absolute path, since kernels change directory before binding their inputs.
+ */
+export function frameCacheDir(): string {
+  const v = env('frameCache');
+  if (v === 'off' || v === '0') return '';
+  return resolve(v ?? join(dataDir(), 'cache', 'frames'));
 }

@@ -5,21 +5,23 @@
  */
 import type { SampleResult, Termination } from '../../../shared/run.ts';
 
-/** VSI-Bench's MRA thresholds: 0.50, 0.55, …, 0.95. */
-export const MRA_THRESHOLDS: readonly number[] = Array.from({ length: 10 }, (_, i) => (50 + 5 * i) / 100);
-
-/** Slack for float rounding at the threshold boundaries (|pred−gt|/|gt| = 0.1 counts for t = 0.90). */
-const EPS = 1e-9;
+/**
+ * VSI-Bench's MRA thresholds 0.50, 0.55, …, 0.95 as `np.linspace(.5, .95, 10)` computes them (`i * step + start`,
+ * the last one exactly 0.95), so boundary cases compare exactly as the released code does (thinking-in-space
+ * `vsibench/utils.py`): a 20% error passes 6 thresholds, not 7 (1 - 0.8 is 0.19999999999999996 in float64).
+ */
+export const MRA_THRESHOLDS: readonly number[] = Array.from({ length: 10 }, (_, i) => (i === 9 ? 0.95 : i * ((0.95 - 0.5) / 9) + 0.5));
 
 /**
- * Mean relative accuracy: the fraction of thresholds t in {0.50, …, 0.95} with |pred−gt|/|gt| ≤ 1−t.
- * gt = 0: 1 when pred is exactly 0, else 0. A missing or non-finite prediction scores 0.
+ * Mean relative accuracy: the fraction of thresholds t in {0.50, …, 0.95} with |pred−gt|/|gt| ≤ 1−t, in float64
+ * without slack (VSI-Bench's arithmetic). gt = 0: 1 when pred is exactly 0, else 0. A missing or non-finite
+ * prediction scores 0. Benchmarks are scored by their own released code instead (python-eval/spatial_eval).
  */
 export function mra(pred: number | null, gt: number): number {
   if (pred === null || !Number.isFinite(pred)) return 0;
   if (gt === 0) return pred === 0 ? 1 : 0;
   const rel = Math.abs(pred - gt) / Math.abs(gt);
-  return MRA_THRESHOLDS.filter((t) => rel <= 1 - t + EPS).length / MRA_THRESHOLDS.length;
+  return MRA_THRESHOLDS.filter((t) => rel <= 1 - t).length / MRA_THRESHOLDS.length;
 }
 
 const NUMBER_WORDS: Record<string, number> = {

@@ -19,6 +19,7 @@ Modules:
 * :mod:`.source`: the frame source base class (lazy decoding, cache, resize) and the metadata helpers;
 * :mod:`.sizing`: the resize rules (long edge, or the paper's crop to six aspect grids) and their intrinsics;
 * :mod:`.video`: videos, demuxed and decoded with PyAV (FFmpeg), and :func:`sample_frame_indices`;
+* :mod:`.frame_cache`: the persistent, cross-process cache of bound video frames (``SPATIALCLAW_FRAME_CACHE``);
 * :mod:`.images`: image files and folders, read with Pillow (EXIF orientation applied);
 * :mod:`.rgbd`: RGB-D folders (16-bit depth read with OpenCV, camera JSON, TUM poses) and sample folders
   (:func:`spatial_runtime.rgbd.load_rgbd_sample`);
@@ -35,7 +36,9 @@ Pixels are decoded (and resized) when a frame is first accessed and then cached 
 life of the collection, a frame is stored once, at its bound size; an ``all_frames`` video keeps the
 :data:`~spatial_runtime.inputs.video.DENSE_CACHE_FRAMES` most recently used). For a video, :func:`load_inputs`
 decodes the first frame once as a probe (to check that the codec can decode the data, and to read the display rotation
-and the first timestamp) and discards it; the sampled frames are decoded on access.
+and the first timestamp) and discards it; the sampled frames are decoded on access. With the frame cache on
+(:mod:`.frame_cache`), a video bound before with the same frames and size is bound from the cache without opening
+the video, and its frames are read from PNGs instead of decoded.
 """
 
 from spatial_runtime.inputs.common import IMAGE_SUFFIXES, InputError

@@ -1,4 +1,4 @@
-"""The ``images`` input: one image file or a folder of images, decoded with Pillow on access.
+"""The ``images`` input: one image file, a folder of images, or a list of files, decoded with Pillow on access.
 
 EXIF orientation is applied (``ImageOps.exif_transpose``); the frames of a folder are its image files in
 natural file-name order (``2.png`` before ``10.png``), with frame indices 0..N-1.
@@ -67,14 +67,39 @@ def image_sizes(files: Sequence[Path], what: str, *, exif: bool) -> list[tuple[i
 
 
 def images_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, Metadata]:
-    """``(InputImages, Metadata)`` of an ``{"kind": "images", "path"}`` spec (see ``load_inputs``)."""
-    path = spec_path(spec, "path", "image file or folder", folder=None)
-    files = list_images(path, "") if path.is_dir() else [path]
+    """``(InputImages, Metadata)`` of an ``{"kind": "images", "path", "files"?}`` spec (see ``load_inputs``).
+
+    With ``files`` (a multi-image sample: several image files in a given order), those files are the frames, in
+    that order, and ``path`` names the first; otherwise ``path`` is one image file or a folder of images.
+
+    Raises:
+        InputError: a missing file or folder, ``files`` that is not a list of paths, an unreadable image.
+    """
+    listed = spec.get("files")
+    if listed is not None:
+        if not isinstance(listed, list) or not listed or not all(isinstance(f, str) and f for f in listed):
+            raise InputError(
+                f"input spec {dict(spec)!r}: 'files' must be a non-empty list of image file paths, in order"
+            )
+        files = [Path(f).expanduser().absolute() for f in listed]  # absolute: lazy decoding survives os.chdir
+        for f in files:
+            if not f.exists():
+                raise InputError(f"{f}: image not found; check the 'files' list of the 'images' input")
+            if not f.is_file():
+                raise InputError(f"{f}: expected an image file in the 'files' list of the 'images' input, got a folder")
+        path = files[0]
+    else:
+        path = spec_path(spec, "path", "image file or folder", folder=None)
+        files = list_images(path, "") if path.is_dir() else [path]
     sizes = image_sizes(files, "input", exif=True)
     source = ImageFilesSource(
         files,
         exif=True,
-        label=f"images {path.name}" if path.is_dir() else f"image {path.name}",
+        label=f"images {path.name}"
+        if path.is_dir()
+        else f"{len(files)} images"
+        if len(files) > 1
+        else f"image {path.name}",
         frame_indices=list(range(len(files))),
         timestamps=None,
         original_sizes=sizes,

@@ -53,7 +53,9 @@ class FrameSource:
         self.has_depth = has_depth
         self.poses = poses
         self.metadata: Metadata | None = None  # the input's Metadata, set by bind()
-        self.frames_loaded = 0  # bound frames decoded into the cache (each at most once unless evicted)
+        self.frames_loaded = (
+            0  # bound frames decoded (or read from the frame cache) into the cache, once unless evicted
+        )
         self.cache_limit = cache_limit  # most frames kept in the cache (None: all), least recently used out first
         self._cache: dict[int, Image.Image] = {}
         self._depth_cache: dict[int, NDArray[np.float32]] = {}
@@ -88,10 +90,13 @@ class FrameSource:
                 self._depth_cache[pos] = self._load_depth(pos)
             return self._depth_cache[pos].copy()
 
-    def _store(self, pos: int, img: Image.Image) -> None:
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        img = self.sizing.apply(img)
+    def _store(self, pos: int, img: Image.Image, *, bound: bool = False) -> None:
+        """Cache ``img`` as bound frame ``pos``: converted to RGB and brought to its bound size, unless ``bound``
+        (``img`` is already the RGB frame at its bound size, e.g. read from the video frame cache)."""
+        if not bound:
+            if img.mode != "RGB":
+                img = img.convert("RGB")
+            img = self.sizing.apply(img)
         img.load()
         self._cache[pos] = img
         self.sizes[pos] = img.size

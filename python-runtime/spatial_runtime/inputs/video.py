@@ -6,6 +6,10 @@ to bind, or :func:`every_frame_indices` with ``all_frames`` (profile ``paper``: 
 ``max_fps`` per second). :func:`video_input` reads only the container header and decodes the first frame once as
 a probe (to check that the codec can decode the data, and to read the display rotation and the first timestamp);
 the bound frames are decoded when first accessed (:class:`VideoSource`) and cached.
+
+With the persistent frame cache on (``SPATIALCLAW_FRAME_CACHE``, :mod:`.frame_cache`), a video already bound with
+the same frame selection and size (by any process) is bound from the cache's ``meta.json`` without opening the
+video, and its frames are read from the cache's PNGs; frames decoded as above are written to the cache.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
 from PIL import Image
 
+from spatial_runtime.inputs import frame_cache
 from spatial_runtime.inputs.common import RE_ENCODE_HINT, InputError, is_number, spec_path
 from spatial_runtime.inputs.frames import Frame, InputImages, Metadata
 from spatial_runtime.inputs.sizing import Sizing
@@ -52,6 +58,9 @@ class VideoSource(FrameSource):
     keyframe before the target (``container.seek(..., backward=True)``) and decodes forward. Every sampled frame
     passed on the way is cached too, so accessing the frames in order decodes the video at most once; with
     ``keep_passed`` False (every frame bound) only the frame asked for is converted and cached.
+
+    With ``cache_entry`` (:class:`~spatial_runtime.inputs.frame_cache.CacheEntry`) a frame is first looked up in
+    the persistent frame cache (no decoding when found), and every bound frame decoded here is written to it.
     """
 
     kind = "video"
@@ -66,10 +75,15 @@ class VideoSource(FrameSource):
         rotation: int,
         pts_list: list[int] | None,
         keep_passed: bool = True,
+        cache_entry: frame_cache.CacheEntry | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.keep_passed = keep_passed
+        self.cache_entry = cache_entry
+        self.frames_from_cache = 0  # bound frames read from the persistent frame cache instead of decoded
+        self._on_disk: set[int] = set()  # absolute indices known to be in the frame cache
+        self._rewrite: set[int] = set()  # absolute indices whose cached PNG was unusable
         self.path = path
         self.fps = fps
         self.t0 = t0
@@ -191,8 +205,38 @@ class VideoSource(FrameSource):
         if last is not None and 0 < target - self._cursor <= self.EOF_TOLERANCE:
             self._keep(last, self._cursor + 1, target)
 
+    def _store(self, pos: int, img: Image.Image, *, bound: bool = False) -> None:
+        super()._store(pos, img, bound=bound)
+        entry, idx = self.cache_entry, self.frame_indices[pos]
+        if entry is None or bound or idx in self._on_disk:
+            return
+        if idx in self._rewrite or not entry.frame_path(idx).exists():
+            entry.write_frame(idx, self._cache[pos])
+            self._rewrite.discard(idx)
+        self._on_disk.add(idx)
+
+    def _load_cached(self, pos: int) -> bool:
+        """Cache bound frame ``pos`` from the persistent frame cache; False when it is not there (or unusable)."""
+        assert self.cache_entry is not None
+        idx = self.frame_indices[pos]
+        img = self.cache_entry.read_frame(idx, self.sizes[pos])
+        if img is None:
+            self._on_disk.discard(idx)
+            self._rewrite.add(idx)
+            return False
+        self._on_disk.add(idx)
+        self.frames_from_cache += 1
+        for p in self._pos_of[idx]:
+            if p not in self._cache:
+                self._store(p, img, bound=True)
+        return True
+
     def _load(self, pos: int) -> None:
         target = self.frame_indices[pos]
+        if self.cache_entry is not None and self._load_cached(pos):
+            if len(self._cache) == len(self.frame_indices):
+                self._close()
+            return
         try:
             self._decode_until(target)
         except (av.FFmpegError, OSError) as e:
@@ -327,17 +371,92 @@ def _open_container(path: Path) -> Any:
         ) from e
 
 
-def video_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, Metadata]:
-    """``(InputImages, Metadata)`` of a ``{"kind": "video", "path", "num_frames"?, "max_fps"?, "all_frames"?}`` spec."""
-    path = spec_path(spec, "path", "video", folder=False)
-    num_frames, max_fps, all_frames = spec.get("num_frames"), spec.get("max_fps"), spec.get("all_frames")
-    if all_frames is not None and not isinstance(all_frames, bool):
-        raise InputError(f"{path}: all_frames must be true or false, got {all_frames!r}")
-    if num_frames is not None and (not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1):
-        raise InputError(f"{path}: num_frames must be a positive integer or null, got {num_frames!r}")
-    if max_fps is not None and (not is_number(max_fps) or max_fps <= 0):
-        raise InputError(f"{path}: max_fps must be a positive number or null, got {max_fps!r}")
+@dataclass(frozen=True)
+class _VideoHeader:
+    """What binding a video needs from the file: read from its header and probe frame, or from the frame cache."""
 
+    fps: float
+    total: int
+    duration: float
+    t0: float
+    rotation: int
+    size: tuple[int, int]  # (W, H) after display rotation
+    pts_list: list[int] | None
+    indices: list[int]
+    timestamps: list[float]
+
+    def to_meta(self, sizing: Sizing) -> dict[str, Any]:
+        """The frame cache's ``meta.json`` fields (docs/kernel-protocol.md, "Frame cache")."""
+        width, height = sizing.bound_size(self.size)
+        return {
+            "native_fps": self.fps,
+            "duration_s": self.duration,
+            "frame_count": self.total,
+            "indices": self.indices,
+            "timestamps": self.timestamps,
+            "width": width,
+            "height": height,
+            "original_width": self.size[0],
+            "original_height": self.size[1],
+            "rotation": self.rotation,
+            "t0": self.t0,
+            "pts_list": self.pts_list,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], sizing: Sizing, rule: Mapping[str, Any]) -> _VideoHeader | None:
+        """The header recorded in a cache entry's ``meta.json``, or None when a field is missing or inconsistent
+        (then the entry is rewritten). The indices must be the ones the selection rule gives today."""
+
+        def num(x: Any) -> float:
+            if not is_number(x) or not math.isfinite(x):
+                raise ValueError(f"not a number: {x!r}")
+            return float(x)
+
+        def count(x: Any, lo: int | None = 0) -> int:
+            if not isinstance(x, int) or isinstance(x, bool) or (lo is not None and x < lo):
+                raise ValueError(f"not an integer >= {lo}: {x!r}")
+            return x
+
+        try:
+            total, fps = count(meta["frame_count"], 1), num(meta["native_fps"])
+            size = (count(meta["original_width"], 1), count(meta["original_height"], 1))
+            pts = meta["pts_list"]
+            header = cls(
+                fps=fps,
+                total=total,
+                duration=num(meta["duration_s"]),
+                t0=num(meta["t0"]),
+                rotation=count(meta["rotation"], None),
+                size=size,
+                pts_list=None if pts is None else [count(p, None) for p in pts],
+                indices=[count(i) for i in meta["indices"]],
+                timestamps=[num(t) for t in meta["timestamps"]],
+            )
+            if not fps > 0 or len(header.timestamps) != len(header.indices):
+                raise ValueError("inconsistent fps or timestamps")
+            if header.pts_list is not None and len(header.pts_list) != total:
+                raise ValueError("pts_list does not list every frame")
+            if (meta["width"], meta["height"]) != sizing.bound_size(size):
+                raise ValueError("bound size differs")
+            if header.indices != _select(total, fps, rule["num_frames"], rule["max_fps"], rule["all_frames"]):
+                raise ValueError("indices differ from the selection rule")
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            frame_cache.log.debug("frame cache: unusable meta.json (%s); rewriting the entry", e)
+            return None
+        return header
+
+
+def _select(
+    total: int, fps: float, num_frames: int | None, max_fps: float | None, all_frames: bool | None
+) -> list[int]:
+    if all_frames:
+        return every_frame_indices(total, fps, max_fps)
+    return sample_frame_indices(total, num_frames, max_fps, fps)
+
+
+def _read_header(path: Path, num_frames: int | None, max_fps: float | None, all_frames: bool | None) -> _VideoHeader:
+    """The header of the video at ``path`` and its bound frames, from the container and one probe frame."""
     # Header: stream, rate, frame count (demux-count when the container has none), duration.
     with _open_container(path) as container:
         if not container.streams.video:
@@ -390,39 +509,85 @@ def video_input(spec: Mapping[str, Any], sizing: Sizing) -> tuple[InputImages, M
     if duration is None:
         duration = total / fps
 
-    if all_frames:
-        indices = every_frame_indices(total, fps, max_fps)
-    else:
-        indices = sample_frame_indices(total, num_frames, max_fps, fps)
+    indices = _select(total, fps, num_frames, max_fps, all_frames)
     if pts_list is not None:
         timestamps = [float((pts_list[i] - pts_list[0]) * tb) for i in indices]
     else:
         timestamps = [i / fps for i in indices]
-    source = VideoSource(
-        path,
+    return _VideoHeader(
         fps=fps,
+        total=total,
+        duration=float(duration),
         t0=t0,
         rotation=rotation,
+        size=size,
         pts_list=pts_list,
-        label=f"video {path.name}",
-        frame_indices=indices,
+        indices=indices,
         timestamps=timestamps,
+    )
+
+
+_ACTIVE: Any = object()
+
+
+def video_input(
+    spec: Mapping[str, Any], sizing: Sizing, cache: frame_cache.FrameCache | None = _ACTIVE
+) -> tuple[InputImages, Metadata]:
+    """``(InputImages, Metadata)`` of a ``{"kind": "video", "path", "num_frames"?, "max_fps"?, "all_frames"?}`` spec.
+
+    ``cache``: the persistent frame cache to use (default: :func:`frame_cache.active`, from the environment;
+    None: none). With an entry for this video, selection and size, nothing of the video is opened here.
+    """
+    path = spec_path(spec, "path", "video", folder=False)
+    num_frames, max_fps, all_frames = spec.get("num_frames"), spec.get("max_fps"), spec.get("all_frames")
+    if all_frames is not None and not isinstance(all_frames, bool):
+        raise InputError(f"{path}: all_frames must be true or false, got {all_frames!r}")
+    if num_frames is not None and (not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1):
+        raise InputError(f"{path}: num_frames must be a positive integer or null, got {num_frames!r}")
+    if max_fps is not None and (not is_number(max_fps) or max_fps <= 0):
+        raise InputError(f"{path}: max_fps must be a positive number or null, got {max_fps!r}")
+
+    if cache is _ACTIVE:
+        cache = frame_cache.active()
+    rule = frame_cache.selection_rule(num_frames, max_fps, all_frames, default_num_frames=DEFAULT_NUM_FRAMES)
+    entry = None if cache is None else cache.entry(path, rule, sizing)
+    header = None
+    if entry is not None:
+        recorded = entry.read_meta()
+        header = None if recorded is None else _VideoHeader.from_meta(recorded, sizing, rule)
+    if header is None:
+        header = _read_header(path, num_frames, max_fps, all_frames)
+        if entry is not None:
+            width, height = sizing.bound_size(header.size)
+            entry.write_meta(header.to_meta(sizing), reserve=len(header.indices) * width * height)
+
+    indices, size = header.indices, header.size
+    source = VideoSource(
+        path,
+        fps=header.fps,
+        t0=header.t0,
+        rotation=header.rotation,
+        pts_list=header.pts_list,
+        label=f"video {path.name}",
+        frame_indices=list(indices),
+        timestamps=list(header.timestamps),
         original_sizes=[size] * len(indices),
         sizing=sizing,
         keep_passed=not all_frames,
         cache_limit=DENSE_CACHE_FRAMES if all_frames else None,
+        cache_entry=entry,
     )
     meta = Metadata(
         kind="video",
         source=str(path),
         sources=[str(path)],
         is_video=True,
-        fps=fps,
-        total_frames=total,
-        duration_sec=duration,
+        fps=header.fps,
+        total_frames=header.total,
+        duration_sec=header.duration,
         num_images=len(indices),
         frame_indices=list(indices),
-        timestamps=list(timestamps),
+        timestamps=list(header.timestamps),
         image_size=sizing.bound_size(size),
         original_size=size,
         intrinsics=None,

@@ -1,7 +1,7 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useMemo, useRef } from 'react';
 import type { SampleResult } from '../../../shared/run.ts';
-import type { RunQuery } from '../../../shared/workbench.ts';
+import type { RunDetail, RunQuery } from '../../../shared/workbench.ts';
 import { useApi, useRuns, useRunsStore, useUi, uiStore } from '../context.tsx';
 import { ErrorBox, fmtDate, fmtSeconds } from './common.tsx';
 import { SampleView } from './Timeline.tsx';
@@ -197,10 +197,11 @@ function RunDetailView({ runId }: { runId: string }) {
       {detail ? (
         <p className="run-summary">
           <span className={`badge status-${detail.info.status}`}>{detail.live ? 'live' : detail.info.status}</span> {detail.done} / {detail.info.total_samples} samples done
-          {detail.accuracy !== null ? ` · mean score ${detail.accuracy.toFixed(3)}` : ''}
+          {detail.accuracy !== null ? ` · ${detail.results ? 'mean per-sample score' : 'mean score'} ${detail.accuracy.toFixed(3)}` : ''}
           {modelName ? ` · model ${modelName}` : ''} · created {fmtDate(detail.info.created_at)}
         </p>
       ) : null}
+      {detail?.results ? <ResultsTable results={detail.results} /> : null}
       <div className="filters row">
         <input aria-label="Search samples" placeholder="search question or id" value={filter.search} onChange={(e) => store.getState().setSampleFilter({ search: e.target.value })} />
         <select aria-label="Sort samples" value={filter.sort} onChange={(e) => store.getState().setSampleFilter({ sort: e.target.value as typeof filter.sort })}>
@@ -214,6 +215,34 @@ function RunDetailView({ runId }: { runId: string }) {
       {samplesError ? <ErrorBox error={samplesError} title="Could not load samples" /> : null}
       <SamplesTable />
     </section>
+  );
+}
+
+const pct = (x: number | null): string => (x === null ? '—' : (100 * x).toFixed(1));
+
+/** A benchmark run's results.json: each benchmark as its released evaluation aggregates it, next to the paper. */
+function ResultsTable({ results }: { results: NonNullable<RunDetail['results']> }) {
+  return (
+    <table className="results-table" aria-label="Benchmark results">
+      <caption>
+        Results ({results.scoring} scoring, results.json) · mean over {results.mean.count} of the paper&apos;s {results.mean.of} benchmarks:{' '}
+        {pct(results.mean.value)}%{results.mean.count < results.mean.of ? ' (not comparable with the paper\'s average)' : ''}
+      </caption>
+      <thead>
+        <tr><th>benchmark</th><th>n</th><th>score %</th><th>95% CI</th><th>paper %</th></tr>
+      </thead>
+      <tbody>
+        {results.benchmarks.map((b) => (
+          <tr key={b.name}>
+            <td title={b.name}>{b.title}</td>
+            <td>{b.n}</td>
+            <td>{pct(b.overall)}</td>
+            <td>{b.ci95 ? `${pct(b.ci95[0])}–${pct(b.ci95[1])}` : '—'}</td>
+            <td>{pct(b.paper)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

@@ -201,9 +201,11 @@ const HINTS: [prefix: string, hint: string][] = [
 
 /** The benchmark hint for a sample (VSI-Bench by question type, others by the sample id's prefix), or null. */
 export function benchmarkHint(sample: SampleSpec): string | null {
-  const id = sample.id.toLowerCase().replace(/[-_.]/g, '');
+  // The paper's hint for the benchmark (by `benchmark`, else the id's prefix); otherwise the benchmark's own
+  // instruction (`spatialclaw eval` samples carry one, in our words; docs/paper-parity.md).
+  const id = (sample.benchmark ?? sample.id).toLowerCase().replace(/[-_.]/g, '');
   if (sample.question_type && VSI_BENCH_TYPES.has(sample.question_type)) return HINTS[0]![1];
-  return HINTS.find(([prefix]) => id.startsWith(prefix))?.[1] ?? null;
+  return HINTS.find(([prefix]) => id.startsWith(prefix))?.[1] ?? sample.instruction ?? null;
 }
 
 /** The instruction: the question, a blank line, the benchmark hint, then one line per option (`A. text`). */

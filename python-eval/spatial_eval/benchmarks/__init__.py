@@ -1,0 +1,1 @@
+"""One module per benchmark; each exports ``BENCHMARKS`` (a tuple of :class:`spatial_eval.types.Benchmark`)."""
