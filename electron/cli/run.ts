@@ -11,7 +11,7 @@ import { DEFAULTS } from '../../shared/defaults.ts';
 import type { ProfileName } from '../../shared/profiles.ts';
 import { type SampleResult, type SampleSpec, SampleSpecSchema } from '../../shared/run.ts';
 import { agentOptions, agentRecord } from '../services/agent/options.ts';
-import { modelSecretValues, runBatch, runVersions, type SampleContext } from '../services/agent/runner.ts';
+import { loadApiDoc, modelSecretValues, runBatch, runVersions, type SampleContext } from '../services/agent/runner.ts';
 import { createServices } from '../services/app/index.ts';
 import type { ConfigFlags, Executor } from '../services/config/resolve.ts';
 import { SettingsService } from '../services/config/settings.ts';
@@ -128,6 +128,8 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     if (o.resume && !o.out) throw new Error('--resume needs --out DIR (the run folder to continue)');
     const dir = resolve(o.out ?? join(config.runsRoot, newRunId()));
     const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
+    // The system prompt's tool reference builds while the kernels start (one Python process for the whole run).
+    loadApiDoc(options.profile.kernel.name).catch(() => undefined);
     const runConfig = {
       ...plan.describe(), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
       profile: options.profile.name, agent: agentRecord(options), concurrency,

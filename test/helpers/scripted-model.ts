@@ -64,6 +64,8 @@ export interface RecordedRequest {
   sampleId: string | null;
   /** The reply served (after resolving the script), for assertions. */
   reply: ReplySpec;
+  /** Date.now() when the request's body had been read (before any `delayMs`). */
+  receivedAt: number;
 }
 
 export interface ScriptedEndpoint {
@@ -261,7 +263,7 @@ export async function startScriptedModelServer(opts: ScriptedServerOptions = {})
       }
     }
     const reply = next(sampleId);
-    ep.record({ endpoint: ep.index, headers: req.headers, body, sampleId, reply });
+    ep.record({ endpoint: ep.index, headers: req.headers, body, sampleId, reply, receivedAt: Date.now() });
     return reply;
   };
 

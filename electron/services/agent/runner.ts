@@ -22,16 +22,23 @@ import { type AgentOptions, type ModelLike, runSample } from './loop.ts';
 import { agentRecord, DEFAULT_AGENT_OPTIONS, prepareOptions, profileInputs } from './options.ts';
 import { modelVlmHandler } from './vlm-handler.ts';
 
-const apiDocCache = new Map<ProfileName, string>();
+const apiDocCache = new Map<ProfileName, Promise<string>>();
 
-/** The tool reference for the system prompt (`python -m spatial_runtime.apidoc [--profile paper]`), cached per process and profile. */
-export async function loadApiDoc(profile: ProfileName = 'default'): Promise<string> {
+/**
+ * The tool reference for the system prompt (`python -m spatial_runtime.apidoc [--profile paper]`), cached per
+ * process and profile. The first call starts the one Python process; concurrent callers share its promise (a batch
+ * of N workers builds it once, not N times); a failure is not cached.
+ */
+export function loadApiDoc(profile: ProfileName = 'default'): Promise<string> {
   const cached = apiDocCache.get(profile);
   if (cached) return cached;
-  const r = await runPython(resolvePython(), ['-m', 'spatial_runtime.apidoc', ...(profile === 'default' ? [] : ['--profile', profile])], 120_000);
-  if (r.code !== 0) throw new Error(`could not generate the tool reference: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
-  apiDocCache.set(profile, r.stdout);
-  return r.stdout;
+  const pending = runPython(resolvePython(), ['-m', 'spatial_runtime.apidoc', ...(profile === 'default' ? [] : ['--profile', profile])], 120_000).then((r) => {
+    if (r.code !== 0) throw new Error(`could not generate the tool reference: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    return r.stdout;
+  });
+  apiDocCache.set(profile, pending);
+  pending.catch(() => apiDocCache.delete(profile));
+  return pending;
 }
 
 export interface SampleContext {
