@@ -2,6 +2,7 @@
 // Installs whatever SpatialClaw Workbench is missing, and nothing that is already there:
 //   1. system packages (python3-venv, ffmpeg, chromium, fonts): only when running as root and missing;
 //   2. node_modules: `npm ci` when absent or when package-lock.json changed since the last install;
+//   2b. the compiled CLI (out/cli/main.mjs, Vite) when the CLI's sources changed since it was built;
 //   3. .venv: `python3 -m venv` + pinned `pip install -r` when absent or when a requirements file changed.
 // Plain Node with no dependencies, because it runs before node_modules exists.
 //
@@ -110,6 +111,16 @@ if (systemNeeds.length > 0) {
       log(`node_modules ready in ${s.toFixed(1)} s`);
     }
   } else info('node_modules up to date');
+}
+
+// ---- 2b. the compiled CLI (out/cli/main.mjs): `spatialclaw` starts without compiling TypeScript ----------------
+if (!checkOnly) {
+  const { buildCli } = await import('./cli-build.mjs');
+  const t0 = Date.now();
+  const r = buildCli(root);
+  if (r === 'built') log(`compiled the CLI into out/cli in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  else if (r === 'fresh') info('compiled CLI up to date');
+  else log(`could not compile the CLI (${r}); spatialclaw runs from the TypeScript sources instead (slower start)`);
 }
 
 // ---- 3. Python virtual environment -----------------------------------------------------------------
