@@ -27,8 +27,6 @@ export const DEFAULTS = {
   cellTimeoutS: 600,
   /** Samples run in parallel by `spatialclaw run`. */
   concurrency: 1,
-  /** Most warm kernels `spatialclaw run` keeps (one per sample in flight, up to this many). */
-  runPoolMax: 8,
   /** A console replay kernel is closed after this long unused, milliseconds. */
   replayIdleMs: 10 * 60_000,
   /** Failed steps in a row that end a sample (termination `consecutive_failures`). */

@@ -7,7 +7,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULTS } from '../../shared/defaults.ts';
 import type { ProfileName } from '../../shared/profiles.ts';
 import { type SampleResult, type SampleSpec, SampleSpecSchema } from '../../shared/run.ts';
 import { agentOptions, agentRecord } from '../services/agent/options.ts';
@@ -116,9 +115,10 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
   const flags: ConfigFlags = {
     ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
   };
-  // One warm kernel per sample in flight (at most DEFAULTS.runPoolMax); settings.json's pool_size is the workbench's.
+  // One kernel per sample in flight, started in the background and reused between samples (reset in place; a
+  // sample that changed the interpreter gets a fresh one). settings.json's pool_size is the workbench's.
   const concurrency = new SettingsService(flags).config().concurrency;
-  const services = createServices({ ...flags, poolSize: Math.min(concurrency, DEFAULTS.runPoolMax) });
+  const services = createServices({ ...flags, poolSize: concurrency });
   let scorer: Awaited<ReturnType<NonNullable<RunPlan['scorer']>>> | undefined;
   try {
     const config = services.settings.config();

@@ -30,7 +30,7 @@ from typing import Any
 
 from spatial_common.contract import ContractError, compile_validators, validate
 
-from spatial_runtime import context, display, keyframes, summary
+from spatial_runtime import context, display, keyframes, reset_guard, summary
 from spatial_runtime import perception as _perception_module
 from spatial_runtime import vlm as _vlm_module
 from spatial_runtime.namespace import PRELOADED, PRELOADED_NAMES, PreloadedName, preloaded
@@ -46,6 +46,7 @@ _namespace_override: MutableMapping[str, Any] | None = None
 _initialized_for: int | None = None
 _tracker = summary.VariableTracker()
 _start_dir = os.getcwd()
+_fingerprint: reset_guard.Fingerprint | None = None
 
 
 class PrepareSummary(str):
@@ -162,6 +163,10 @@ def init(namespace: MutableMapping[str, Any] | None = None) -> None:
     compile_validators("PrepareConfig", "PublishedArtifact")  # during warm-up, not in the first prepare()
     _tracker.ignore.update(_ipython_names(ns))
     _initialized_for = id(ns)
+    global _fingerprint
+    if _fingerprint is None:  # the warm state a reset must return to (reset_guard)
+        reset_guard.warm_imports()
+        _fingerprint = reset_guard.take()
 
 
 def _ensure_init(ns: MutableMapping[str, Any]) -> None:
@@ -387,16 +392,24 @@ def _clear_namespace(ns: MutableMapping[str, Any]) -> None:
                 del ns[name]
 
 
-def reset() -> None:
+def reset() -> dict[str, Any]:
     """Return the kernel to its just-initialised state for the next session (same process, no restart).
 
     Clears every user name from the namespace (IPython's own entries such as ``In``, ``Out``, ``_ih``,
     ``get_ipython``, ``exit``, ``__builtins__`` stay; the output cache is flushed and the input history
     blanked), closes all matplotlib figures and restores matplotlib's default rcParams, forgets the
     VLM bridge, the perception server, the inputs and the profile, restarts the image index and the tracker
-    (summaries with values again), goes back to the directory the kernel started in, and calls :func:`init` again.
+    (summaries with values again), restores the warning filters and NumPy's error and print options, re-seeds the
+    random generators, goes back to the directory the kernel started in, and calls :func:`init` again.
+
+    Then checks what a reset cannot undo against the warm-up fingerprint (:mod:`spatial_runtime.reset_guard`):
+    modules imported since warm-up, module attributes rebound, added or deleted, the working directory and the
+    environment. The host reuses the kernel only when the verdict is clean.
+
+    Returns:
+        ``{"tainted": bool, "reasons": [str, ...]}``: tainted kernels must be restarted, not reused.
     """
-    global _initialized_for
+    global _initialized_for, _fingerprint
     ns = _namespace()
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
@@ -410,11 +423,18 @@ def reset() -> None:
     _tracker.forget()
     _tracker.values = True
     display.reset_counter()
+    reset_guard.restore()
     if os.path.isdir(_start_dir):
         os.chdir(_start_dir)
     _initialized_for = None
     init(ns if _namespace_override is ns else None)
     gc.collect()
+    if _fingerprint is None:  # pragma: no cover - init() always takes it
+        return {"tainted": False, "reasons": []}
+    reasons = reset_guard.compare(_fingerprint)
+    if not reasons:
+        _fingerprint = reset_guard.adopt(_fingerprint)
+    return {"tainted": bool(reasons), "reasons": reasons}
 
 
 def reset_namespace() -> None:

@@ -13,7 +13,7 @@ describe('KernelPool', () => {
     await rt?.close();
   });
 
-  it('hands out warm kernels with the runtime loaded, resets them on release, and refills', async () => {
+  it('hands out warm kernels with the runtime loaded, resets them in place on release, and reuses them', async () => {
     const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
     try {
       await pool.fill();
@@ -22,21 +22,17 @@ describe('KernelPool', () => {
       expect(pool.stats().inUse).toBe(1);
       const r = await executeCell(k, 'secret = 7\n"show" in dir() and "np" in dir()', 30_000);
       expect(r.result).toBe('True');
-      await pool.fill(); // refilled in the background after the acquire
-      expect(pool.stats().warm).toBe(1);
-      await pool.release(k); // pool full: shut down instead of reset
-      expect(pool.stats()).toMatchObject({ warm: 1, inUse: 0 });
-
-      const k2 = await pool.acquire();
-      await executeCell(k2, 'secret = 7', 30_000);
-      const k3 = await pool.acquire();
-      await pool.release(k2); // room again: reset, not restart
-      expect(pool.stats().warm).toBeGreaterThanOrEqual(1);
-      const again = await pool.acquire();
+      await pool.fill(); // size 1 is owned (in use): nothing more starts
+      expect(pool.stats()).toMatchObject({ warm: 0, starting: 0, started: 1 });
+      const next = pool.acquire(); // waits for the release
+      await pool.release(k); // reset in place, handed to the waiter
+      const again = await next;
+      expect(again.id).toBe(k.id);
+      expect(pool.stats()).toMatchObject({ started: 1, reused: 1, restartedTainted: 0 });
       const names = await executeCell(again, '"secret" in dir(), "np" in dir()', 30_000);
       expect(names.result).toBe('(False, True)');
       await pool.release(again);
-      await pool.release(k3);
+      expect(pool.stats()).toMatchObject({ warm: 1, inUse: 0 });
     } finally {
       await pool.close();
     }
@@ -46,9 +42,6 @@ describe('KernelPool', () => {
     const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
     try {
       await pool.fill();
-      const k = await pool.acquire();
-      await pool.fill();
-      await pool.release(k);
       // Kill the warm kernel process from outside.
       const victim = await pool.acquire();
       const pid = Number((await executeCell(victim, 'import os; os.getpid()', 30_000)).result);

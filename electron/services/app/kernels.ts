@@ -27,7 +27,8 @@ export class KernelService {
   runtime(): Promise<KernelRuntime> {
     if (!this.runtimeP) {
       const c = this.settings.config();
-      this.runtimeP = KernelRuntime.start({ poolSize: c.poolSize, kernelLimits: kernelLimitsOf(c), ...(this.opts.remote ? { remote: this.opts.remote } : {}) });
+      // Overflow `start`: a console kernel may be held open for minutes; a run must not wait for it.
+      this.runtimeP = KernelRuntime.start({ poolSize: c.poolSize, poolOverflow: 'start', kernelLimits: kernelLimitsOf(c), ...(this.opts.remote ? { remote: this.opts.remote } : {}) });
       this.runtimeP.catch(() => (this.runtimeP = null));
     }
     return this.runtimeP;

@@ -1,50 +1,99 @@
 /**
- * KernelPool: keeps N warm kernels with the runtime already imported, so a new sample gets a kernel
- * in milliseconds. `release()` resets the namespace instead of restarting; dead kernels are replaced;
- * after a period without use the pool shrinks to its minimum.
+ * KernelPool: keeps up to `size` kernels with the runtime already imported, so a sample gets a kernel as
+ * soon as one is ready. Kernels start in the background with bounded parallelism; an `acquire()` that
+ * finds none warm waits (FIFO) for the next one ready instead of starting its own. `release()` resets the
+ * kernel in place (no restart) and hands it to the next waiter or back to the warm set, unless the reset
+ * reports the interpreter tainted (docs/kernel-protocol.md, "Release (pool)"), in which case it is shut
+ * down and replaced. Dead kernels are replaced; after a period without use the pool shrinks to its minimum.
  */
+import os from 'node:os';
 import type { Kernel, KernelManager } from '@jupyterlab/services';
-import { RESET_CODE, runQuiet, startInitialisedKernel } from './session.ts';
+import { resetKernel, startInitialisedKernel } from './session.ts';
 
 export interface KernelPoolOptions {
   manager: KernelManager;
   /** Kernelspec to start (`spatialclaw` on local servers, with OS limits). */
   kernelName: string;
-  /** Warm kernels to keep ready (default 2). */
+  /** Kernels the pool owns at most, warm, starting and in use together (default 2). */
   size?: number;
   /** Warm kernels kept after `idleTimeoutMs` without an acquire (default 0). */
   minSize?: number;
   /** Shrink to `minSize` after this long without an acquire (default 10 min; 0 = never). */
   idleTimeoutMs?: number;
+  /** Kernels started at once (default: half the CPUs, at least 1): parallel starts on few cores slow each other. */
+  startConcurrency?: number;
+  /**
+   * When all `size` kernels are in use: `wait` (default) queues the acquire until one is released;
+   * `start` starts an extra kernel for it, shut down on release (for hosts whose sessions can be held
+   * open indefinitely, e.g. a console, where waiting could block a run for good).
+   */
+  overflow?: 'wait' | 'start';
+  /** How long a reset on release may take before the kernel is given up (default 30 s). */
+  resetTimeoutMs?: number;
 }
 
 export interface PoolStats {
   warm: number;
   starting: number;
   inUse: number;
+  /** Acquires waiting for a kernel. */
+  waiting: number;
   started: number;
+  /** Acquires served by a kernel that an earlier session had used (reset in place). */
+  reused: number;
+  /** Released kernels shut down because their reset reported the interpreter tainted. */
+  restartedTainted: number;
+  /** Released kernels shut down because their reset failed. */
+  resetFailed: number;
   replacedDead: number;
   culled: number;
 }
 
+interface Waiter {
+  resolve: (k: Kernel.IKernelConnection) => void;
+  reject: (e: unknown) => void;
+}
+
+type Conn = Kernel.IKernelConnection;
+
 export class KernelPool {
-  private readonly warm: Kernel.IKernelConnection[] = [];
-  private readonly inUse = new Set<Kernel.IKernelConnection>();
+  private readonly warm: Conn[] = [];
+  private readonly inUse = new Set<Conn>();
+  /** Kernels being reset after a release. */
+  private resetting = 0;
   private starting = 0;
+  private readonly waiters: Waiter[] = [];
+  /** Kernels a session has used (so the next hand-out of one counts as a reuse). */
+  private readonly used = new WeakSet<Conn>();
+  /** Kernels started beyond `size` (overflow `start`): shut down on release. */
+  private readonly extra = new WeakSet<Conn>();
   private lastAcquire = Date.now();
   private cullTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly counters = { started: 0, replacedDead: 0, culled: 0 };
+  private readonly counters = { started: 0, reused: 0, restartedTainted: 0, resetFailed: 0, replacedDead: 0, culled: 0 };
   private readonly size: number;
   private readonly minSize: number;
   private readonly idleTimeoutMs: number;
-  private fillPromise: Promise<void> | null = null;
+  private readonly startConcurrency: number;
+  private readonly overflow: 'wait' | 'start';
+  private readonly resetTimeoutMs: number;
+  /** Resolved when no start is in progress; the error of the last failed start since the last fill() call. */
+  private idleResolvers: Array<(err: unknown) => void> = [];
+  private lastStartError: unknown = null;
+  /** Why the last tainted kernel was not reused (the kernel's reasons), or the last reset error. */
+  lastTaint: string[] = [];
 
   constructor(private readonly opts: KernelPoolOptions) {
     this.size = opts.size ?? 2;
     this.minSize = Math.min(opts.minSize ?? 0, this.size);
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 10 * 60_000;
+    this.startConcurrency = opts.startConcurrency ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
+    this.overflow = opts.overflow ?? 'wait';
+    this.resetTimeoutMs = opts.resetTimeoutMs ?? 30_000;
     if (this.size < 0 || !Number.isInteger(this.size)) throw new Error(`pool size must be a non-negative integer, got ${this.size}`);
+    if (this.startConcurrency < 1 || !Number.isInteger(this.startConcurrency)) {
+      throw new Error(`startConcurrency must be a positive integer, got ${this.startConcurrency}`);
+    }
     if (this.idleTimeoutMs > 0) {
       this.cullTimer = setInterval(() => void this.cull(), Math.min(this.idleTimeoutMs, 30_000));
       this.cullTimer.unref();
@@ -52,31 +101,26 @@ export class KernelPool {
   }
 
   stats(): PoolStats {
-    return { warm: this.warm.length, starting: this.starting, inUse: this.inUse.size, ...this.counters };
+    return { warm: this.warm.length, starting: this.starting, inUse: this.inUse.size, waiting: this.waiters.length, ...this.counters };
   }
 
-  /** Start kernels until `size` are warm; resolves when they are ready. */
+  /** Kernels owned now: warm, starting, in use and being reset. */
+  private total(): number {
+    return this.warm.length + this.starting + this.inUse.size + this.resetting;
+  }
+
+  /**
+   * Start kernels (in the background, at most `startConcurrency` at once) until `size` are owned.
+   * @returns a promise that resolves when no start is in progress any more; rejects with the error of a
+   *   start that failed meanwhile.
+   */
   fill(): Promise<void> {
-    this.fillPromise ??= this.fillLoop().finally(() => {
-      this.fillPromise = null;
+    this.lastStartError = null;
+    this.pump();
+    if (this.starting === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.idleResolvers.push((err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
     });
-    return this.fillPromise;
-  }
-
-  private async fillLoop(): Promise<void> {
-    // One at a time: kernels starting in parallel on a 2-core machine only slow each other down.
-    while (!this.closed && this.warm.length + this.starting < this.target()) {
-      this.starting++;
-      try {
-        const k = await startInitialisedKernel(this.opts.manager, this.opts.kernelName);
-        this.counters.started++;
-        this.watch(k);
-        if (this.closed) await k.shutdown().catch(() => undefined);
-        else this.warm.push(k);
-      } finally {
-        this.starting--;
-      }
-    }
   }
 
   private target(): number {
@@ -84,7 +128,63 @@ export class KernelPool {
     return idle ? this.minSize : this.size;
   }
 
-  private watch(k: Kernel.IKernelConnection): void {
+  /** The fill loop: start kernels while one is needed (warm target or an unserved waiter) and allowed. */
+  private pump(): void {
+    while (!this.closed && this.starting < this.startConcurrency) {
+      // Waiters not covered by kernels already on their way (starting, or being reset after a release).
+      const unserved = this.waiters.length - this.starting - this.resetting;
+      const belowTarget = this.total() < this.target();
+      const room = this.total() < this.size;
+      if (room && (belowTarget || unserved > 0)) this.startOne(false);
+      else if (!room && unserved > 0 && this.overflow === 'start') this.startOne(true);
+      else break;
+    }
+  }
+
+  private startOne(extra: boolean): void {
+    this.starting++;
+    void startInitialisedKernel(this.opts.manager, this.opts.kernelName).then(
+      (k) => {
+        this.starting--;
+        this.counters.started++;
+        if (extra) this.extra.add(k);
+        this.watch(k);
+        if (this.closed) void k.shutdown().catch(() => undefined);
+        else this.handOut(k);
+        this.afterStart();
+      },
+      (err: unknown) => {
+        this.starting--;
+        this.lastStartError = err;
+        // A waiter gets the error (as a cold start would have thrown); no blind retry without one.
+        this.waiters.shift()?.reject(err);
+        this.afterStart();
+      },
+    );
+  }
+
+  private afterStart(): void {
+    this.pump();
+    if (this.starting > 0) return;
+    const resolvers = this.idleResolvers;
+    this.idleResolvers = [];
+    const err = this.lastStartError;
+    for (const r of resolvers) r(err);
+  }
+
+  /** Give a ready kernel to the oldest waiter, else keep it warm. */
+  private handOut(k: Conn): void {
+    const w = this.waiters.shift();
+    if (!w) {
+      this.warm.push(k);
+      return;
+    }
+    if (this.used.has(k)) this.counters.reused++;
+    this.inUse.add(k);
+    w.resolve(k);
+  }
+
+  private watch(k: Conn): void {
     k.statusChanged.connect((_k, status) => {
       if (status !== 'dead' && status !== 'autorestarting') return;
       const i = this.warm.indexOf(k);
@@ -93,49 +193,70 @@ export class KernelPool {
         this.warm.splice(i, 1);
         this.counters.replacedDead++;
         void k.shutdown().catch(() => undefined);
-        void this.fill().catch(() => undefined);
+        this.pump();
       }
     });
   }
 
-  /**
-   * A ready kernel with the runtime imported. Warm kernels are handed out at once and the pool
-   * refills in the background; when none is warm, one is started (a cold start).
-   */
-  async acquire(): Promise<Kernel.IKernelConnection> {
-    if (this.closed) throw new Error('the kernel pool is closed');
-    this.lastAcquire = Date.now();
-    let k: Kernel.IKernelConnection | undefined;
-    while ((k = this.warm.shift())) {
-      if (k.status !== 'dead' && !k.isDisposed) break;
-      this.counters.replacedDead++;
-    }
-    if (!k) {
-      k = await startInitialisedKernel(this.opts.manager, this.opts.kernelName);
-      this.counters.started++;
-      this.watch(k);
-    }
-    this.inUse.add(k);
-    void this.fill().catch(() => undefined);
-    return k;
+  private static alive(k: Conn): boolean {
+    return k.status !== 'dead' && k.status !== 'autorestarting' && !k.isDisposed;
   }
 
   /**
-   * Give a kernel back. Its namespace is reset (no restart) and it rejoins the warm set, unless the
-   * pool is full or the reset fails, in which case it is shut down.
+   * A ready kernel with the runtime imported: a warm one at once, else the next one the fill loop makes
+   * ready or a session releases (first come, first served). Kicks the fill loop either way.
+   * @throws when the pool is closed, or with the start error of the kernel this acquire waited for.
    */
-  async release(k: Kernel.IKernelConnection): Promise<void> {
-    this.inUse.delete(k);
-    const healthy = !this.closed && k.status !== 'dead' && !k.isDisposed;
-    if (healthy && this.warm.length < this.target()) {
-      const err = await runQuiet(k, RESET_CODE, 30_000);
-      if (!err && (k.status as Kernel.Status) !== 'dead') {
-        this.warm.push(k);
-        return;
-      }
+  async acquire(): Promise<Conn> {
+    if (this.closed) throw new Error('the kernel pool is closed');
+    this.lastAcquire = Date.now();
+    let k: Conn | undefined;
+    while ((k = this.warm.shift())) {
+      if (KernelPool.alive(k)) break;
+      this.counters.replacedDead++;
+      void k.shutdown().catch(() => undefined);
     }
-    await k.shutdown().catch(() => undefined);
-    void this.fill().catch(() => undefined);
+    if (k) {
+      if (this.used.has(k)) this.counters.reused++;
+      this.inUse.add(k);
+      this.pump();
+      return k;
+    }
+    const p = new Promise<Conn>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.pump();
+    return p;
+  }
+
+  /**
+   * Give a kernel back. It is reset in place (no restart) and goes to the next waiter or back to the warm
+   * set; it is shut down (and replaced by the fill loop) when it died, its reset failed or reported the
+   * interpreter tainted, it was an overflow kernel, or the pool is above its (idle) target.
+   */
+  async release(k: Conn): Promise<void> {
+    if (!this.inUse.delete(k)) return;
+    this.used.add(k);
+    let keep = !this.closed && KernelPool.alive(k) && !this.extra.has(k);
+    if (keep) {
+      this.resetting++;
+      try {
+        const verdict = await resetKernel(k, this.resetTimeoutMs);
+        if ('error' in verdict) {
+          this.counters.resetFailed++;
+          this.lastTaint = [verdict.error];
+          keep = false;
+        } else if (verdict.tainted) {
+          this.counters.restartedTainted++;
+          this.lastTaint = verdict.reasons;
+          keep = false;
+        }
+      } finally {
+        this.resetting--;
+      }
+      keep &&= !this.closed && KernelPool.alive(k) && (this.waiters.length > 0 || this.warm.length < this.target());
+    }
+    if (keep) this.handOut(k);
+    else await k.shutdown().catch(() => undefined);
+    this.pump();
   }
 
   /** Shut down warm kernels beyond the current target. */
@@ -148,11 +269,12 @@ export class KernelPool {
     }
   }
 
-  /** Shut down every kernel the pool owns (warm and in use). */
+  /** Shut down every kernel the pool owns (warm and in use); pending acquires are rejected. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.cullTimer) clearInterval(this.cullTimer);
-    await this.fillPromise?.catch(() => undefined);
+    for (const w of this.waiters.splice(0)) w.reject(new Error('the kernel pool is closed'));
+    if (this.starting > 0) await new Promise<unknown>((r) => this.idleResolvers.push(r));
     const all = [...this.warm, ...this.inUse];
     this.warm.length = 0;
     this.inUse.clear();

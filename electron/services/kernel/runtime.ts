@@ -18,8 +18,12 @@ export interface KernelRuntimeOptions {
   /** Use a running Jupyter server instead of starting one. */
   remote?: { url: string; token: string };
   kernelLimits?: Partial<KernelLimits>;
-  /** Warm kernels to keep (0 = no pool; every session starts a kernel). */
+  /** Kernels the pool owns at most (0 = no pool; every session starts a kernel). */
   poolSize?: number;
+  /** What an acquire does when all pool kernels are in use (KernelPoolOptions.overflow; default `wait`). */
+  poolOverflow?: 'wait' | 'start';
+  /** Kernels the pool starts at once (default: half the CPUs). */
+  poolStartConcurrency?: number;
   nodelay?: boolean;
 }
 
@@ -39,7 +43,15 @@ export class KernelRuntime {
           ...(opts.nodelay !== undefined ? { nodelay: opts.nodelay } : {}),
         });
     const manager = new KernelManager({ serverSettings: server.settings });
-    const pool = opts.poolSize ? new KernelPool({ manager, kernelName: server.kernelName, size: opts.poolSize }) : null;
+    const pool = opts.poolSize
+      ? new KernelPool({
+        manager,
+        kernelName: server.kernelName,
+        size: opts.poolSize,
+        ...(opts.poolOverflow ? { overflow: opts.poolOverflow } : {}),
+        ...(opts.poolStartConcurrency ? { startConcurrency: opts.poolStartConcurrency } : {}),
+      })
+      : null;
     return new KernelRuntime(server, manager, new SafetyChecker(), pool);
   }
 

@@ -32,6 +32,8 @@ const RUNTIME = "__import__('spatial_runtime.session', fromlist=['_'])";
 export const INIT_CODE = `${RUNTIME}.init()`;
 /** Clears the user namespace for reuse by another sample (no restart). */
 export const RESET_CODE = `${RUNTIME}.reset()`;
+/** {@link RESET_CODE} printing its verdict (`{"tainted": bool, "reasons": [str]}`) as JSON; see {@link resetKernel}. */
+export const RESET_VERDICT_CODE = `print(__import__('json').dumps(${RUNTIME}.reset()))`;
 const AFTER_CELL = `${RUNTIME}.after_cell()`;
 /** The paper profile's answer to a timeout: clear the user namespace, bind the inputs and tools again. */
 const RESET_NAMESPACE = `${RUNTIME}.reset_namespace()`;
@@ -162,12 +164,39 @@ export async function initKernel(kernel: Kernel.IKernelConnection, timeoutMs = 6
  * @returns null on success, else "ename: evalue".
  */
 export async function runQuiet(kernel: Kernel.IKernelConnection, code: string, timeoutMs: number): Promise<string | null> {
+  return (await runQuietOutput(kernel, code, timeoutMs)).error;
+}
+
+const ResetVerdictSchema = z.object({ tainted: z.boolean(), reasons: z.array(z.string()) });
+/** What the kernel's `reset()` reports: a tainted kernel changed the interpreter in ways a reset cannot undo. */
+export type ResetVerdict = z.infer<typeof ResetVerdictSchema>;
+
+/**
+ * Reset a kernel in place for the next sample ({@link RESET_VERDICT_CODE}, no restart).
+ * @returns the verdict, or `{error}` when the reset failed (the kernel must not be reused then either).
+ */
+export async function resetKernel(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<ResetVerdict | { error: string }> {
+  const { error, stdout } = await runQuietOutput(kernel, RESET_VERDICT_CODE, timeoutMs);
+  if (error) return { error };
+  try {
+    return ResetVerdictSchema.parse(JSON.parse(stdout.trim().split('\n').at(-1) ?? ''));
+  } catch {
+    return { error: `reset() printed no verdict: ${stdout.slice(-200)}` };
+  }
+}
+
+/** {@link runQuiet}, also returning what the code printed to stdout. */
+async function runQuietOutput(kernel: Kernel.IKernelConnection, code: string, timeoutMs: number): Promise<{ error: string | null; stdout: string }> {
   const future = kernel.requestExecute({ code, silent: false, store_history: false, stop_on_error: true });
   let err: string | null = null;
+  let stdout = '';
   future.onIOPub = (msg) => {
     if (msg.header.msg_type === 'error') {
       const c = msg.content as KernelMessage.IErrorMsg['content'];
       err = `${c.ename}: ${c.evalue}`;
+    } else if (msg.header.msg_type === 'stream') {
+      const c = msg.content as KernelMessage.IStreamMsg['content'];
+      if (c.name === 'stdout') stdout += c.text;
     }
   };
   let timer: NodeJS.Timeout | undefined;
@@ -178,10 +207,10 @@ export async function runQuiet(kernel: Kernel.IKernelConnection, code: string, t
   clearTimeout(timer);
   if (outcome === 'timeout') {
     future.dispose();
-    return `TimeoutError: no reply within ${timeoutMs} ms`;
+    return { error: `TimeoutError: no reply within ${timeoutMs} ms`, stdout };
   }
-  if (outcome === 'died') return 'KernelDied: the kernel stopped while running host code';
-  return err;
+  if (outcome === 'died') return { error: 'KernelDied: the kernel stopped while running host code', stdout };
+  return { error: err, stdout };
 }
 
 export class KernelSession {
