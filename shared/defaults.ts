@@ -19,7 +19,7 @@ export const DEFAULTS = {
   executor: 'code' as 'code' | 'single_pass' | 'tool_call',
   /** Ask the planner for a plan before the first step. */
   plan: true,
-  /** Warm kernels kept ready by the workbench. */
+  /** Kernels the workbench keeps (warm or in use, reset and reused between samples); more start on demand and stop when released. */
   poolSize: 1,
   /** Kernel address-space limit (RLIMIT_AS), GiB. */
   memoryGib: 16,

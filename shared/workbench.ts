@@ -245,7 +245,7 @@ export const LocalBackendsSchema = z.object({
 export type LocalBackends = z.infer<typeof LocalBackendsSchema>;
 
 export const SettingsSchema = z.object({
-  /** Warm kernels kept ready. */
+  /** Kernels kept (warm or in use, reused between samples); more start on demand and stop when released. */
   pool_size: z.number().int().min(0).max(32).default(DEFAULTS.poolSize),
   /** Kernel memory limit (RLIMIT_AS), GiB. */
   memory_gib: z.number().positive().max(1024).default(DEFAULTS.memoryGib),
