@@ -553,6 +553,24 @@ def _parse_plan(response: str) -> dict[str, Any]:
     return plan
 
 
+_MOTIONS: dict[str, tuple[bool, int, int]] = {
+    # action -> (rotation?, axis, sign): translations x right, y down, z forward; rotations yaw, pitch, roll
+    "Dolly In": (False, 2, 1),
+    "Dolly Out": (False, 2, -1),
+    "Truck Right": (False, 0, 1),
+    "Truck Left": (False, 0, -1),
+    "Pedestal Up": (False, 1, -1),
+    "Pedestal Down": (False, 1, 1),
+    "Pan Right": (True, 0, 1),
+    "Pan Left": (True, 0, -1),
+    "Tilt Up": (True, 1, 1),
+    "Tilt Down": (True, 1, -1),
+    "Roll CW": (True, 2, 1),
+    "Roll CCW": (True, 2, -1),
+}
+"""The symbolic camera actions of SpatialTree's trajectory tasks, as the released ``rule_metrics.py`` applies them."""
+
+
 def _apply_actions(pose: np.ndarray, actions: Any, steps: Any, t_step: Any, r_step: Any) -> np.ndarray:
     """One segment of symbolic actions applied to ``pose`` (7: x, y, z, qx, qy, qz, qw): translations summed in
     the pose's frame as written (x right, y down, z forward), then a ``zyx`` Euler rotation (yaw, pitch, roll)
@@ -561,40 +579,21 @@ def _apply_actions(pose: np.ndarray, actions: Any, steps: Any, t_step: Any, r_st
 
     pos = pose[:3]
     rot = Rotation.from_quat(pose[3:])
-    dx = dy = dz = 0.0
-    yaw = pitch = roll = 0.0
+    move = [0.0, 0.0, 0.0]  # dx, dy, dz (metres)
+    turn = [0.0, 0.0, 0.0]  # yaw, pitch, roll (radians)
     for j, symbol in enumerate(actions):
         action = _SYMBOLS.get(symbol)
-        if not action:
+        if not action or action not in _MOTIONS:
             continue
         n = steps[j] if j < len(steps) else 1
-        if action == "Dolly In":
-            dz += t_step * n
-        elif action == "Dolly Out":
-            dz -= t_step * n
-        elif action == "Truck Right":
-            dx += t_step * n
-        elif action == "Truck Left":
-            dx -= t_step * n
-        elif action == "Pedestal Up":
-            dy -= t_step * n
-        elif action == "Pedestal Down":
-            dy += t_step * n
-        elif action == "Pan Right":
-            yaw += r_step * n
-        elif action == "Pan Left":
-            yaw -= r_step * n
-        elif action == "Tilt Up":
-            pitch += r_step * n
-        elif action == "Tilt Down":
-            pitch -= r_step * n
-        elif action == "Roll CW":
-            roll += r_step * n
-        elif action == "Roll CCW":
-            roll -= r_step * n
-    new_rot = Rotation.from_euler("zyx", [yaw, pitch, roll]) * rot
+        rotation, axis, sign = _MOTIONS[action]
+        if rotation:
+            turn[axis] += sign * r_step * n
+        else:
+            move[axis] += sign * t_step * n
+    new_rot = Rotation.from_euler("zyx", turn) * rot
     out = np.zeros(7)
-    out[:3] = pos + np.array([dx, dy, dz])
+    out[:3] = pos + np.array(move)
     quat = new_rot.as_quat()
     out[3:] = quat / (np.linalg.norm(quat) + 1e-12)
     return out
