@@ -23,10 +23,20 @@ export const DEFAULTS = {
   poolSize: 1,
   /** Kernel address-space limit (RLIMIT_AS), GiB. */
   memoryGib: 16,
+  /**
+   * Resident memory, MiB, a pooled kernel may keep after the reset on release; a kernel above it is shut down
+   * and replaced instead of reused (0 = no bound). An idle initialised kernel measured 205 MiB (Linux, Python
+   * 3.11; docs/benchmarks.md): 512 leaves about 2.5× that, so only what a sample left reachable past the reset
+   * (or a runtime that grew) costs a restart.
+   */
+  kernelIdleMaxMb: 512,
   /** Per-cell timeout, seconds. */
   cellTimeoutS: 600,
-  /** Samples run in parallel by `spatialclaw run`. */
-  concurrency: 1,
+  /**
+   * Samples run in parallel by `spatialclaw run` / `eval` (one kernel each). `auto`: as many as the model accepts in
+   * flight (the sum of its endpoints' `max_in_flight`), at most twice the CPUs (docs/throughput.md).
+   */
+  concurrency: 'auto' as number | 'auto',
   /** A console replay kernel is closed after this long unused, milliseconds. */
   replayIdleMs: 10 * 60_000,
   /** Failed steps in a row that end a sample (termination `consecutive_failures`). */

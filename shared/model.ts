@@ -27,10 +27,35 @@ export type Sampling = z.infer<typeof SamplingSchema>;
 export const ROLES = ['planner', 'main', 'vlm', 'locate', 'fallback'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * Requests the model client (`ModelClient`, electron/services/model/client.ts) keeps in flight to one
+ * endpoint when neither the endpoint nor the config sets `max_in_flight`. 16 is enough to keep a vLLM or
+ * SGLang server's batch busy with long multimodal agent contexts (their KV cache fills long before a
+ * typical `--max-num-seqs` of 64 to 256), small enough that a hosted API's rate limit is rarely hit at
+ * once (a 429 lowers it further), and it keeps the excess queued on the client, where waiting does not
+ * run down a request's `timeout_s`. Rationale and tuning: docs/models.md, "Requests in flight and 429
+ * back-pressure".
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 16;
+
+/**
+ * A cap on requests in flight to one endpoint: a whole number of at least 1. The message names what the
+ * number means, since `0` (a common way to write "unlimited") would otherwise give a bare "too small".
+ */
+const MaxInFlightSchema = z
+  .number()
+  .int({ error: 'must be a whole number of requests (at least 1)' })
+  .min(1, { error: 'must be at least 1: the most requests sent to one endpoint at once (there is no "unlimited"; give a large number instead)' });
+
 export const EndpointSchema = z.object({
   base_url: z.string().url(),
   /** Name of the env var with this endpoint's key (overrides the model's api_key_env). */
   api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  /**
+   * Most requests in flight to this endpoint at once (a positive integer); overrides the config's
+   * `max_in_flight`. Default: the config's `max_in_flight`, else {@link DEFAULT_MAX_IN_FLIGHT} (16).
+   */
+  max_in_flight: MaxInFlightSchema.optional(),
 });
 
 export const ModelConfigSchema = z
@@ -66,6 +91,13 @@ export const ModelConfigSchema = z
     max_retries: z.number().int().nonnegative().default(4),
     /** How long an endpoint that failed its health check or a request is avoided, seconds. */
     cooldown_s: z.number().nonnegative().default(30),
+    /**
+     * Most requests in flight to each endpoint at once (a positive integer; an endpoint's own `max_in_flight`
+     * overrides it). Calls beyond it wait in a FIFO queue on the client. A 429 lowers an endpoint's effective
+     * limit below this (halving, at least 1); each success raises it by 1 back up to this. Optional: absent
+     * means {@link DEFAULT_MAX_IN_FLIGHT} (16).
+     */
+    max_in_flight: MaxInFlightSchema.optional(),
   })
   .refine((c) => c.base_url || c.endpoints, { message: 'give base_url or endpoints' });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;

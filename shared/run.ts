@@ -174,3 +174,80 @@ export const RunInfoSchema = z.object({
   total_samples: z.number().int().nonnegative(),
 }).meta({ id: 'RunInfo' });
 export type RunInfo = z.infer<typeof RunInfoSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Progress of a run in flight (progress.json; printed by the CLI, shown by the workbench)
+
+/**
+ * Where one sample in flight is: waiting for a kernel from the pool, binding its inputs in the kernel (`prepare`),
+ * waiting for a model reply, or running a cell.
+ */
+export const SamplePhaseSchema = z.enum(['kernel', 'preparing', 'model', 'cell']);
+export type SamplePhase = z.infer<typeof SamplePhaseSchema>;
+
+/**
+ * A snapshot of a batch in flight, written to the run folder's `progress.json` (replaced atomically, at most once a
+ * second and at every change of stage) by `spatialclaw run` / `eval`, printed by the CLI and shown by the workbench.
+ * Both show {@link describeProgress} of the same snapshot.
+ */
+export const RunProgressSchema = z.object({
+  /** ISO 8601 time of the snapshot. */
+  t: z.string(),
+  /** Seconds since the command started. */
+  elapsed_s: z.number().nonnegative(),
+  /**
+   * `jupyter`: starting the Jupyter server; `kernels`: no sample has a kernel yet; `running`: samples in flight;
+   * `finishing`: every sample done, shutting down; `done`: the run is recorded.
+   */
+  stage: z.enum(['jupyter', 'kernels', 'running', 'finishing', 'done']),
+  /** The kernel pool: kernels ready (warm or in use) of `target`, and how many are starting now. Null before the pool exists. */
+  kernels: z.object({
+    ready: z.number().int().nonnegative(),
+    starting: z.number().int().nonnegative(),
+    target: z.number().int().nonnegative(),
+    /** Kernels started so far (replacements included). */
+    started: z.number().int().nonnegative(),
+    /** Samples that got a kernel an earlier sample had used (reset in place). */
+    reused: z.number().int().nonnegative(),
+  }).nullable(),
+  samples: z.object({
+    total: z.number().int().nonnegative(),
+    /** Recorded (this run and, on --resume, before). */
+    done: z.number().int().nonnegative(),
+    /** Samples in flight per phase. */
+    phases: z.record(SamplePhaseSchema, z.number().int().nonnegative()),
+  }),
+  /** Seconds from the start to the first model call sent; null before it. */
+  first_model_call_s: z.number().nonnegative().nullable(),
+  /** Seconds from the start to the first sample recorded in this run; null before it. */
+  first_sample_done_s: z.number().nonnegative().nullable(),
+});
+export type RunProgress = z.infer<typeof RunProgressSchema>;
+
+/** How each {@link SamplePhase} is said to people (CLI, workbench). */
+export const SAMPLE_PHASE_WORDS: Record<SamplePhase, string> = {
+  kernel: 'waiting for a kernel',
+  preparing: 'preparing inputs',
+  model: 'waiting for the model',
+  cell: 'running a cell',
+};
+
+/**
+ * One line for people, the same in the CLI and the workbench, e.g.
+ * `kernels 3/8 ready, 1 starting · 2 preparing inputs · 4 waiting for the model · 5/32 done`.
+ */
+export function describeProgress(p: RunProgress): string {
+  if (p.stage === 'jupyter') return 'starting the Jupyter server';
+  const parts: string[] = [];
+  const k = p.kernels;
+  if (k && (p.stage === 'kernels' || k.ready < k.target || k.starting > 0)) {
+    parts.push(`kernels ${k.ready}/${k.target} ready${k.starting ? `, ${k.starting} starting` : ''}`);
+  }
+  for (const phase of SamplePhaseSchema.options) {
+    const n = p.samples.phases[phase] ?? 0;
+    if (n > 0) parts.push(`${n} ${SAMPLE_PHASE_WORDS[phase]}`);
+  }
+  parts.push(`${p.samples.done}/${p.samples.total} done`);
+  if (p.stage === 'finishing') parts.push('shutting down');
+  return parts.join(' · ');
+}

@@ -19,7 +19,7 @@ import { DoctorReportSchema } from './doctor.ts';
 import { CellResultSchema, InputSpecSchema } from './kernel.ts';
 import { ModelConfigSchema } from './model.ts';
 import { ProfileNameSchema } from './profiles.ts';
-import { RequestMessageSchema, RunEventSchema, RunInfoSchema, SampleResultSchema } from './run.ts';
+import { RequestMessageSchema, RunEventSchema, RunInfoSchema, RunProgressSchema, SampleResultSchema } from './run.ts';
 
 /** A run is addressed by its folder name under the runs root (never a path). */
 export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'a run id is a folder name under the runs root').refine((s) => s !== '.' && s !== '..', 'not a run id');
@@ -140,6 +140,11 @@ export const RunDetailSchema = z.object({
     })
     .nullable()
     .optional(),
+  /**
+   * The batch's last progress snapshot (`progress.json`, written by `spatialclaw run` / `eval` while the run is in
+   * flight): stage, kernels ready, samples per phase. Null for runs without one (ask, older runs).
+   */
+  progress: RunProgressSchema.nullable().optional(),
 });
 export type RunDetail = z.infer<typeof RunDetailSchema>;
 
@@ -249,6 +254,8 @@ export const SettingsSchema = z.object({
   pool_size: z.number().int().min(0).max(32).default(DEFAULTS.poolSize),
   /** Kernel memory limit (RLIMIT_AS), GiB. */
   memory_gib: z.number().positive().max(1024).default(DEFAULTS.memoryGib),
+  /** Resident memory (MiB) a pooled kernel may keep after its reset, else it is replaced, not reused; 0 = no bound. */
+  kernel_idle_max_mb: z.number().int().min(0).max(1_048_576).default(DEFAULTS.kernelIdleMaxMb),
   /** Per-cell timeout, seconds. */
   cell_timeout_s: z.number().int().positive().max(7200).default(DEFAULTS.cellTimeoutS),
   /** Default step budget for new questions. */

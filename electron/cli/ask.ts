@@ -27,7 +27,7 @@ export function modelFlags(o: ModelFlags): ConfigFlags {
  * The model the resolved config names (`--model`/`SPATIALCLAW_MODEL`, `--base-url`/`SPATIALCLAW_BASE_URL`).
  * @throws Error saying which flags or variables to set when none is named; ModelConfigError for a bad one.
  */
-export function requireModel(services: Services, config: ResolvedConfig): ModelConfig {
+export function requireModel(services: Pick<Services, 'models'>, config: ResolvedConfig): ModelConfig {
   const cfg = services.models.fromArgs(config);
   if (!cfg) throw new Error('no model: pass --model CONFIG|NAME (and --base-url URL for an ad-hoc endpoint), or set SPATIALCLAW_MODEL (and SPATIALCLAW_BASE_URL)');
   return cfg;
@@ -93,6 +93,7 @@ export async function ask(o: AskOptions): Promise<number> {
     plan: o.plan === false ? false : undefined,
     poolSize: 0,
   });
+  const t0 = Date.now();
   try {
     const config = services.settings.config();
     const model = requireModel(services, config);
@@ -105,7 +106,11 @@ export async function ask(o: AskOptions): Promise<number> {
       perception: config.perception,
       dir: o.out,
       source: 'cli',
-      ...(o.json ? {} : { onEvent: (e: RunEvent) => printEvent(e) }),
+      ...(o.json ? {} : {
+        onEvent: (e: RunEvent) => printEvent(e),
+        // Where the question is until its first step: the Jupyter server, the kernel, the inputs, the model.
+        onPhase: (m: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${m}`),
+      }),
     });
     const { result: r, error } = await started.done;
     if (!r) throw new Error(`the question could not be answered: ${error ?? 'unknown error'} (the run is recorded in ${started.dir})`);

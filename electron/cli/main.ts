@@ -76,6 +76,21 @@ const num = (name: string) => (v: string): number => {
   return x;
 };
 
+/** `--concurrency`: a positive whole number, or `auto`. */
+const concurrencyOpt = (v: string): number | 'auto' => {
+  if (v === 'auto') return v;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x <= 0) throw new Error(`--concurrency must be a positive whole number or auto, got ${JSON.stringify(v)}`);
+  return x;
+};
+const CONCURRENCY_HELP = 'samples in parallel, each with its own kernel, or "auto": as many as the model takes in flight (its endpoints\' max_in_flight), at most 2 × CPUs (default auto)';
+
+const orderOpt = (v: string): 'media' | 'dataset' => {
+  if (v !== 'media' && v !== 'dataset') throw new Error(`--order must be media or dataset, got ${JSON.stringify(v)}`);
+  return v;
+};
+const ORDER_HELP = 'media (default): samples about the same video or images run one after another, so perception results are reused; dataset: the order of the file';
+
 const PERCEPTION_HELP = 'perception server for tools.Reconstruct / tools.SAM3: a server name (started here or registered), "local" (start one), or a URL (token in $' + ENV.perceptionToken + ')';
 
 const profileOpt = (v: string): ProfileName => {
@@ -113,7 +128,8 @@ withModelOptions(program
   .command('run')
   .description('run a batch of questions from a JSONL dataset with progress, scores and --resume')
   .requiredOption('--dataset <file>', 'JSONL: {"id", "inputs": [InputSpec], "question", "choices"?, "answer"?, "question_type"?} per line'))
-  .option('--concurrency <n>', `samples in parallel, each with its own kernel (default ${DEFAULTS.concurrency})`, num('--concurrency'))
+  .option('--concurrency <n|auto>', CONCURRENCY_HELP, concurrencyOpt)
+  .option('--order <order>', ORDER_HELP, orderOpt)
   .option('--limit <n>', 'only the first N samples', num('--limit'))
   .option('--resume', 'continue the run in --out where it stopped')
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
@@ -147,7 +163,8 @@ withModelOptions(program
   .option('--limit <n>', 'the first N samples of each benchmark', num('--limit'))
   .option('--subsample <n>', 'N samples of each benchmark, drawn with --seed (the original\'s --subsample: seed 42, shuffle, first N)', num('--subsample'))
   .option('--seed <n>', 'seed of --subsample (default 42)', int('--seed'))
-  .option('--concurrency <n>', `samples in parallel, each with its own kernel (default ${DEFAULTS.concurrency})`, num('--concurrency'))
+  .option('--concurrency <n|auto>', CONCURRENCY_HELP, concurrencyOpt)
+  .option('--order <order>', ORDER_HELP, orderOpt)
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
   .option('--resume', 'continue the run in --out where it stopped (pass the same --benchmark and selection)')
   .option('--perception <target>', PERCEPTION_HELP)

@@ -5,18 +5,24 @@
  * resolved config (flags > environment > settings.json > defaults).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { ProfileName } from '../../shared/profiles.ts';
 import { type SampleResult, type SampleSpec, SampleSpecSchema } from '../../shared/run.ts';
 import { agentOptions, agentRecord } from '../services/agent/options.ts';
+import { RunProgressTracker, writeProgressFile } from '../services/agent/progress.ts';
+import { type SampleOrder, scheduleSamples } from '../services/agent/schedule.ts';
 import { loadApiDoc, modelSecretValues, runBatch, runVersions, type SampleContext } from '../services/agent/runner.ts';
 import { createServices } from '../services/app/index.ts';
 import type { ConfigFlags, Executor } from '../services/config/resolve.ts';
 import { SettingsService } from '../services/config/settings.ts';
+import type { PoolStats } from '../services/kernel/pool.ts';
 import { ModelClient } from '../services/model/client.ts';
+import { ModelRegistry } from '../services/model/registry.ts';
 import { redactConfig } from '../services/model/config.ts';
 import { newRunId } from '../services/runs/layout.ts';
+import { type PerceptionCacheSummary, perceptionCacheSummary } from '../services/runs/cache-summary.ts';
 import { readRun } from '../services/runs/reader.ts';
 import { assertNoSecrets } from '../services/runs/secrets.ts';
 import { RunWriter } from '../services/runs/writer.ts';
@@ -72,7 +78,10 @@ export function readDataset(file: string): SampleSpec[] {
 
 export interface RunOptions extends ModelFlags {
   dataset: string;
-  concurrency?: number;
+  /** `media` (default): samples with the same inputs run one after another; `dataset`: the file's order. */
+  order?: SampleOrder;
+  /** Samples in flight, or `auto` ({@link resolveConcurrency}). */
+  concurrency?: number | 'auto';
   limit?: number;
   resume?: boolean;
   out?: string;
@@ -112,27 +121,37 @@ export interface RunPlan {
  * Shared by `spatialclaw run` (a JSONL dataset) and `spatialclaw eval` (benchmarks). Returns the exit code.
  */
 export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, plan: RunPlan): Promise<number> {
+  const t0 = Date.now();
   const flags: ConfigFlags = {
     ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
   };
-  // One kernel per sample in flight, started in the background and reused between samples (reset in place; a
-  // sample that changed the interpreter gets a fresh one). settings.json's pool_size is the workbench's.
-  const concurrency = new SettingsService(flags).config().concurrency;
+  // Samples in flight: as asked, or (auto) as many as the model takes in flight, at most 2 × CPUs. One kernel per
+  // sample in flight, started in the background and reused between samples (reset in place; a sample that changed
+  // the interpreter gets a fresh one). settings.json's pool_size is the workbench's.
+  const early = new SettingsService(flags).config();
+  const model = new ModelClient(requireModel({ models: new ModelRegistry() }, early));
+  const concurrency = resolveConcurrency(early.concurrency, model.capacity());
   const services = createServices({ ...flags, poolSize: concurrency });
   let scorer: Awaited<ReturnType<NonNullable<RunPlan['scorer']>>> | undefined;
+  let stopProgress: (() => void) | null = null;
   try {
     const config = services.settings.config();
-    const cfg = requireModel(services, config);
+    const cfg = model.config;
+    // The Jupyter server starts while the samples are read, and the tool reference for the system prompt builds
+    // meanwhile (one Python process for the whole run).
+    const runtimeP = services.kernels.runtime();
+    runtimeP.catch(() => undefined);
+    const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
+    loadApiDoc(options.profile.kernel.name).catch(() => undefined);
     let samples = await plan.samples();
     if (o.limit) samples = samples.slice(0, o.limit);
+    // Samples about the same video run one after another (perception and frame caches hit); --order dataset keeps the file's order.
+    samples = scheduleSamples(samples, o.order ?? 'media');
     if (o.resume && !o.out) throw new Error('--resume needs --out DIR (the run folder to continue)');
     const dir = resolve(o.out ?? join(config.runsRoot, newRunId()));
-    const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
-    // The system prompt's tool reference builds while the kernels start (one Python process for the whole run).
-    loadApiDoc(options.profile.kernel.name).catch(() => undefined);
     const runConfig = {
       ...plan.describe(), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
-      profile: options.profile.name, agent: agentRecord(options), concurrency,
+      profile: options.profile.name, agent: agentRecord(options), concurrency, order: o.order ?? 'media', ...(early.concurrency === 'auto' ? { concurrency_auto: true } : {}),
     };
     assertNoSecrets(runConfig, modelSecretValues(cfg));
     const writer = o.resume && existsSync(join(dir, 'run.json'))
@@ -140,37 +159,120 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
       : await RunWriter.create(dir, { config: runConfig, versions: runVersions(), total_samples: samples.length });
     const already = samples.filter((s) => writer.doneIds.has(s.id)).length;
     if (already) console.log(`resuming ${dir}: ${already} of ${samples.length} samples already done`);
-    const t0 = Date.now();
+    const todo = samples.length - already;
+    const progress = new RunProgressTracker({ total: samples.length, done: already, kernelTarget: Math.min(concurrency, Math.max(todo, 1)), now: Date.now });
+    stopProgress = writeProgressFile(progress, dir);
+    const stopPrinting = printProgress(progress, t0);
+    progress.changed(); // the first line at once (the Jupyter server is starting)
     let status: 'finished' | 'failed' = 'finished';
+    let runtime: Awaited<typeof runtimeP> | null = null;
     try {
+      runtime = await runtimeP;
+      const pool = runtime.pool;
+      progress.attachPool(pool ? () => pool.stats() : null);
+      // Kernels start now, while the scorer and the perception server come up; fewer when fewer samples are left.
+      if (pool && todo >= concurrency) pool.fill().catch(() => undefined);
       scorer = plan.scorer ? await plan.scorer() : undefined;
       const perception = await services.perception.resolve(config.perception);
       await runBatch(samples, {
-        runtime: await services.kernels.runtime(),
-        model: new ModelClient(cfg),
+        runtime,
+        model,
         writer,
         perception,
         concurrency,
         ...(o.artifacts === false ? { keepArtifacts: false } : {}),
         ...(scorer ? { scorer } : {}),
         options,
+        onPhase: (id, phase) => progress.sample(id, phase),
         onDone: (r: SampleResult, done: number, total: number) => {
+          progress.sampleDone(r.id);
           const pct = Math.round((done / total) * 100);
           const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');
           console.log(`[${bar}] ${done}/${total} ${r.id}: ${JSON.stringify(r.answer)}${r.score !== null ? ` score ${r.score.toFixed(2)}` : ''} (${r.termination}, ${r.steps} steps, ${r.duration_s.toFixed(1)} s)${r.error ? ` error: ${r.error}` : ''}`);
         },
       });
+      progress.finish('finishing');
     } catch (e) {
       status = 'failed';
       throw e;
     } finally {
+      stopPrinting();
       await writer.finish(status);
     }
     console.log(await plan.summary(dir));
+    let cache: PerceptionCacheSummary | null = null;
+    try {
+      cache = perceptionCacheSummary(dir);
+    } catch {
+      /* the summary above already read the run; a torn events file only costs this line */
+    }
+    console.log(throughputSummary(progress.snapshot(), model, runtime, cache));
+    progress.finish('done');
     console.log(`run recorded in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     return 0;
   } finally {
+    stopProgress?.();
     await scorer?.close();
     await services.close();
   }
 }
+
+/**
+ * Samples in flight for `--concurrency`: the number given, or for `auto` the model's capacity (the sum of its
+ * endpoints' `max_in_flight`: more samples would only queue for the model) capped at twice the CPUs (each sample in
+ * flight holds a kernel, about 0.2 GiB idle, and runs its cells on a CPU between model calls).
+ */
+export function resolveConcurrency(asked: number | 'auto', modelCapacity: number, cpus = availableParallelism()): number {
+  if (asked !== 'auto') return asked;
+  return Math.max(1, Math.min(modelCapacity, 2 * cpus));
+}
+
+const secs = (t0: number): string => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
+
+/**
+ * Print the tracker's progress line while the run starts up: at each change of stage at once, other changes at most
+ * once a second, until the first sample is recorded; after that (per-sample lines take over) only a change of stage
+ * or, when nothing changed for 30 s, a reminder of where the samples are.
+ * @returns a function that stops printing.
+ */
+function printProgress(tracker: RunProgressTracker, t0: number): () => void {
+  let lastLine = '';
+  let lastStage = '';
+  let lastAt = 0;
+  let firstCall = false;
+  return tracker.onChange((p, line) => {
+    const now = Date.now();
+    if (!firstCall && p.first_model_call_s !== null) {
+      firstCall = true;
+      console.log(`[${secs(t0)}] first model call sent`);
+    }
+    if (line === lastLine && p.stage === lastStage) {
+      if (p.first_sample_done_s === null || now - lastAt < 30_000) return;
+    } else if (p.stage === lastStage && now - lastAt < (p.first_sample_done_s === null ? 1000 : 30_000)) return;
+    if (p.stage === 'finishing' || p.stage === 'done') return;
+    lastLine = line;
+    lastStage = p.stage;
+    lastAt = now;
+    console.log(`[${secs(t0)}] ${line}`);
+  });
+}
+
+/** The end-of-run lines on throughput: time to the first model call, the kernel pool, the model endpoints. */
+function throughputSummary(p: ReturnType<RunProgressTracker['snapshot']>, model: ModelClient, runtime: { pool: { stats(): PoolStats } | null } | null, cache: PerceptionCacheSummary | null): string {
+  const lines = ['throughput:'];
+  if (p.first_model_call_s !== null) lines.push(`  first model call ${p.first_model_call_s.toFixed(1)} s after the start${p.first_sample_done_s !== null ? `, first sample recorded at ${p.first_sample_done_s.toFixed(1)} s` : ''}`);
+  const k = runtime?.pool?.stats();
+  if (k) {
+    const rss = k.idleRssMib.length ? `; idle kernels ${Math.min(...k.idleRssMib).toFixed(0)}–${Math.max(...k.idleRssMib).toFixed(0)} MiB resident` : '';
+    lines.push(`  kernels: ${k.started} started, ${k.reused} reuses (reset in place), replaced: ${k.restartedTainted} tainted, ${k.restartedMemory} over kernel_idle_max_mb, ${k.resetFailed} failed resets${rss}`);
+  }
+  const m = model.stats();
+  const limited = m.rateLimited ? `, ${m.rateLimited} × HTTP 429 (limit now ${m.endpoints.map((e) => e.effectiveLimit).join('/')})` : '';
+  lines.push(`  model: ${m.calls} calls, ${m.retries} retries, ${m.failures} failed; at most ${m.capacity} in flight, ${m.waits} calls waited ${(m.waitedMs / 1000).toFixed(1)} s in all for a slot${limited}`);
+  if (cache && cache.artifacts > 0) {
+    const rate = cache.hit_rate === null ? 'n/a' : `${(100 * cache.hit_rate).toFixed(0)}%`;
+    lines.push(`  perception cache: ${cache.hits} hits, ${cache.misses} misses over ${cache.artifacts} perception results (hit rate ${rate})${cache.unknown ? `, ${cache.unknown} without a cache status` : ''}`);
+  }
+  return lines.join('\n');
+}
+

@@ -8,10 +8,15 @@ kept, even when it alone is over the bound, so that a fresh result can be fetche
 
 The key (:func:`cache_key`) is a sha256 over the route, the backend name and version, the canonical JSON of
 the params and every input's bytes in order (docs/perception-api.md, "Cache").
+
+:class:`Flights` holds the computations in progress by key (single-flight): an identical request that arrives
+while one computes waits for that result instead of queueing the same job again (the pipeline decides what a
+waiter does when the computation fails; :mod:`spatial_perception.pipeline`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
@@ -76,8 +81,61 @@ class CacheEntry:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class Flights:
+    """Computations in progress, by cache key: the first request with a key computes, identical requests that
+    arrive meanwhile await its flight (an :class:`asyncio.Future`).
+
+    A flight resolves to what its computing request passes to :meth:`finish` (the pipeline passes the cache entry
+    and its ``.npy`` parts) or to the exception it failed with. Used from the event loop only, so no lock: the
+    check (:meth:`get`) and the registration (:meth:`begin`) happen without an ``await`` between them.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Future[Any]] = {}
+
+    def __len__(self) -> int:
+        """Computations in progress."""
+        return len(self._running)
+
+    def get(self, key: str) -> asyncio.Future[Any] | None:
+        """The flight computing ``key``, or None."""
+        return self._running.get(key)
+
+    def begin(self, key: str) -> asyncio.Future[Any]:
+        """Register a computation of ``key`` and return its flight.
+
+        Raises:
+            RuntimeError: ``key`` is already being computed (check :meth:`get` first).
+        """
+        if key in self._running:
+            raise RuntimeError(f"a computation of cache key {key[:12]}... is already in progress")
+        flight: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._running[key] = flight
+        return flight
+
+    def finish(
+        self, key: str, flight: asyncio.Future[Any], result: Any = None, error: BaseException | None = None
+    ) -> None:
+        """End ``flight``: its waiters get ``result``, or ``error`` raised. An error is marked as retrieved, so a
+        flight nobody waited for logs no "exception was never retrieved"."""
+        if self._running.get(key) is flight:
+            del self._running[key]
+        if flight.done():
+            return
+        if error is None:
+            flight.set_result(result)
+        else:
+            flight.set_exception(error)
+            flight.exception()
+
+
 class ArtifactCache:
-    """Thread-safe LRU of :class:`CacheEntry`, bounded by ``max_bytes`` of array data."""
+    """Thread-safe LRU of :class:`CacheEntry`, bounded by ``max_bytes`` of array data.
+
+    Attributes:
+        flights: the computations in progress (:class:`Flights`; event loop only). With ``max_bytes`` 0 the
+            pipeline does not use them: every request computes.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = int(max_bytes)
@@ -89,6 +147,7 @@ class ArtifactCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        self.flights = Flights()
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` (counted as a hit and marked as used), or None (counted as a miss).
@@ -103,6 +162,14 @@ class ArtifactCache:
             self.hits += 1
             self._entries.move_to_end(aid)
             return self._entries[aid]
+
+    def joined(self, artifact_id: str) -> None:
+        """Count a request answered by an identical request's computation (single-flight) as a hit, and mark the
+        entry as used."""
+        with self._lock:
+            self.hits += 1
+            if artifact_id in self._entries:
+                self._entries.move_to_end(artifact_id)
 
     def lookup(self, artifact_id: str) -> CacheEntry | None:
         """The entry with this id (marked as used), or None; does not touch hit/miss counts."""

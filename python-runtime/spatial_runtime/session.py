@@ -404,10 +404,13 @@ def reset() -> dict[str, Any]:
 
     Then checks what a reset cannot undo against the warm-up fingerprint (:mod:`spatial_runtime.reset_guard`):
     modules imported since warm-up, module attributes rebound, added or deleted, the working directory and the
-    environment. The host reuses the kernel only when the verdict is clean.
+    environment. The host reuses the kernel only when the verdict is clean. Last, it collects garbage, hands the
+    C heap's free pages back to the OS (glibc ``malloc_trim``) and measures the resident memory, which the host
+    compares with its bound (``kernel_idle_max_mb``).
 
     Returns:
-        ``{"tainted": bool, "reasons": [str, ...]}``: tainted kernels must be restarted, not reused.
+        ``{"tainted": bool, "reasons": [str, ...], "rss_mib": float | None}``: tainted kernels must be restarted,
+        not reused; ``rss_mib`` is the resident memory after the reset (None where it cannot be read).
     """
     global _initialized_for, _fingerprint
     ns = _namespace()
@@ -429,12 +432,11 @@ def reset() -> dict[str, Any]:
     _initialized_for = None
     init(ns if _namespace_override is ns else None)
     gc.collect()
-    if _fingerprint is None:  # pragma: no cover - init() always takes it
-        return {"tainted": False, "reasons": []}
-    reasons = reset_guard.compare(_fingerprint)
-    if not reasons:
+    reasons = reset_guard.compare(_fingerprint) if _fingerprint is not None else []  # init() always takes it
+    if _fingerprint is not None and not reasons:
         _fingerprint = reset_guard.adopt(_fingerprint)
-    return {"tainted": bool(reasons), "reasons": reasons}
+    reset_guard.release_free_memory()
+    return {"tainted": bool(reasons), "reasons": reasons, "rss_mib": reset_guard.resident_mib()}
 
 
 def reset_namespace() -> None:

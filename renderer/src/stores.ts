@@ -107,6 +107,10 @@ export interface RunsState {
   rowAt: (index: number) => SampleResult | undefined;
   /** Reload the open run (detail + drop the cached pages). */
   refreshRun: () => Promise<void>;
+  /** Fetch the open run's detail again (done count, progress) without reloading its sample pages. */
+  refreshDetail: () => Promise<void>;
+  /** Reload the open run's sample pages (new samples of a live run), keeping its detail. */
+  reloadSamples: () => Promise<void>;
 }
 
 const cleanQuery = (q: RunQuery): RunQuery => {
@@ -222,6 +226,21 @@ export function createRunsStore(api: WorkbenchApi, pageSize = 100): StoreApi<Run
       refreshRun: async () => {
         const id = get().runId;
         if (id) await get().openRun(id);
+      },
+      reloadSamples: async () => {
+        if (!get().runId) return;
+        set(resetPages());
+        await get().ensureRows(0, pageSize);
+      },
+      refreshDetail: async () => {
+        const id = get().runId;
+        if (!id) return;
+        try {
+          const detail = await api.call('getRun', { run_id: id });
+          if (get().runId === id) set({ detail });
+        } catch {
+          /* the next poll tries again; the shown detail stays */
+        }
       },
     };
   });

@@ -88,6 +88,10 @@ export const StoredManifestSchema = z
   .meta({ id: 'StoredManifest' });
 export type StoredManifest = z.infer<typeof StoredManifestSchema>;
 
+/** A compute answer's `cache` field: `hit` (no computation for this request) or `miss` (computed for it). */
+export const CacheStatusSchema = z.enum(['hit', 'miss']).meta({ id: 'CacheStatus' });
+export type CacheStatus = z.infer<typeof CacheStatusSchema>;
+
 /**
  * What a kernel tool publishes per artifact (display_data under MIME_ARTIFACT), recorded in the cell result
  * and as a run event; the 3D inspector opens it by `url` (live) or `id` (kept copy).
@@ -107,6 +111,12 @@ export const PublishedArtifactSchema = z
     shapes: z.record(z.string(), z.array(z.number().int())).optional(),
     /** Masks only: the K object labels. */
     labels: z.array(z.string()).optional(),
+    /**
+     * The server's `cache` answer for the request that made it: `hit` (a stored result, or an identical request's
+     * computation it waited for) or `miss` (computed for this request). Absent when the server did not say
+     * (older runs and servers).
+     */
+    cache: CacheStatusSchema.optional(),
   })
   .meta({ id: 'PublishedArtifact' });
 export type PublishedArtifact = z.infer<typeof PublishedArtifactSchema>;

@@ -6,7 +6,7 @@
  * `SCHEMAS`; the host (`electron/services/perception/`) parses `/health` with {@link HealthSchema}.
  */
 import { z } from 'zod';
-import { ArrayNameSchema, ArtifactInfoSchema, ArtifactRecordSchema } from './artifact.ts';
+import { ArrayNameSchema, ArtifactInfoSchema, ArtifactRecordSchema, CacheStatusSchema } from './artifact.ts';
 
 /** A msgpack `bin` value (bytes). In the JSON Schemas it is marked `"x-msgpack": "bin"` and left untyped. */
 export const bin = (description: string) => z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected bytes (msgpack bin)' }).meta({ description, 'x-msgpack': 'bin' });
@@ -106,8 +106,11 @@ export const ComputeResponseSchema = z
   .object({
     artifact: ArtifactRecordSchema,
     info: ArtifactInfoSchema,
-    /** Whether an identical earlier request answered it. */
-    cache: z.enum(['hit', 'miss']),
+    /**
+     * `miss`: computed for this request. `hit`: not computed for it: an identical earlier request's stored result,
+     * or the result of an identical request that was computing when it arrived (single-flight; docs/perception-api.md).
+     */
+    cache: CacheStatusSchema,
     compute_ms: z.number().nonnegative(),
     queue_ms: z.number().nonnegative(),
     server_ms: z.number().nonnegative(),

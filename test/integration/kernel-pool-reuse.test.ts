@@ -2,11 +2,14 @@
  * Kernels reused between samples (KernelPool, docs/kernel-protocol.md "Release (pool)"): a clean sample's
  * kernel is reset in place and reused without leaking variables, functions, files or module state; a
  * sample that changed the interpreter (a monkeypatch, an environment variable, a new module) gets its
- * kernel replaced; and work starts as soon as one kernel is ready.
+ * kernel replaced; a kernel that keeps more resident memory after its reset than the bound
+ * (`kernel_idle_max_mb`) is replaced too; and work starts as soon as one kernel is ready.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../shared/defaults.ts';
+import { KernelPool } from '../../electron/services/kernel/pool.ts';
 import { KernelRuntime } from '../../electron/services/kernel/runtime.ts';
-import type { KernelSession } from '../../electron/services/kernel/session.ts';
+import { KernelSession } from '../../electron/services/kernel/session.ts';
 
 async function ok(s: KernelSession, code: string, origin: 'agent' | 'human' = 'agent'): Promise<string | null> {
   const r = await s.execute(code, { origin, timeoutS: 60 });
@@ -86,6 +89,80 @@ describe('KernelPool reuse', () => {
       await rt.closeSession(b);
     }
     expect(pool.stats().restartedTainted).toBe(before.restartedTainted + 1); // the fresh kernel was clean
+  });
+});
+
+describe('KernelPool idle memory bound', () => {
+  // One Jupyter server; each test builds its own pool on it, with the bound under test.
+  let rt: KernelRuntime;
+  const pools: KernelPool[] = [];
+  beforeAll(async () => {
+    rt = await KernelRuntime.start({ poolSize: 0 });
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    await rt?.close();
+  });
+
+  async function newPool(idleMaxMib?: number): Promise<KernelPool> {
+    const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, ...(idleMaxMib !== undefined ? { idleMaxMib } : {}) });
+    pools.push(pool);
+    await pool.fill();
+    return pool;
+  }
+
+  /** One sample on a pooled kernel: acquire, prepare, run `code` (a console cell), release. @returns the kernel id. */
+  async function sample(pool: KernelPool, code: string): Promise<string> {
+    const kernel = await pool.acquire();
+    const s = await KernelSession.open({ manager: rt.manager, kernelName: rt.server.kernelName, safety: rt.safety, kernel });
+    try {
+      await s.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
+      await ok(s, code, 'human');
+    } finally {
+      await s.close(false);
+      await pool.release(kernel);
+    }
+    return kernel.id;
+  }
+
+  it('with no bound (0) reuses the kernel and reports its resident memory after the reset', async () => {
+    const pool = await newPool(0);
+    const fresh = pool.stats().idleRssMib;
+    expect(fresh).toHaveLength(1); // measured right after the start
+    expect(fresh[0]!).toBeGreaterThan(50); // Python + NumPy + SciPy + matplotlib + PyAV: ~200 MiB
+    const idA = await sample(pool, 'x = np.ones(8_000_000)');
+    const after = pool.stats();
+    expect(after).toMatchObject({ warm: 1, restartedMemory: 0, restartedTainted: 0 });
+    expect(after.idleRssMib).toHaveLength(1);
+    expect(after.idleRssMib[0]!).toBeGreaterThan(50);
+    expect(await sample(pool, 'pass')).toBe(idA);
+    expect(pool.stats()).toMatchObject({ reused: 1, restartedMemory: 0 });
+  });
+
+  it('replaces a released kernel whose resident memory after the reset exceeds the bound', async () => {
+    const pool = await newPool(1); // every kernel exceeds 1 MiB
+    const idA = await sample(pool, 'x = 1');
+    expect(pool.stats()).toMatchObject({ restartedMemory: 1, restartedTainted: 0, reused: 0 });
+    expect(pool.lastTaint).toHaveLength(1);
+    expect(pool.lastTaint[0]).toMatch(/^resident memory \d+ MiB after reset exceeds kernel_idle_max_mb 1$/);
+    const idB = await sample(pool, 'x = 2'); // waits for the replacement kernel
+    expect(idB).not.toBe(idA);
+    expect(pool.stats()).toMatchObject({ restartedMemory: 2, reused: 0 });
+  });
+
+  it(`under the default bound (${DEFAULTS.kernelIdleMaxMb} MiB) reuses a clean kernel but replaces one that kept 768 MiB past the reset`, async () => {
+    const pool = await newPool();
+    const idA = await sample(pool, 'y = [np.ones(1000) for _ in range(20_000)]\nz = np.random.rand(50_000_000)');
+    expect(pool.stats()).toMatchObject({ restartedMemory: 0, restartedTainted: 0 });
+    expect(pool.stats().idleRssMib[0]!).toBeLessThan(DEFAULTS.kernelIdleMaxMb);
+    // `sys` is kernel machinery the taint guard does not watch, so the array survives the reset untainted;
+    // only its memory gives it away.
+    const idB = await sample(pool, 'import sys\nsys.spatialclaw_leak = np.ones(96 * 2**20)');
+    expect(idB).toBe(idA);
+    expect(pool.stats()).toMatchObject({ reused: 1, restartedMemory: 1, restartedTainted: 0 });
+    const mib = Number(/^resident memory (\d+) MiB after reset/.exec(pool.lastTaint[0] ?? '')?.[1]);
+    expect(mib).toBeGreaterThan(768);
+    expect(await sample(pool, 'pass')).not.toBe(idA); // the replacement
   });
 });
 

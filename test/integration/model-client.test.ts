@@ -1,17 +1,20 @@
 /**
  * ModelClient against real HTTP: the scripted OpenAI-compatible server (test/helpers/scripted-model.ts)
- * on 127.0.0.1, one or two endpoints per test.
+ * on 127.0.0.1, one or two endpoints per test; the 429 back-pressure tests use a small server of their own
+ * that refuses work beyond one request in flight.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelClient, ModelError } from '../../electron/services/model/client.ts';
-import { ModelConfigSchema, type ModelConfig } from '../../shared/model.ts';
+import { DEFAULT_MAX_IN_FLIGHT, ModelConfigSchema, type ModelConfig } from '../../shared/model.ts';
 import { startScriptedModelServer, type ScriptedModelServer, type ScriptedServerOptions } from '../helpers/scripted-model.ts';
 
 const KEY_ENV = 'SC_TEST_MODEL_KEY';
 const KEY = 'sk-scripted-0123456789';
 
-let servers: ScriptedModelServer[] = [];
+let servers: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
@@ -331,5 +334,209 @@ describe('ModelClient: request contents', () => {
     await new ModelClient(config(s)).chat({ role: 'main', messages: ask('q') });
     expect(s.requests[0]!.headers.authorization).toBe('Bearer not-needed');
     expect(s.requests[0]!.sampleId).toBeNull();
+  });
+});
+
+/**
+ * A one-endpoint server that serves one request at a time (holding it `holdMs`) and answers every request
+ * that arrives meanwhile with 429 and `retry-after-ms: retryAfterMs`, like a rate-limited provider.
+ */
+async function oneAtATimeServer(holdMs: number, retryAfterMs: number): Promise<{ url: string; served: () => number; throttled: () => number }> {
+  let busy = false;
+  let served = 0;
+  let throttled = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (busy) {
+        throttled++;
+        const data = JSON.stringify({ error: { message: 'too many requests in flight', type: 'rate_limit' } });
+        res.writeHead(429, { 'Content-Type': 'application/json', 'retry-after-ms': String(retryAfterMs), 'Content-Length': Buffer.byteLength(data) });
+        res.end(data);
+        return;
+      }
+      busy = true;
+      setTimeout(() => {
+        busy = false;
+        served++;
+        const data = JSON.stringify({
+          id: `chatcmpl-${served}`, object: 'chat.completion', created: 0, model: 'scripted-vlm',
+          choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
+          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+        });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) });
+        res.end(data);
+      }, holdMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  servers.push({
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, served: () => served, throttled: () => throttled };
+}
+
+describe('ModelClient: requests in flight', () => {
+  it('takes max_in_flight from the endpoint, else the config, else the default', async () => {
+    const s = await serve({ endpoints: 2, default: ['ok'] });
+    const dflt = new ModelClient(config(s));
+    expect(dflt.stats().endpoints.map((e) => [e.maxInFlight, e.effectiveLimit])).toEqual([[DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT], [DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT]]);
+    expect(dflt.capacity()).toBe(2 * DEFAULT_MAX_IN_FLIGHT);
+    const mixed = new ModelClient(config(s, { max_in_flight: 3, endpoints: [{ base_url: s.urls[0], max_in_flight: 1 }, { base_url: s.urls[1] }] }));
+    expect(mixed.stats().endpoints.map((e) => e.maxInFlight)).toEqual([1, 3]);
+    expect(mixed.capacity()).toBe(4);
+    expect(mixed.stats()).toMatchObject({ capacity: 4, waiting: 0, waits: 0, waitedMs: 0, rateLimited: 0 });
+    const single = new ModelClient(config(s, { base_url: s.urls[0], endpoints: undefined, max_in_flight: 5 }));
+    expect(single.capacity()).toBe(5);
+  });
+
+  it('never has more than max_in_flight requests open, and serves the waiting calls in order', async () => {
+    const s = await serve({ default: [{ content: 'ok', delayMs: 200 }] });
+    const client = new ModelClient(config(s, { max_in_flight: 2 }));
+    const t0 = performance.now();
+    const calls = Array.from({ length: 6 }, (_, i) => client.chat({ role: 'main', messages: ask(`q${i}`) }));
+    expect(client.stats()).toMatchObject({ capacity: 2, waiting: 4, waits: 4, endpoints: [{ inFlight: 2, maxInFlight: 2, effectiveLimit: 2 }] });
+    const results = await Promise.all(calls);
+    expect(results.map((r) => r.content)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(s.endpoints[0]!.maxInFlight).toBe(2);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(3 * 200 - 30);
+    // FIFO: the calls go out in pairs, in the order they were made.
+    const sentOrder = s.requests.map((r) => (r.body.messages as { content: string }[])[0]!.content);
+    expect([0, 2, 4].map((i) => sentOrder.slice(i, i + 2).sort())).toEqual([['q0', 'q1'], ['q2', 'q3'], ['q4', 'q5']]);
+    const st = client.stats();
+    expect(st).toMatchObject({ calls: 6, failures: 0, retries: 0, waiting: 0, waits: 4 });
+    // Two calls waited about 200 ms, two about 400 ms.
+    expect(st.waitedMs).toBeGreaterThanOrEqual(1100);
+    expect(st.endpoints[0]).toMatchObject({ inFlight: 0, requests: 6 });
+  });
+
+  it('spreads calls over endpoints within each one\'s limit', async () => {
+    const s = await serve({ endpoints: 2, default: [{ content: 'ok', delayMs: 150 }] });
+    // The endpoints' own limit wins over the config's.
+    const client = new ModelClient(config(s, { max_in_flight: 8, endpoints: s.urls.map((base_url) => ({ base_url, max_in_flight: 1 })) }));
+    expect(client.capacity()).toBe(2);
+    const calls = Array.from({ length: 4 }, () => client.chat({ role: 'main', messages: ask('q') }));
+    expect(client.stats().endpoints.map((e) => e.inFlight)).toEqual([1, 1]);
+    expect(client.stats().waiting).toBe(2);
+    const results = await Promise.all(calls);
+    expect(results.every((r) => r.content === 'ok')).toBe(true);
+    expect(s.endpoints.map((e) => e.maxInFlight)).toEqual([1, 1]);
+    expect(s.counts()).toEqual([2, 2]);
+    expect(client.stats().endpoints.map((e) => e.inFlight)).toEqual([0, 0]);
+  });
+
+  it('moves a sample off its full sticky endpoint for one call, and keeps it sticky', async () => {
+    const s = await serve({ endpoints: 2, default: [{ content: 'ok', delayMs: 100 }] });
+    const client = new ModelClient(config(s, { max_in_flight: 1 }));
+    expect((await client.chat({ role: 'main', messages: ask('q'), sampleKey: 'a' })).endpoint).toBe(s.urls[0]);
+    const both = await Promise.all([1, 2].map(() => client.chat({ role: 'main', messages: ask('q'), sampleKey: 'a' })));
+    expect(both.map((r) => r.endpoint)).toEqual([s.urls[0], s.urls[1]]);
+    expect(client.stats().waits).toBe(0);
+    expect((await client.chat({ role: 'main', messages: ask('q'), sampleKey: 'a' })).endpoint).toBe(s.urls[0]);
+  });
+
+  it('takes an aborted waiting call out of the queue: it fails as aborted and never reaches the server', async () => {
+    const s = await serve({ script: { slow: [{ content: 'slow', delayMs: 300 }], gone: ['never sent'], next: ['next'] } });
+    const client = new ModelClient(config(s, { max_in_flight: 1 }));
+    const slow = client.chat({ role: 'main', messages: ask('q'), sampleKey: 'slow' });
+    const ac = new AbortController();
+    const t0 = performance.now();
+    const gone = failure(client.chat({ role: 'main', messages: ask('q'), sampleKey: 'gone', signal: ac.signal }));
+    const next = client.chat({ role: 'main', messages: ask('q'), sampleKey: 'next' });
+    expect(client.stats().waiting).toBe(2);
+    setTimeout(() => ac.abort(), 50);
+    const e = await gone;
+    expect(e.kind).toBe('aborted');
+    expect(e.attempts).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(client.stats()).toMatchObject({ waiting: 1, failures: 1 });
+    expect((await slow).content).toBe('slow');
+    expect((await next).content).toBe('next');
+    expect(s.requestsFor('gone')).toHaveLength(0);
+    expect(s.requests.map((r) => r.sampleId)).toEqual(['slow', 'next']);
+    expect(client.stats()).toMatchObject({ waiting: 0, calls: 3, failures: 1, endpoints: [{ inFlight: 0, requests: 2 }] });
+  });
+
+  it('does not count time spent waiting for a slot against timeout_s', async () => {
+    const s = await serve({ default: [{ content: 'ok', delayMs: 200 }] });
+    const client = new ModelClient(config(s, { max_in_flight: 1, timeout_s: 0.35, max_retries: 0 }));
+    const results = await Promise.all([1, 2, 3].map(() => client.chat({ role: 'main', messages: ask('q') })));
+    // The third call waited about 400 ms, longer than the timeout, and still succeeded at its first attempt.
+    expect(results.map((r) => r.attempts)).toEqual([1, 1, 1]);
+    expect(results[2]!.latencyMs).toBeGreaterThan(550);
+  });
+
+  it('uses a cooling endpoint with free slots for waiting calls once its cool-down ends', async () => {
+    const s = await serve({ endpoints: 2, default: [{ content: 'ok', delayMs: 700 }] });
+    s.endpoints[0]!.healthStatus = 503;
+    const client = new ModelClient(config(s, { max_in_flight: 1, cooldown_s: 0.2 }));
+    await client.checkHealth();
+    expect(client.stats().endpoints.map((e) => e.healthy)).toEqual([false, true]);
+    const t0 = performance.now();
+    const first = client.chat({ role: 'main', messages: ask('q') });
+    // Endpoint 1 is full and endpoint 0 cools down: this call waits, and goes to endpoint 0 when it is back.
+    const second = client.chat({ role: 'main', messages: ask('q') });
+    expect(client.stats().waiting).toBe(1);
+    const r = await second;
+    expect(r.endpoint).toBe(s.urls[0]);
+    // About 200 ms of cool-down + 700 ms served, not 700 ms + 700 ms behind the first call.
+    expect(performance.now() - t0).toBeLessThan(1250);
+    expect((await first).endpoint).toBe(s.urls[1]);
+  });
+});
+
+describe('ModelClient: 429 back-pressure', () => {
+  it('halves the effective limit once per burst of 429s, at least to 1', async () => {
+    const s = await serve({ default: [{ status: 429, error: 'slow down' }] });
+    const client = new ModelClient(config(s, { max_in_flight: 8, max_retries: 0 }), noJitter);
+    // Eight requests sent under the limit 8 all get a 429: one halving (8 → 4), not eight.
+    const burst = await Promise.all(Array.from({ length: 8 }, () => failure(client.chat({ role: 'main', messages: ask('q') }))));
+    expect(burst.every((e) => e.kind === 'http' && e.status === 429)).toBe(true);
+    expect(client.stats().endpoints[0]).toMatchObject({ maxInFlight: 8, effectiveLimit: 4, rateLimited: 8, failures: 8 });
+    const limits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await failure(client.chat({ role: 'main', messages: ask('q') }));
+      limits.push(client.stats().endpoints[0]!.effectiveLimit);
+    }
+    expect(limits).toEqual([2, 1, 1, 1]);
+    expect(client.stats()).toMatchObject({ rateLimited: 12, capacity: 8 });
+  });
+
+  it('backs off on 429s so every call succeeds, then climbs back to max_in_flight', async () => {
+    const srv = await oneAtATimeServer(100, 20);
+    const client = new ModelClient(ModelConfigSchema.parse({ name: 'scripted-vlm', base_url: srv.url, timeout_s: 5, max_retries: 30, max_in_flight: 4 }), noJitter);
+    let lowest = Infinity;
+    const poll = setInterval(() => {
+      lowest = Math.min(lowest, client.stats().endpoints[0]!.effectiveLimit);
+    }, 2);
+    let results;
+    try {
+      results = await Promise.all(Array.from({ length: 6 }, () => client.chat({ role: 'main', messages: ask('q') })));
+    } finally {
+      clearInterval(poll);
+    }
+    expect(results.map((r) => r.content)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(srv.served()).toBe(6);
+    const st = client.stats();
+    expect(lowest).toBeLessThanOrEqual(2);
+    expect(st.rateLimited).toBe(srv.throttled());
+    expect(st.endpoints[0]!.rateLimited).toBe(srv.throttled());
+    expect(st.retries).toBe(srv.throttled());
+    expect(st.rateLimited).toBeGreaterThanOrEqual(3);
+    // Without back-pressure the five refused calls would retry every 20 ms while each request is held
+    // 100 ms: dozens of 429s. With it, about one per success after the first burst.
+    expect(st.rateLimited).toBeLessThanOrEqual(15);
+    // One call at a time: each success raises the limit by 1, back to max_in_flight and no further.
+    const climb: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await client.chat({ role: 'main', messages: ask('q') });
+      climb.push(client.stats().endpoints[0]!.effectiveLimit);
+    }
+    expect(climb.at(-1)).toBe(4);
+    expect(climb.every((v, i) => i === 0 || v >= climb[i - 1]!)).toBe(true);
+    expect(client.stats().rateLimited).toBe(st.rateLimited);
   });
 });

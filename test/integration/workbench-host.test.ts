@@ -276,7 +276,7 @@ describe('WorkbenchHost (real kernels, perception server and sample; scripted mo
   });
 
   it('manages settings and model configs; keeps artifacts openable after the perception server stops', async () => {
-    expect(await host.handlers.getSettings({})).toEqual({ pool_size: 1, memory_gib: 16, cell_timeout_s: 600, max_steps: 30 });
+    expect(await host.handlers.getSettings({})).toEqual({ pool_size: 1, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     const saved = await host.handlers.saveSettings(METHODS.saveSettings.args.parse({ pool_size: 2, max_steps: 12 }));
     expect(saved).toMatchObject({ pool_size: 2, max_steps: 12, memory_gib: 16 });
     expect(await host.handlers.getSettings({})).toEqual(saved);

@@ -66,7 +66,7 @@ describe('spatialclaw serve', () => {
     const report = await api.call('doctor', {});
     expect(report.checks.find((c) => c.id.startsWith('python'))).toBeTruthy();
     expect(await api.call('listRuns', {})).toEqual([]);
-    expect(await api.call('getSettings', {})).toEqual({ pool_size: 1, memory_gib: 16, cell_timeout_s: 600, max_steps: 30 });
+    expect(await api.call('getSettings', {})).toEqual({ pool_size: 1, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     const err = (await api.call('getRun', { run_id: 'no-such-run' }).catch((e: unknown) => e)) as WorkbenchError;
     expect(err).toBeInstanceOf(WorkbenchError);
     expect(err.status).toBeGreaterThanOrEqual(400);

@@ -12,7 +12,7 @@ import socket
 import kernel_tools_helpers
 import numpy as np
 import pytest
-from kernel_tools_helpers import FakeServer, artifacts, bind, fake_masks, rgb, unnpy
+from kernel_tools_helpers import FakeServer, artifacts, bind, fake_masks, fake_reconstruction, rgb, serving, unnpy
 from PIL import Image
 from spatial_runtime import perception
 from spatial_runtime.display import ARTIFACT_MIME
@@ -68,6 +68,7 @@ def test_reconstruct_sends_rgbd_inputs_and_decodes_the_reply(fake, room, publish
             "frame_indices": [3],
             "colors": [3, 480, 640, 3],
         },
+        "cache": "miss",
     }
     assert bundle["text/plain"] == "Reconstruct artifact rec1: 3 frames via rgbd"
 
@@ -131,6 +132,7 @@ def test_sam3_requests_and_results(fake, room, published):
     rec = bundle[ARTIFACT_MIME]
     assert rec["tool"] == "SAM3" and rec["kind"] == "masks" and rec["id"] == m.artifact_id
     assert rec["frame_indices"] == [2] and rec["shapes"] == {"masks": [1, 1, 480, 640], "scores": [1, 1]}
+    assert rec["cache"] == "miss"
 
     SAM3.segment_image_by_points(frame, [[320, 240], [10.2, 400]], [1, 0], backend="sam3", params={"x": 1})
     body = fake.requests[-1][1]
@@ -160,6 +162,34 @@ def test_sam3_requests_and_results(fake, room, published):
     assert fake.requests[-1][1]["frame_indices"] == [0, 2, 4] and m.frame_indices == [0, 2, 4]
     m = SAM3.segment_video_by_points(None, 1, [[5, 5]])
     assert fake.requests[-1][1]["prompt_frame_index"] == 1 and m.masks.shape[:2] == (5, 1)
+
+
+def test_artifact_records_carry_the_servers_cache_answer(room, published):
+    """Each published record copies its request's ``cache`` (the host counts a run's hits from it); an answer
+    without a valid one leaves the field out."""
+    answers: list[str | None] = []
+
+    def reply(route, body):
+        status, payload = (200, fake_reconstruction(body)) if route == "/v1/reconstruct" else fake_masks(body, route)
+        payload.pop("cache")
+        cache = answers.pop(0)
+        if cache is not None:
+            payload["cache"] = cache
+        return status, payload
+
+    frames = room["InputImages"]
+    with serving(reply, {"segment": "sam3", "reconstruct": "rgbd"}):
+        bind(room)
+        for cache in ("miss", "hit", None, "maybe"):
+            answers.append(cache)
+            Reconstruct.Reconstruct(frames[:2])
+        answers.extend(["hit", "miss"])
+        SAM3.segment_video_by_text(["chair", "table"])  # one request, and one record, per prompt
+    assert answers == []
+    records = artifacts(published)
+    assert [r.get("cache") for r in records] == ["miss", "hit", None, None, "hit", "miss"]
+    assert [r["tool"] for r in records] == ["Reconstruct"] * 4 + ["SAM3"] * 2
+    assert "cache" not in records[2] and "cache" not in records[3]
 
 
 def test_server_errors_are_surfaced_without_retry(fake, room):

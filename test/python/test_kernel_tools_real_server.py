@@ -118,6 +118,10 @@ def test_real_reconstruct_rgbd_room(real, room, published):
     assert record["frame_indices"] == [0, 1, 2, 3, 4] and record["shapes"]["points"] == [5, 480, 640, 3]
     status, listing = real.get_json(f"/v1/artifacts/{rec.artifact_id}")
     assert status == 200 and listing["id"] == rec.artifact_id and "points" in listing["arrays"]
+    # The same request again: the server's stored result, and the record says so.
+    again = Reconstruct.Reconstruct(images)
+    [record, repeat] = artifacts(published)
+    assert record["cache"] in ("hit", "miss") and repeat["cache"] == "hit" and again.artifact_id == rec.artifact_id
 
 
 @needs_server

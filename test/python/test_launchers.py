@@ -273,3 +273,46 @@ def test_patch_is_idempotent_and_marks_the_handler():
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_server_start_skips_the_slow_optional_iri_checker():
+    # jsonschema's optional `iri` format checker (rfc3987_syntax) builds a grammar at import: the launcher keeps it
+    # out, and jupyter_server, its event schemas and a format-checked validation still work without it.
+    r = _python(
+        """
+        import sys
+        from spatial_runtime.server_launch import skip_slow_optional_imports
+        assert skip_slow_optional_imports() == ["rfc3987_syntax"]
+        import jupyter_server.serverapp
+        from jupyter_events import EventLogger
+        from jupyter_server import DEFAULT_EVENTS_SCHEMA_PATH
+        assert sys.modules["rfc3987_syntax"] is None
+        logger = EventLogger()
+        schemas = sorted(DEFAULT_EVENTS_SCHEMA_PATH.glob("*/v1.yaml"))
+        assert schemas, "jupyter_server ships event schemas"
+        for s in schemas:
+            logger.register_event_schema(s)
+        import jsonschema
+        checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+        assert "iri" not in checker.checkers and "date-time" in checker.checkers
+        print(len(schemas))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip()) >= 1
+
+
+def test_slow_optional_imports_can_be_kept():
+    r = _python(
+        """
+        import os, sys
+        os.environ["SPATIALCLAW_FAST_SERVER_START"] = "0"
+        from spatial_runtime.server_launch import skip_slow_optional_imports
+        assert skip_slow_optional_imports() == []
+        import jsonschema._format
+        assert sys.modules.get("rfc3987_syntax") is not None
+        print("ok")
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"

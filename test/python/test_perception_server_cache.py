@@ -1,6 +1,7 @@
 """Perception server core (spatial_perception), real uvicorn processes started with ``python -m spatial_perception``:
-the result cache and the artifact store. Cache hits, the /v1/artifacts routes (and paths that must not escape
-the store), eviction, restoring the cache after a restart, ``--cache-mb 0``.
+the result cache and the artifact store. Cache hits, single-flight (identical requests arriving while one computes
+wait for it), the /v1/artifacts routes (and paths that must not escape the store), eviction, restoring the cache
+after a restart, ``--cache-mb 0``.
 
 Shared fixtures and helpers: perception_server_helpers.py.
 """
@@ -8,7 +9,12 @@ Shared fixtures and helpers: perception_server_helpers.py.
 from __future__ import annotations
 
 import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import msgpack
 import numpy as np
 import perception_server_helpers
 from perception_helpers import (
@@ -18,7 +24,7 @@ from perception_helpers import (
     perception_server_factory,  # noqa: F401  (pytest fixture)
     raw_http,
 )
-from perception_server_helpers import RECORD_KEYS, new_tag, recon_body, seg_body
+from perception_server_helpers import RECORD_KEYS, new_tag, queue_len, recon_body, seg_body, wait_for
 
 server = perception_server_helpers.server  # the module-scoped echo server (perception_server_helpers.py)
 
@@ -31,6 +37,25 @@ server = perception_server_helpers.server  # the module-scoped echo server (perc
 def raw_get(server: ServerHandle, path: str) -> tuple[int, bytes]:
     req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}\r\nConnection: close\r\n\r\n"
     return raw_http(server, req.encode())
+
+
+def while_first_runs(
+    server: ServerHandle, route: str, first: dict[str, Any], others: list[dict[str, Any]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """POST ``first``; once its job is in the cpu queue, POST ``others`` at once; the answers in that order."""
+    assert queue_len(server) == 0
+    with ThreadPoolExecutor(1 + len(others)) as pool:
+        lead = pool.submit(server.post, route, first)
+        wait_for(lambda: queue_len(server) == 1, what="the first request's job in the cpu queue")
+        rest = [pool.submit(server.post, route, body) for body in others]
+        return [f.result(timeout=60) for f in [lead, *rest]]
+
+
+def echo_started(server: ServerHandle) -> list[str]:
+    """The tags of every echo job started so far (a quick probe job on the cpu queue reports them)."""
+    status, reply = server.post("/v1/segment/image", seg_body())
+    assert status == 200, reply
+    return reply["info"]["started"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -58,6 +83,92 @@ def test_identical_request_is_a_cache_hit(server):
     status, third = server.post("/v1/reconstruct", {**body, "frame_indices": [11, 20]})
     assert status == 200 and third["cache"] == "miss"
     assert server.health()["cache"]["misses"] == before["misses"] + 2
+
+
+def test_identical_requests_arriving_while_one_computes_wait_for_it(server):
+    tag = new_tag()
+    body = recon_body(2, seed=21, params={"tag": tag, "sleep_s": 1.5})
+    before = server.health()["cache"]
+    # three more identical requests while the first computes; one asks for fewer arrays ("return" is not in the key)
+    replies = while_first_runs(server, "/v1/reconstruct", body, [body, body, {**body, "return": ["depth", "valid"]}])
+    after = server.health()["cache"]
+    assert [s for s, _ in replies] == [200, 200, 200, 200]
+    assert [r["cache"] for _, r in replies] == ["miss", "hit", "hit", "hit"]
+    first = replies[0][1]
+    assert first["compute_ms"] > 0
+    for _, r in replies[1:]:
+        assert r["compute_ms"] == 0 and r["queue_ms"] > 0  # not computed: they waited for the first's job
+        assert r["artifact"] == first["artifact"] and r["info"] == first["info"]
+    assert replies[1][1]["arrays"] == replies[2][1]["arrays"] == first["arrays"]
+    assert replies[3][1]["arrays"] == {n: first["arrays"][n] for n in ("depth", "valid")}
+    assert after["hits"] == before["hits"] + 3 and after["misses"] == before["misses"] + 1
+    assert after["entries"] == before["entries"] + 1
+    assert echo_started(server).count(tag) == 1  # one backend call for four requests
+    assert queue_len(server) == 0
+    # later: an ordinary cache hit
+    status, again = server.post("/v1/reconstruct", body)
+    assert status == 200 and again["cache"] == "hit" and again["queue_ms"] == 0
+    assert again["artifact"]["id"] == first["artifact"]["id"]
+
+
+def test_waiters_get_the_error_of_a_failed_computation(server):
+    tag = new_tag()
+    body = seg_body(tag=tag, sleep_s=1.0, fail="value_error")
+    replies = while_first_runs(server, "/v1/segment/image", body, [body, body])
+    assert [s for s, _ in replies] == [500, 500, 500]
+    assert all(r["code"] == "backend_error" and r["error"] == replies[0][1]["error"] for _, r in replies)
+    assert "echo was asked to fail" in replies[0][1]["error"]
+    assert echo_started(server).count(tag) == 1  # the same inputs are not computed again to fail again
+
+
+def test_a_computation_given_up_by_its_request_is_taken_over_by_a_waiter(server):
+    tag = new_tag()
+    body = seg_body(tag=tag, sleep_s=1.5)
+    # timeout_s is not in the cache key: the first gives up after 0.5 s, the two waiters have 30 s each
+    patient = {**body, "params": {**body["params"], "timeout_s": 30}}
+    first = {**body, "params": {**body["params"], "timeout_s": 0.5}}
+    replies = while_first_runs(server, "/v1/segment/image", first, [patient, patient])
+    assert replies[0][0] == 504 and replies[0][1]["code"] == "timeout"
+    assert [s for s, _ in replies[1:]] == [200, 200]
+    # one waiter computed again, the other waited for that
+    assert sorted(r["cache"] for _, r in replies[1:]) == ["hit", "miss"]
+    assert replies[1][1]["artifact"]["id"] == replies[2][1]["artifact"]["id"]
+    info = replies[1][1]["info"]
+    assert info["cancelled"].count(tag) == 1  # the first job was cancelled when its request gave up
+    assert echo_started(server).count(tag) == 2
+
+
+def test_a_computation_whose_client_left_is_taken_over_by_a_waiter(server):
+    tag = new_tag()
+    body = seg_body(tag=tag, sleep_s=1.0)
+    data = msgpack.packb(body, use_bin_type=True)
+    head = (
+        f"POST /v1/segment/image HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}\r\n"
+        f"Content-Type: application/msgpack\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(head.encode() + data)
+    wait_for(lambda: queue_len(server) == 1, what="the first request's job in the cpu queue")
+    with ThreadPoolExecutor(1) as pool:
+        waiter = pool.submit(server.post, "/v1/segment/image", body)
+        time.sleep(0.3)  # the waiter joins the first computation (were it late, it would compute all the same)
+        sock.close()
+        status, reply = waiter.result(timeout=60)
+    assert status == 200 and reply["cache"] == "miss"  # computed for it: the first job was cancelled
+    assert reply["info"]["cancelled"].count(tag) == 1
+    assert echo_started(server).count(tag) == 2
+
+
+def test_a_waiter_keeps_its_own_timeout(server):
+    tag = new_tag()
+    body = seg_body(tag=tag, sleep_s=1.5)
+    hasty = {**body, "params": {**body["params"], "timeout_s": 0.3}}
+    replies = while_first_runs(server, "/v1/segment/image", body, [hasty])
+    assert replies[0][0] == 200 and replies[0][1]["cache"] == "miss"
+    status, err = replies[1]
+    assert status == 504 and err["code"] == "timeout"
+    assert "waited for an identical request" in err["error"] and "timeout_s" in err["fix"]
+    assert echo_started(server).count(tag) == 1  # the waiter never queued a job of its own
 
 
 def test_artifact_routes_round_trip_the_response_arrays(server):

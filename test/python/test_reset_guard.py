@@ -91,3 +91,39 @@ def test_restore_puts_back_numpy_options_and_warning_filters(fp):
 def test_environ_snapshot_is_a_copy(fp):
     assert fp.environ is not os.environ
     assert fp.environ.get("PATH") == os.environ.get("PATH")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmRSS is Linux's; elsewhere psutil or getrusage")
+def test_resident_mib_is_vmrss_and_follows_memory_held_and_released():
+    with open("/proc/self/status") as f:
+        vmrss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    before = reset_guard.resident_mib()
+    assert isinstance(before, float)
+    assert abs(before - vmrss_kb / 1024) < 16  # the same measure (pages may come and go in between)
+    held = np.ones(32 * 2**20)  # 256 MiB, every page touched
+    grown = reset_guard.resident_mib()
+    assert grown is not None and grown - before > 200
+    del held
+    reset_guard.release_free_memory()
+    shrunk = reset_guard.resident_mib()
+    assert shrunk is not None and grown - shrunk > 200
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_release_free_memory_hands_freed_small_allocations_back():
+    import gc
+
+    if reset_guard._malloc_trim is None:
+        pytest.skip("no glibc malloc_trim (musl)")
+    reset_guard.release_free_memory()
+    base = reset_guard.resident_mib()
+    # Many small blocks live in the C heap, not in their own mmap: freeing them keeps the pages resident.
+    blocks = [np.ones(1000) for _ in range(40_000)]  # ~320 MiB in 8 kB blocks
+    grown = reset_guard.resident_mib()
+    del blocks
+    gc.collect()
+    assert reset_guard.release_free_memory() is True
+    trimmed = reset_guard.resident_mib()
+    assert base is not None and grown is not None and trimmed is not None
+    assert grown - base > 250
+    assert trimmed - base < 64

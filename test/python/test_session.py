@@ -258,6 +258,26 @@ def test_changes_made_by_a_failing_cell_are_reported_by_the_next_one(k):
 # --------------------------------------------------------------------------------------------------
 
 
+def test_reset_reports_the_resident_memory_it_leaves(k):
+    def reset():  # as the host runs it (a cell printing the verdict; user_expressions run outside IPython's builtins)
+        return json.loads(k.ok(f"print(__import__('json').dumps({SESSION}.reset()))").stdout)
+
+    idle = reset()  # (earlier tests in this module's kernel may have tainted it: only the memory is checked)
+    assert isinstance(idle["rss_mib"], float) and idle["rss_mib"] > 50
+    # 256 MiB bound to a name: the reset deletes it and hands the memory back.
+    k.ok("big = np.ones(32 * 2**20)")
+    freed = reset()
+    assert freed["rss_mib"] - idle["rss_mib"] < 64
+    # 256 MiB reachable from `sys` (kernel machinery the taint guard does not watch): kept, and it shows.
+    k.ok("import sys\nsys.kept_past_reset = np.ones(32 * 2**20)")
+    try:
+        kept = reset()
+        assert not any("kept_past_reset" in r for r in kept["reasons"]), kept
+        assert kept["rss_mib"] - idle["rss_mib"] > 200
+    finally:
+        k.ok("import sys\ndel sys.kept_past_reset")
+
+
 def test_reset_clears_the_namespace_but_keeps_the_kernel(k, start_dir, tmp_path):
     pid = k.value("__import__('os').getpid()")
     config = {"scratch_dir": str(tmp_path / "s"), "inputs": [], "max_long_edge": None, "bridge": None}

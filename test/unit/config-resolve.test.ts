@@ -26,6 +26,7 @@ const LAYERS: Record<ConfigField, { flag: unknown; env?: string; settings?: numb
   concurrency: { flag: 3, default: DEFAULTS.concurrency },
   poolSize: { flag: 0, settings: 4, default: DEFAULTS.poolSize },
   memoryGib: { flag: 2, settings: 3, default: DEFAULTS.memoryGib },
+  kernelIdleMaxMb: { flag: 0, settings: 300, default: DEFAULTS.kernelIdleMaxMb },
   cellTimeoutS: { flag: 5, settings: 6, default: DEFAULTS.cellTimeoutS },
   localPerceptionBackends: { flag: ['da3', 'sam3'], default: DEFAULTS.localPerceptionBackends },
   replayIdleMs: { flag: 1000, default: DEFAULTS.replayIdleMs },
@@ -104,7 +105,7 @@ describe('SettingsService', () => {
     expect(c).toMatchObject({ poolSize: 3, cellTimeoutS: 90, maxSteps: 12 });
     expect(c.sources).toMatchObject({ poolSize: 'settings', cellTimeoutS: 'settings', memoryGib: 'default' });
     // The Settings view sees the whole file with defaults filled in; the layer only what the file sets.
-    expect(s.get()).toEqual({ pool_size: 3, memory_gib: DEFAULTS.memoryGib, cell_timeout_s: 90, max_steps: 50 });
+    expect(s.get()).toEqual({ pool_size: 3, memory_gib: DEFAULTS.memoryGib, kernel_idle_max_mb: DEFAULTS.kernelIdleMaxMb, cell_timeout_s: 90, max_steps: 50 });
     expect(readSettingsLayer(s.file)).toEqual({ pool_size: 3, cell_timeout_s: 90, max_steps: 50 });
     expect(s.save({ memory_gib: 4 })).toMatchObject({ memory_gib: 4, pool_size: DEFAULTS.poolSize });
     expect(s.config()).toMatchObject({ memoryGib: 4, poolSize: DEFAULTS.poolSize });

@@ -81,6 +81,10 @@ describe('generated Python contracts', () => {
       ['PublishedArtifact', PublishedArtifactSchema, [
         { id: record.id, tool: 'SAM3', kind: 'masks', url: null, summary: 's', frame_indices: [40], shapes: { masks: [1, 2, 48, 64] }, labels: ['bed'] },
         { id: record.id, tool: 'SAM3', kind: 'masks', summary: 's' },
+        { id: record.id, tool: 'Reconstruct', kind: 'reconstruction', url: null, summary: 's', cache: 'hit' },
+        { id: record.id, tool: 'Reconstruct', kind: 'reconstruction', url: null, summary: 's', cache: 'miss' },
+        { id: record.id, tool: 'Reconstruct', kind: 'reconstruction', url: null, summary: 's', cache: 'joined' },
+        { id: record.id, tool: 'Reconstruct', kind: 'reconstruction', url: null, summary: 's', cache: null },
       ]],
       ['ImageMeta', ImageMetaSchema, [
         { label: null, index: 0, width: 5, height: 4, source: 'show' },

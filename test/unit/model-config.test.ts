@@ -85,6 +85,23 @@ describe('loadModelConfig', () => {
       .toMatch(/api_key_env: must be the NAME of an environment variable/);
   });
 
+  it('takes max_in_flight for the config and per endpoint, and rejects 0 with a clear message', () => {
+    const ok = loadModelConfig(write('inflight.json', { name: 'm', max_in_flight: 4, endpoints: [{ base_url: 'http://a:1/v1', max_in_flight: 2 }, { base_url: 'http://b:1/v1' }] }));
+    expect(ok.max_in_flight).toBe(4);
+    expect(ok.endpoints?.map((e) => e.max_in_flight)).toEqual([2, undefined]);
+    // Absent: no value in the config (the client applies DEFAULT_MAX_IN_FLIGHT).
+    expect(loadModelConfig(write('noinflight.json', { name: 'm', base_url: 'http://h/v1' })).max_in_flight).toBeUndefined();
+    const p = write('zero.json', { name: 'm', base_url: 'http://h/v1', max_in_flight: 0 });
+    const zero = errorOf(() => loadModelConfig(p));
+    expect(zero).toBeInstanceOf(ModelConfigError);
+    expect(zero.message).toContain(p);
+    expect(zero.message).toMatch(/max_in_flight: must be at least 1: the most requests sent to one endpoint at once/);
+    expect(errorOf(() => loadModelConfig(write('epzero.json', { name: 'm', endpoints: [{ base_url: 'http://a:1/v1', max_in_flight: 0 }] }))).message)
+      .toMatch(/endpoints\[0\]\.max_in_flight: must be at least 1/);
+    expect(errorOf(() => loadModelConfig(write('frac.json', { name: 'm', base_url: 'http://h/v1', max_in_flight: 2.5 }))).message)
+      .toMatch(/max_in_flight: must be a whole number/);
+  });
+
   it('names the file for an unknown file', () => {
     const p = join(dir, 'missing.json');
     const e = errorOf(() => loadModelConfig(p));

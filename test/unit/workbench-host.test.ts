@@ -88,9 +88,11 @@ describe('settings', () => {
   it('defaults, validation naming the file and field, atomic save', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wb-settings-'));
     const f = join(dir, 'settings.json');
-    expect(loadSettings(f)).toEqual({ pool_size: 1, memory_gib: 16, cell_timeout_s: 600, max_steps: 30 });
+    expect(loadSettings(f)).toEqual({ pool_size: 1, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     expect(parseSettings('{"pool_size": 4}', f)).toMatchObject({ pool_size: 4, max_steps: 30 });
     expect(() => parseSettings('{"pool_size": -1}', f)).toThrow(new RegExp(`${f} holds invalid settings: pool_size`));
+    expect(parseSettings('{"kernel_idle_max_mb": 0}', f)).toMatchObject({ kernel_idle_max_mb: 0 }); // 0 = no bound
+    expect(() => parseSettings('{"kernel_idle_max_mb": -5}', f)).toThrow(new RegExp(`${f} holds invalid settings: kernel_idle_max_mb`));
     expect(() => parseSettings('nope', f)).toThrow(SettingsError);
     expect(saveSettings({ max_steps: 5 }, f)).toMatchObject({ max_steps: 5, pool_size: 1 });
     expect(JSON.parse(readFileSync(f, 'utf8'))).toMatchObject({ max_steps: 5 });

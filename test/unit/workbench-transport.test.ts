@@ -174,7 +174,7 @@ describe('HTTP server + client', () => {
 
   it('round-trips JSON results, with the host applying the args defaults', async () => {
     const s = await api.call('getSettings', {});
-    expect(s).toEqual({ pool_size: 3, memory_gib: 16, cell_timeout_s: 600, max_steps: 30 });
+    expect(s).toEqual({ pool_size: 3, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     const page = await api.call('listSamples', { run_id: 'run-1', offset: 5 });
     expect(page).toEqual({ total: 0, offset: 5, rows: [] });
     expect(seen.at(-1)).toEqual({ run_id: 'run-1', offset: 5, limit: 200, sort: 'index' });
@@ -412,7 +412,7 @@ describe('Electron IPC transport (the preload, generic over METHODS)', () => {
   });
 
   it('round-trips JSON and binary results over wb:<method>', async () => {
-    expect(await api.call('getSettings', {})).toEqual({ pool_size: 3, memory_gib: 16, cell_timeout_s: 600, max_steps: 30 });
+    expect(await api.call('getSettings', {})).toEqual({ pool_size: 3, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     expect(ipc.invoked.at(-1)).toBe('wb:getSettings');
     await api.call('listSamples', { run_id: 'run-2' });
     expect(seen.at(-1)).toEqual({ run_id: 'run-2', offset: 0, limit: 200, sort: 'index' });

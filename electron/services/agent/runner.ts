@@ -6,7 +6,7 @@
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ModelConfig } from '../../../shared/model.ts';
 import type { ProfileName } from '../../../shared/profiles.ts';
-import type { ModelRequest, RunEvent, SampleResult, SampleSpec } from '../../../shared/run.ts';
+import type { ModelRequest, RunEvent, SamplePhase, SampleResult, SampleSpec } from '../../../shared/run.ts';
 import { VlmBridge } from '../kernel/bridge.ts';
 import type { KernelRuntime } from '../kernel/runtime.ts';
 import { KernelPrepareError, type KernelSession } from '../kernel/session.ts';
@@ -66,7 +66,28 @@ export interface SampleContext {
    * one for samples with a `benchmark`, and `scoring` names it in the result.
    */
   scorer?: { scoring: string; score: (id: string, answer: string | number | null) => Promise<number | null> };
+  /**
+   * Where the sample is (progress: `spatialclaw run`'s phase lines, the workbench): `kernel` before it asks the pool
+   * for a kernel, `preparing` while its inputs are bound, `model` while one of the agent's model calls is in flight,
+   * `cell` between model calls; `null` once it is recorded.
+   */
+  onPhase?: (sampleId: string, phase: SamplePhase | null) => void;
   signal?: AbortSignal;
+}
+
+/** The model with `onPhase` told when each call starts (`model`) and ends (`cell`). */
+function phasedModel(model: ModelLike, phase: ((p: SamplePhase) => void) | undefined): ModelLike {
+  if (!phase) return model;
+  return {
+    chat: async (req) => {
+      phase('model');
+      try {
+        return await model.chat(req);
+      } finally {
+        phase('cell');
+      }
+    },
+  };
 }
 
 /** A result with its sample's benchmark fields and, for a benchmark sample, the benchmark's own score. */
@@ -189,10 +210,21 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
       if (ctx.onEvent) for (const w of written) ctx.onEvent(sample.id, w);
     },
   };
+  const phase = ctx.onPhase ? (p: SamplePhase | null) => ctx.onPhase!(sample.id, p) : undefined;
   const bridge = new VlmBridge(modelVlmHandler(ctx.model));
   await bridge.start();
   let drained = 0;
-  const session = await ctx.runtime.openSession();
+  phase?.('kernel');
+  let session: KernelSession;
+  try {
+    session = await ctx.runtime.openSession();
+  } catch (e) {
+    phase?.(null);
+    sw.abort();
+    await bridge.stop();
+    throw e;
+  }
+  phase?.('preparing');
   const drainCells = serialiseExecute(session);
   let result: SampleResult;
   try {
@@ -227,7 +259,7 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
       sample,
       session,
       inputSummary,
-      model: ctx.model,
+      model: phasedModel(ctx.model, phase),
       apiDoc: await loadApiDoc(profile.kernel.name),
       sink,
       ...(ctx.options ? { options: ctx.options } : {}),
@@ -251,6 +283,7 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
   } finally {
     // A sample that did not finish (host error, abort) is left for --resume to redo from scratch.
     if (sw.status === 'open') sw.abort();
+    phase?.(null);
     await drainCells(); // a console cell still running in this kernel finishes first
     await ctx.runtime.closeSession(session).catch(() => undefined);
     await bridge.stop();

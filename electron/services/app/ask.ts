@@ -10,7 +10,7 @@ import { WorkbenchError } from '../../../shared/api.ts';
 import type { InputSpec } from '../../../shared/kernel.ts';
 import type { ModelConfig } from '../../../shared/model.ts';
 import type { ProfileName } from '../../../shared/profiles.ts';
-import { type RunEvent, type SampleResult, type SampleSpec, SampleSpecSchema } from '../../../shared/run.ts';
+import { type RunEvent, SAMPLE_PHASE_WORDS, type SampleResult, type SampleSpec, SampleSpecSchema } from '../../../shared/run.ts';
 import type { Executor } from '../config/resolve.ts';
 import type { SettingsService } from '../config/settings.ts';
 import type { ModelLike } from '../agent/loop.ts';
@@ -60,6 +60,11 @@ export interface AskSpec {
   source: 'cli' | 'workbench';
   /** Every event as recorded (image paths, not base64), in order; also pushed to the event stream. */
   onEvent?: (e: RunEvent) => void;
+  /**
+   * Where the question is before its first step, in words ("starting the Jupyter server", "waiting for a kernel",
+   * "preparing inputs", "waiting for the model"); also pushed as `progress` of the task `ask <run id>/<sample id>`.
+   */
+  onPhase?: (message: string) => void;
 }
 
 /** How a question ended: its recorded result, or why it could not run. */
@@ -159,19 +164,41 @@ export class AskService {
       runId, sampleId: sample.id, dir, abort: new AbortController(), session: null, startedAt: Date.now(), step: 0, usage: { prompt: 0, completion: 0 }, done: Promise.resolve({ result: null, error: null }),
     };
     this.live.set(key(runId, sample.id), l);
+    // Phases in words until the first step (the plan or a cell) is recorded; the timeline takes over from there.
+    const report = this.deps.events.progress(`ask ${runId}/${sample.id}`);
+    let stepSeen = false;
+    let lastPhase = '';
+    const say = (message: string, done = false): void => {
+      if (message === lastPhase && !done) return;
+      lastPhase = message;
+      report(message, done);
+      if (!done) spec.onPhase?.(message);
+    };
     l.done = (async (): Promise<AskOutcome> => {
       let result: SampleResult | null = null;
       let error: string | null = null;
       try {
+        if (!(await this.deps.kernels.ifStarted())) say('starting the Jupyter server');
+        const runtime = await this.deps.kernels.runtime();
         result = await runOne(sample, {
-          runtime: await this.deps.kernels.runtime(),
+          runtime,
+          onPhase: (_id, phase) => {
+            if (phase === null) say('done', true);
+            else if (!stepSeen) say(SAMPLE_PHASE_WORDS[phase]);
+          },
           model: client,
           writer,
           perception,
           signal: l.abort.signal,
           options,
           onSession: (_id, s) => (l.session = s),
-          onEvent: (_id, e) => this.onRunEvent(l, e, spec.onEvent),
+          onEvent: (_id, e) => {
+            if (!stepSeen && (e.type === 'model_call' || e.type === 'plan' || e.type === 'cell' || e.type === 'termination')) {
+              stepSeen = true;
+              say('first step', true);
+            }
+            this.onRunEvent(l, e, spec.onEvent);
+          },
         });
         await writer.finish('finished');
         if (result.termination === 'error' && result.steps === 0) error = result.error;

@@ -1,6 +1,7 @@
 /**
  * The kernel runtime of one host (a Jupyter server, the kernel manager, the safety checker and a warm
- * pool), started on first use with the resolved pool size and memory limit, and stopped on close.
+ * pool), started on first use with the resolved pool size, memory limit and idle-memory bound, and stopped
+ * on close.
  */
 import { kernelLimitsOf } from '../config/resolve.ts';
 import type { SettingsService } from '../config/settings.ts';
@@ -28,7 +29,13 @@ export class KernelService {
     if (!this.runtimeP) {
       const c = this.settings.config();
       // Overflow `start`: a console kernel may be held open for minutes; a run must not wait for it.
-      this.runtimeP = KernelRuntime.start({ poolSize: c.poolSize, poolOverflow: 'start', kernelLimits: kernelLimitsOf(c), ...(this.opts.remote ? { remote: this.opts.remote } : {}) });
+      this.runtimeP = KernelRuntime.start({
+        poolSize: c.poolSize,
+        poolOverflow: 'start',
+        poolIdleMaxMib: c.kernelIdleMaxMb,
+        kernelLimits: kernelLimitsOf(c),
+        ...(this.opts.remote ? { remote: this.opts.remote } : {}),
+      });
       this.runtimeP.catch(() => (this.runtimeP = null));
     }
     return this.runtimeP;

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { WorkbenchError } from '../../../shared/api.ts';
 import type { ArtifactManifest, RequestMessages, RunDetail, RunQuery, RunRow, SampleEvents, SamplePage, SampleQuery } from '../../../shared/workbench.ts';
-import { RUN_JSON } from '../runs/layout.ts';
+import { RunProgressSchema } from '../../../shared/run.ts';
+import { PROGRESS_JSON, RUN_JSON } from '../runs/layout.ts';
 import { isRunLive, listRuns, readRunInfo, readSampleEvents, readSampleMessages } from '../runs/reader.ts';
 import { keptArrayPath, readKeptManifest } from '../workbench/artifacts.ts';
 import { accuracy, filterRuns, pageSamples, readConsole, SampleCache, sampleDir, toRunRow } from '../workbench/runs.ts';
@@ -50,7 +51,7 @@ export class RunsService {
   get(runId: string): RunDetail {
     const dir = this.runDir(runId);
     const rows = this.cache.rows(dir);
-    return { id: runId, info: readRunInfo(dir), done: rows.length, accuracy: accuracy(rows), live: isRunLive(dir), results: readResults(dir) };
+    return { id: runId, info: readRunInfo(dir), done: rows.length, accuracy: accuracy(rows), live: isRunLive(dir), results: readResults(dir), progress: readProgress(dir) };
   }
 
   /** A page of finished samples (search, sort, offset, limit). @throws WorkbenchError */
@@ -112,6 +113,18 @@ export class RunsService {
  * The summary of a run's `results.json` (written by `spatialclaw eval` / `score`, python-eval/spatial_eval/results.py),
  * or null when there is none or it cannot be read (the run itself still opens).
  */
+/** The run's `progress.json` (a batch in flight, or its last snapshot), or null when absent or unreadable. */
+export function readProgress(dir: string): RunDetail['progress'] {
+  const file = join(dir, PROGRESS_JSON);
+  if (!existsSync(file)) return null;
+  try {
+    const parsed = RunProgressSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null; // replaced while being read: the next poll gets it
+  }
+}
+
 export function readResults(dir: string): RunDetail['results'] {
   const file = join(dir, 'results.json');
   if (!existsSync(file)) return null;

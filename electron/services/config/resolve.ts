@@ -39,12 +39,14 @@ export interface ConfigFlags {
   maxSteps?: number | undefined;
   /** Ask the planner first (`--no-plan` sets false). */
   plan?: boolean | undefined;
-  /** Samples run in parallel (`run --concurrency`). */
-  concurrency?: number | undefined;
+  /** Samples run in parallel (`run --concurrency`), or `auto` (the model's capacity, at most 2 × CPUs). */
+  concurrency?: number | 'auto' | undefined;
   /** Warm kernels kept ready. */
   poolSize?: number | undefined;
   /** Kernel address-space limit, GiB. */
   memoryGib?: number | undefined;
+  /** Resident memory (MiB) a pooled kernel may keep after its reset before it is replaced (0 = no bound). */
+  kernelIdleMaxMb?: number | undefined;
   /** Per-cell timeout, seconds. */
   cellTimeoutS?: number | undefined;
   /** Backends of a perception server started on this host. */
@@ -75,9 +77,10 @@ export interface ResolvedConfig {
   executor: Executor;
   maxSteps: number;
   plan: boolean;
-  concurrency: number;
+  concurrency: number | 'auto';
   poolSize: number;
   memoryGib: number;
+  kernelIdleMaxMb: number;
   cellTimeoutS: number;
   localPerceptionBackends: string[];
   replayIdleMs: number;
@@ -95,7 +98,7 @@ interface FieldSpec {
 
 /**
  * Which layers each field has (every field has the flag and default layers). Only string fields have an
- * environment variable; only the four fields of settings.json (shared/workbench.ts `SettingsSchema`) and its
+ * environment variable; only the five fields of settings.json (shared/workbench.ts `SettingsSchema`) and its
  * `profile` (./settings.ts `SettingsFileSchema`) have the settings layer.
  */
 export const CONFIG_FIELDS: Record<ConfigField, FieldSpec> = {
@@ -110,6 +113,7 @@ export const CONFIG_FIELDS: Record<ConfigField, FieldSpec> = {
   concurrency: { default: DEFAULTS.concurrency },
   poolSize: { settings: 'pool_size', default: DEFAULTS.poolSize },
   memoryGib: { settings: 'memory_gib', default: DEFAULTS.memoryGib },
+  kernelIdleMaxMb: { settings: 'kernel_idle_max_mb', default: DEFAULTS.kernelIdleMaxMb },
   cellTimeoutS: { settings: 'cell_timeout_s', default: DEFAULTS.cellTimeoutS },
   localPerceptionBackends: { default: DEFAULTS.localPerceptionBackends },
   replayIdleMs: { default: DEFAULTS.replayIdleMs },

@@ -1,8 +1,8 @@
 /**
- * `<data dir>/settings.json` (pool size, kernel memory, cell timeout, default step budget; validated with
- * `SettingsSchema` of shared/workbench.ts; plus the default agent profile, `profile`, which only the resolved
- * config reads: {@link SettingsFileSchema}) and {@link SettingsService}, which owns the file and the resolved
- * configuration built on it (./resolve.ts).
+ * `<data dir>/settings.json` (pool size, kernel memory, idle-kernel memory bound, cell timeout, default step
+ * budget; validated with `SettingsSchema` of shared/workbench.ts; plus the default agent profile, `profile`, which
+ * only the resolved config reads: {@link SettingsFileSchema}) and {@link SettingsService}, which owns the file and
+ * the resolved configuration built on it (./resolve.ts).
  *
  * An absent file means the defaults. A corrupt file is an error naming the file; it is never overwritten
  * silently (saving replaces it only when the user saves new settings).

@@ -3,12 +3,14 @@
  * soon as one is ready. Kernels start in the background with bounded parallelism; an `acquire()` that
  * finds none warm waits (FIFO) for the next one ready instead of starting its own. `release()` resets the
  * kernel in place (no restart) and hands it to the next waiter or back to the warm set, unless the reset
- * reports the interpreter tainted (docs/kernel-protocol.md, "Release (pool)"), in which case it is shut
- * down and replaced. Dead kernels are replaced; after a period without use the pool shrinks to its minimum.
+ * reports the interpreter tainted or the kernel keeps more resident memory than `idleMaxMib` after it
+ * (docs/kernel-protocol.md, "Release (pool)"), in which case it is shut down and replaced. Dead kernels are
+ * replaced; after a period without use the pool shrinks to its minimum.
  */
 import os from 'node:os';
 import type { Kernel, KernelManager } from '@jupyterlab/services';
-import { resetKernel, startInitialisedKernel } from './session.ts';
+import { DEFAULTS } from '../../../shared/defaults.ts';
+import { residentMib, resetKernel, startInitialisedKernel } from './session.ts';
 
 export interface KernelPoolOptions {
   manager: KernelManager;
@@ -30,6 +32,11 @@ export interface KernelPoolOptions {
   overflow?: 'wait' | 'start';
   /** How long a reset on release may take before the kernel is given up (default 30 s). */
   resetTimeoutMs?: number;
+  /**
+   * Resident memory, MiB, a released kernel may keep after its reset; above it the kernel is shut down and
+   * replaced (`restartedMemory`). 0 = no bound. Default `DEFAULTS.kernelIdleMaxMb` (setting `kernel_idle_max_mb`).
+   */
+  idleMaxMib?: number;
 }
 
 export interface PoolStats {
@@ -43,10 +50,17 @@ export interface PoolStats {
   reused: number;
   /** Released kernels shut down because their reset reported the interpreter tainted. */
   restartedTainted: number;
+  /** Released kernels shut down because their resident memory after the reset exceeded `idleMaxMib`. */
+  restartedMemory: number;
   /** Released kernels shut down because their reset failed. */
   resetFailed: number;
   replacedDead: number;
   culled: number;
+  /**
+   * Resident memory of each warm kernel, MiB, as last measured (after its start, or after the reset of its
+   * last release), in warm-set order; kernels whose memory could not be read are left out.
+   */
+  idleRssMib: number[];
 }
 
 interface Waiter {
@@ -70,17 +84,20 @@ export class KernelPool {
   private lastAcquire = Date.now();
   private cullTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly counters = { started: 0, reused: 0, restartedTainted: 0, resetFailed: 0, replacedDead: 0, culled: 0 };
+  /** The last resident-memory measurement of each kernel, MiB. */
+  private readonly rss = new WeakMap<Conn, number>();
+  private readonly counters = { started: 0, reused: 0, restartedTainted: 0, restartedMemory: 0, resetFailed: 0, replacedDead: 0, culled: 0 };
   private readonly size: number;
   private readonly minSize: number;
   private readonly idleTimeoutMs: number;
   private readonly startConcurrency: number;
   private readonly overflow: 'wait' | 'start';
   private readonly resetTimeoutMs: number;
+  private readonly idleMaxMib: number;
   /** Resolved when no start is in progress; the error of the last failed start since the last fill() call. */
   private idleResolvers: Array<(err: unknown) => void> = [];
   private lastStartError: unknown = null;
-  /** Why the last tainted kernel was not reused (the kernel's reasons), or the last reset error. */
+  /** Why the last released kernel was not reused: the kernel's taint reasons, its resident memory over the bound, or the reset error. */
   lastTaint: string[] = [];
 
   constructor(private readonly opts: KernelPoolOptions) {
@@ -90,6 +107,8 @@ export class KernelPool {
     this.startConcurrency = opts.startConcurrency ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
     this.overflow = opts.overflow ?? 'wait';
     this.resetTimeoutMs = opts.resetTimeoutMs ?? 30_000;
+    this.idleMaxMib = opts.idleMaxMib ?? DEFAULTS.kernelIdleMaxMb;
+    if (!(this.idleMaxMib >= 0) || !Number.isFinite(this.idleMaxMib)) throw new Error(`idleMaxMib must be a non-negative number (0 = no bound), got ${this.idleMaxMib}`);
     if (this.size < 0 || !Number.isInteger(this.size)) throw new Error(`pool size must be a non-negative integer, got ${this.size}`);
     if (this.startConcurrency < 1 || !Number.isInteger(this.startConcurrency)) {
       throw new Error(`startConcurrency must be a positive integer, got ${this.startConcurrency}`);
@@ -101,7 +120,11 @@ export class KernelPool {
   }
 
   stats(): PoolStats {
-    return { warm: this.warm.length, starting: this.starting, inUse: this.inUse.size, waiting: this.waiters.length, ...this.counters };
+    const idleRssMib = this.warm.flatMap((k) => {
+      const mib = this.rss.get(k);
+      return mib === undefined ? [] : [mib];
+    });
+    return { warm: this.warm.length, starting: this.starting, inUse: this.inUse.size, waiting: this.waiters.length, ...this.counters, idleRssMib };
   }
 
   /** Kernels owned now: warm, starting, in use and being reset. */
@@ -144,7 +167,10 @@ export class KernelPool {
   private startOne(extra: boolean): void {
     this.starting++;
     void startInitialisedKernel(this.opts.manager, this.opts.kernelName).then(
-      (k) => {
+      async (k) => {
+        // What a fresh kernel keeps resident (stats().idleRssMib); a failed measurement does not fail the start.
+        const mib = await residentMib(k, this.resetTimeoutMs).catch(() => null);
+        if (mib !== null) this.rss.set(k, mib);
         this.starting--;
         this.counters.started++;
         if (extra) this.extra.add(k);
@@ -230,7 +256,8 @@ export class KernelPool {
   /**
    * Give a kernel back. It is reset in place (no restart) and goes to the next waiter or back to the warm
    * set; it is shut down (and replaced by the fill loop) when it died, its reset failed or reported the
-   * interpreter tainted, it was an overflow kernel, or the pool is above its (idle) target.
+   * interpreter tainted, it keeps more than `idleMaxMib` resident after the reset, it was an overflow
+   * kernel, or the pool is above its (idle) target.
    */
   async release(k: Conn): Promise<void> {
     if (!this.inUse.delete(k)) return;
@@ -244,10 +271,17 @@ export class KernelPool {
           this.counters.resetFailed++;
           this.lastTaint = [verdict.error];
           keep = false;
-        } else if (verdict.tainted) {
-          this.counters.restartedTainted++;
-          this.lastTaint = verdict.reasons;
-          keep = false;
+        } else {
+          if (verdict.rss_mib !== null) this.rss.set(k, verdict.rss_mib);
+          if (verdict.tainted) {
+            this.counters.restartedTainted++;
+            this.lastTaint = verdict.reasons;
+            keep = false;
+          } else if (this.idleMaxMib > 0 && verdict.rss_mib !== null && verdict.rss_mib > this.idleMaxMib) {
+            this.counters.restartedMemory++;
+            this.lastTaint = [`resident memory ${Math.ceil(verdict.rss_mib)} MiB after reset exceeds kernel_idle_max_mb ${this.idleMaxMib}`];
+            keep = false;
+          }
         }
       } finally {
         this.resetting--;

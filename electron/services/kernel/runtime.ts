@@ -24,6 +24,8 @@ export interface KernelRuntimeOptions {
   poolOverflow?: 'wait' | 'start';
   /** Kernels the pool starts at once (default: half the CPUs). */
   poolStartConcurrency?: number;
+  /** Resident memory (MiB) a released kernel may keep after its reset, else it is replaced (KernelPoolOptions.idleMaxMib; 0 = no bound). */
+  poolIdleMaxMib?: number;
   nodelay?: boolean;
 }
 
@@ -50,6 +52,7 @@ export class KernelRuntime {
         size: opts.poolSize,
         ...(opts.poolOverflow ? { overflow: opts.poolOverflow } : {}),
         ...(opts.poolStartConcurrency ? { startConcurrency: opts.poolStartConcurrency } : {}),
+        ...(opts.poolIdleMaxMib !== undefined ? { idleMaxMib: opts.poolIdleMaxMib } : {}),
       })
       : null;
     return new KernelRuntime(server, manager, new SafetyChecker(), pool);

@@ -32,8 +32,10 @@ const RUNTIME = "__import__('spatial_runtime.session', fromlist=['_'])";
 export const INIT_CODE = `${RUNTIME}.init()`;
 /** Clears the user namespace for reuse by another sample (no restart). */
 export const RESET_CODE = `${RUNTIME}.reset()`;
-/** {@link RESET_CODE} printing its verdict (`{"tainted": bool, "reasons": [str]}`) as JSON; see {@link resetKernel}. */
+/** {@link RESET_CODE} printing its verdict (`{"tainted": bool, "reasons": [str], "rss_mib": float | null}`) as JSON; see {@link resetKernel}. */
 export const RESET_VERDICT_CODE = `print(__import__('json').dumps(${RUNTIME}.reset()))`;
+/** Prints the kernel's resident memory now, MiB (JSON number, or null where it cannot be read); see {@link residentMib}. */
+export const RESIDENT_MIB_CODE = "print(__import__('json').dumps(__import__('spatial_runtime.reset_guard', fromlist=['_']).resident_mib()))";
 const AFTER_CELL = `${RUNTIME}.after_cell()`;
 /** The paper profile's answer to a timeout: clear the user namespace, bind the inputs and tools again. */
 const RESET_NAMESPACE = `${RUNTIME}.reset_namespace()`;
@@ -167,8 +169,16 @@ export async function runQuiet(kernel: Kernel.IKernelConnection, code: string, t
   return (await runQuietOutput(kernel, code, timeoutMs)).error;
 }
 
-const ResetVerdictSchema = z.object({ tainted: z.boolean(), reasons: z.array(z.string()) });
-/** What the kernel's `reset()` reports: a tainted kernel changed the interpreter in ways a reset cannot undo. */
+const ResetVerdictSchema = z.object({
+  tainted: z.boolean(),
+  reasons: z.array(z.string()),
+  /** Resident memory after the reset (garbage collected, free heap pages handed back), MiB; null where the kernel cannot read it or its runtime predates the field. */
+  rss_mib: z.number().nonnegative().nullable().default(null),
+});
+/**
+ * What the kernel's `reset()` reports: a tainted kernel changed the interpreter in ways a reset cannot undo;
+ * `rss_mib` is what it keeps resident when idle (the pool's `idleMaxMib` bound).
+ */
 export type ResetVerdict = z.infer<typeof ResetVerdictSchema>;
 
 /**
@@ -182,6 +192,21 @@ export async function resetKernel(kernel: Kernel.IKernelConnection, timeoutMs: n
     return ResetVerdictSchema.parse(JSON.parse(stdout.trim().split('\n').at(-1) ?? ''));
   } catch {
     return { error: `reset() printed no verdict: ${stdout.slice(-200)}` };
+  }
+}
+
+/**
+ * The kernel's resident memory now ({@link RESIDENT_MIB_CODE}), MiB.
+ * @returns null when it cannot be read (another OS without psutil, an older runtime, an error or a timeout).
+ */
+export async function residentMib(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<number | null> {
+  const { error, stdout } = await runQuietOutput(kernel, RESIDENT_MIB_CODE, timeoutMs);
+  if (error) return null;
+  try {
+    const v: unknown = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
   }
 }
 

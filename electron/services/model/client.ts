@@ -1,14 +1,15 @@
 /**
  * The model layer the agent loop calls: one {@link ModelClient} per model config, over one or more
  * OpenAI-compatible chat-completions endpoints (openai SDK, its own retries off). It routes each call
- * to the endpoint with the fewest requests in flight (sticky per sample, so the server's prefix cache
- * hits), cools failing endpoints down, retries 429/5xx/timeouts/connection errors with exponential
- * backoff and full jitter, and separates a reasoning model's thinking from its answer.
- * Behaviour and config: docs/models.md.
+ * to the least loaded endpoint (sticky per sample, so the server's prefix cache hits), keeps at most
+ * `max_in_flight` requests in flight per endpoint (the rest wait in a FIFO queue; a 429 lowers an
+ * endpoint's limit, successes raise it again), cools failing endpoints down, retries
+ * 429/5xx/timeouts/connection errors with exponential backoff and full jitter, and separates a
+ * reasoning model's thinking from its answer. Behaviour and config: docs/models.md.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { ChatResult, ModelConfig, Role, Sampling, Usage } from '../../../shared/model.ts';
+import { DEFAULT_MAX_IN_FLIGHT, type ChatResult, type ModelConfig, type Role, type Sampling, type Usage } from '../../../shared/model.ts';
 import { secretFrom } from '../config/env.ts';
 import { redactFor } from './config.ts';
 
@@ -113,7 +114,20 @@ export interface ModelClientOptions {
 
 export interface EndpointStats {
   base_url: string;
+  /** Requests to this endpoint in flight now. */
   inFlight: number;
+  /**
+   * The configured cap on requests in flight: the endpoint's `max_in_flight`, else the config's, else
+   * {@link DEFAULT_MAX_IN_FLIGHT} (16).
+   */
+  maxInFlight: number;
+  /**
+   * The cap in force now, 1 to {@link EndpointStats.maxInFlight}: halved (at least 1) by a 429, raised by 1
+   * with each successful request (AIMD).
+   */
+  effectiveLimit: number;
+  /** HTTP 429 answers this endpoint gave (each is also a failed request). */
+  rateLimited: number;
   healthy: boolean;
   /** Seconds until a cooling endpoint is tried again (0 when healthy). */
   cooldownRemainingS: number;
@@ -130,6 +144,16 @@ export interface ModelClientStats {
   /** chat() calls that threw. */
   failures: number;
   usage: { prompt_tokens: number; completion_tokens: number; reasoning_tokens: number };
+  /** Sum of the endpoints' configured `maxInFlight` (see {@link ModelClient.capacity}). */
+  capacity: number;
+  /** Calls (or retries) waiting for a free slot now, because every usable endpoint is at its limit. */
+  waiting: number;
+  /** How many times a call (or a retry) had to wait for a slot. */
+  waits: number;
+  /** Total time calls spent waiting for a slot, ms (waits still under way included up to now). */
+  waitedMs: number;
+  /** HTTP 429 answers over all endpoints. */
+  rateLimited: number;
   endpoints: EndpointStats[];
 }
 
@@ -150,11 +174,39 @@ interface Endpoint {
   key: string;
   client: OpenAI;
   inFlight: number;
+  /** Configured cap on requests in flight (max_in_flight). */
+  limit: number;
+  /** Cap in force now, 1..limit (AIMD on 429s). */
+  effLimit: number;
+  /** Bumped at each 429 decrease: a 429 to a request sent under an older limit does not halve again. */
+  epoch: number;
+  rateLimited: number;
   cooldownUntil: number;
   requests: number;
   failures: number;
   lastError: string | null;
 }
+
+/** A reserved place in an endpoint's in-flight limit, for one attempt. */
+interface Slot {
+  ep: Endpoint;
+  /** The endpoint's limit epoch when the slot was taken. */
+  epoch: number;
+}
+
+/** A call waiting for a slot (FIFO). */
+interface Waiter {
+  sampleKey: string | undefined;
+  avoid: Endpoint | null;
+  /** performance.now() when it started waiting. */
+  since: number;
+  resolve: (slot: Slot) => void;
+  /** Detach the abort listener. */
+  cleanup: () => void;
+}
+
+/** How an attempt ended, for the endpoint's effective limit. */
+type Outcome = 'ok' | 'throttled' | 'other';
 
 /** What one failed attempt means for the retry loop. */
 interface Failure {
@@ -174,6 +226,8 @@ const BACKOFF_CAP_MS = 20_000;
 const RETRY_AFTER_CAP_MS = 60_000;
 const HEALTH_TIMEOUT_MS = 5_000;
 const STICKY_MAX = 10_000;
+/** The soonest a cooling endpoint's end of cool-down is checked for waiting calls, ms. */
+const WAKE_MIN_MS = 10;
 const NO_KEY = 'not-needed';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -272,7 +326,11 @@ export class ModelClient {
   private readonly timeoutMs: number;
   /** sampleKey → endpoint, oldest first (a Map keeps insertion order). */
   private readonly sticky = new Map<string, Endpoint>();
-  private readonly counters = { calls: 0, retries: 0, failures: 0, prompt: 0, completion: 0, reasoning: 0 };
+  private readonly counters = { calls: 0, retries: 0, failures: 0, prompt: 0, completion: 0, reasoning: 0, waits: 0, waitedMs: 0, rateLimited: 0 };
+  /** Calls waiting for a slot, oldest first. */
+  private readonly waiters: Waiter[] = [];
+  /** Wakes the queue when a cooling endpoint with free slots comes back (nothing else would). */
+  private wakeTimer: NodeJS.Timeout | null = null;
 
   constructor(cfg: ModelConfig, opts: ModelClientOptions = {}) {
     this.config = cfg;
@@ -296,8 +354,9 @@ export class ModelClient {
         key = v;
       }
       const url = e.base_url.replace(/\/+$/, '');
+      const limit = ('max_in_flight' in e ? e.max_in_flight : undefined) ?? cfg.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
       return {
-        base_url: e.base_url, url, keyEnv, key,
+        base_url: e.base_url, url, keyEnv, key, limit, effLimit: limit, epoch: 0, rateLimited: 0,
         // organization/project: null so OPENAI_ORG_ID/OPENAI_PROJECT_ID never reach other providers.
         client: new OpenAI({ baseURL: url, apiKey: key, maxRetries: 0, timeout: this.timeoutMs, organization: null, project: null, fetch: normalisingFetch }),
         inFlight: 0, cooldownUntil: 0, requests: 0, failures: 0, lastError: null,
@@ -305,7 +364,11 @@ export class ModelClient {
     });
   }
 
-  /** One chat completion, with routing, retries and fail-over. Throws {@link ModelError}. */
+  /**
+   * One chat completion, with routing, retries and fail-over. Each attempt takes a slot in an endpoint's
+   * in-flight limit; when every usable endpoint is at its limit the attempt waits in a FIFO queue (an aborted
+   * `signal` takes it out of the queue). Throws {@link ModelError}.
+   */
   async chat(req: ChatRequest): Promise<ChatResult> {
     const t0 = performance.now();
     this.counters.calls++;
@@ -321,24 +384,42 @@ export class ModelClient {
         this.counters.failures++;
         throw new ModelError('the model call was aborted', { kind: 'aborted', attempts, endpoint: avoid?.base_url ?? null });
       }
-      // No await before the request starts: concurrent calls see each other's in-flight counts.
-      const ep = this.pick(req.sampleKey, avoid);
+      // No await before the request starts when a slot is free: concurrent calls see each other's in-flight counts.
+      let slot = this.tryAcquire(req.sampleKey, avoid);
+      if (!slot) {
+        try {
+          slot = await this.waitForSlot(req.sampleKey, avoid, req.signal);
+        } catch (e) {
+          this.counters.failures++;
+          throw new ModelError((e as Error).message, { kind: 'aborted', attempts, endpoint: avoid?.base_url ?? null });
+        }
+      }
+      const ep = slot.ep;
       attempts++;
       if (attempts > 1) this.counters.retries++;
       let failure: Failure;
+      let outcome: Outcome = 'other';
       try {
         const msg = await this.attempt(ep, body, headers, req.signal);
-        return { ...this.result(msg, ep, attempts, t0), sent };
+        const result = { ...this.result(msg, ep, attempts, t0), sent };
+        outcome = 'ok';
+        return result;
       } catch (e) {
         failure = this.classify(e, ep);
+        if (failure.status === 429) outcome = 'throttled';
+        if (failure.kind !== 'aborted') {
+          ep.failures++;
+          ep.lastError = failure.message;
+          // Before the slot is released, so no waiting call is handed an endpoint that is about to cool down.
+          if (failure.unhealthy) ep.cooldownUntil = this.now() + this.config.cooldown_s * 1000;
+        }
+      } finally {
+        this.release(slot, outcome);
       }
       if (failure.kind === 'aborted') {
         this.counters.failures++;
         throw this.toError(failure, ep, attempts);
       }
-      ep.failures++;
-      ep.lastError = failure.message;
-      if (failure.unhealthy) ep.cooldownUntil = this.now() + this.config.cooldown_s * 1000;
       if (!failure.retryable || attempts > this.config.max_retries) {
         this.counters.failures++;
         throw this.toError(failure, ep, attempts);
@@ -351,6 +432,14 @@ export class ModelClient {
         throw new ModelError('the model call was aborted', { kind: 'aborted', attempts, endpoint: ep.base_url });
       }
     }
+  }
+
+  /**
+   * Sum of the endpoints' configured `max_in_flight` limits (not lowered by 429s, healthy or not): the most
+   * model requests this client sends at once, and so the number of workers a batch can keep busy.
+   */
+  capacity(): number {
+    return this.endpoints.reduce((n, e) => n + e.limit, 0);
   }
 
   /**
@@ -381,20 +470,29 @@ export class ModelClient {
         ep.lastError = `health check: ${error}`;
       }
       return { base_url: ep.base_url, ok, status, error, latencyMs: performance.now() - t0 };
-    }));
+    })).finally(() => this.dispatch());
   }
 
-  /** Cumulative counts since the client was made. */
+  /** Cumulative counts since the client was made, and the state of each endpoint now. */
   stats(): ModelClientStats {
     const now = this.now();
+    const t = performance.now();
     return {
       calls: this.counters.calls,
       retries: this.counters.retries,
       failures: this.counters.failures,
       usage: { prompt_tokens: this.counters.prompt, completion_tokens: this.counters.completion, reasoning_tokens: this.counters.reasoning },
+      capacity: this.capacity(),
+      waiting: this.waiters.length,
+      waits: this.counters.waits,
+      waitedMs: this.counters.waitedMs + this.waiters.reduce((ms, w) => ms + (t - w.since), 0),
+      rateLimited: this.counters.rateLimited,
       endpoints: this.endpoints.map((e) => ({
         base_url: e.base_url,
         inFlight: e.inFlight,
+        maxInFlight: e.limit,
+        effectiveLimit: e.effLimit,
+        rateLimited: e.rateLimited,
         healthy: e.cooldownUntil <= now,
         cooldownRemainingS: Math.max(0, (e.cooldownUntil - now) / 1000),
         requests: e.requests,
@@ -426,23 +524,140 @@ export class ModelClient {
     return body;
   }
 
-  private pick(sampleKey: string | undefined, avoid: Endpoint | null): Endpoint {
+  /** Free slots under the endpoint's effective limit. */
+  private static hasRoom(e: Endpoint): boolean {
+    return e.inFlight < e.effLimit;
+  }
+
+  /**
+   * The endpoint for the next attempt, or null when every usable one is at its limit. Usable: the healthy
+   * endpoints other than `avoid` (the one that just failed) when there are such, else all healthy ones, else
+   * (all cooling down) every endpoint, the one whose cool-down ends first preferred. Among the usable ones
+   * with a free slot: the sample's sticky endpoint, else the least loaded (in flight / effective limit;
+   * ties: fewer in flight, then the first in the list).
+   */
+  private choose(sampleKey: string | undefined, avoid: Endpoint | null): Endpoint | null {
     const now = this.now();
     const healthy = this.endpoints.filter((e) => e.cooldownUntil <= now);
-    const others = healthy.filter((e) => e !== avoid);
-    const candidates = others.length ? others : healthy;
-    if (candidates.length) {
+    if (healthy.length) {
+      const others = healthy.filter((e) => e !== avoid);
+      const candidates = others.length ? others : healthy;
       const current = sampleKey === undefined ? undefined : this.sticky.get(sampleKey);
-      if (current && candidates.includes(current)) return current;
-      let best = candidates[0]!;
-      for (const e of candidates) if (e.inFlight < best.inFlight) best = e;
-      // Re-home the sample only when its endpoint went unhealthy (not when it was merely avoided once).
-      if (sampleKey !== undefined && (!current || current.cooldownUntil > now)) this.setSticky(sampleKey, best);
+      if (current && candidates.includes(current) && ModelClient.hasRoom(current)) return current;
+      let best: Endpoint | null = null;
+      for (const e of candidates) {
+        if (!ModelClient.hasRoom(e)) continue;
+        if (!best) best = e;
+        else {
+          const load = e.inFlight / e.effLimit;
+          const bestLoad = best.inFlight / best.effLimit;
+          if (load < bestLoad || (load === bestLoad && e.inFlight < best.inFlight)) best = e;
+        }
+      }
+      // Re-home the sample only when its endpoint went unhealthy (not when it was avoided once or full).
+      if (best && sampleKey !== undefined && (!current || current.cooldownUntil > now)) this.setSticky(sampleKey, best);
       return best;
     }
-    let soonest = this.endpoints[0]!;
-    for (const e of this.endpoints) if (e.cooldownUntil < soonest.cooldownUntil) soonest = e;
+    let soonest: Endpoint | null = null;
+    for (const e of this.endpoints) {
+      if (ModelClient.hasRoom(e) && (!soonest || e.cooldownUntil < soonest.cooldownUntil)) soonest = e;
+    }
     return soonest;
+  }
+
+  /** Take a slot at once if one is free (synchronously, so concurrent calls see each other). */
+  private tryAcquire(sampleKey: string | undefined, avoid: Endpoint | null): Slot | null {
+    const ep = this.choose(sampleKey, avoid);
+    if (!ep) return null;
+    ep.inFlight++;
+    return { ep, epoch: ep.epoch };
+  }
+
+  /** Queue for a slot (FIFO); rejects with a ModelError of kind 'aborted' when `signal` aborts first. */
+  private waitForSlot(sampleKey: string | undefined, avoid: Endpoint | null, signal: AbortSignal | undefined): Promise<Slot> {
+    return new Promise<Slot>((resolve, reject) => {
+      const since = performance.now();
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(waiter);
+        if (i < 0) return; // already handed a slot: the attempt sees the aborted signal
+        this.waiters.splice(i, 1);
+        this.counters.waitedMs += performance.now() - since;
+        this.scheduleWake();
+        reject(new ModelError('the model call was aborted while waiting for a free slot', { kind: 'aborted' }));
+      };
+      const waiter: Waiter = {
+        sampleKey, avoid, since, resolve,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      };
+      this.counters.waits++;
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.scheduleWake();
+    });
+  }
+
+  /**
+   * An attempt is over: free its slot, adjust the endpoint's effective limit and hand free slots to waiting
+   * calls. A 429 halves the limit (at least 1), once per limit epoch: the other 429s of the same burst, to
+   * requests sent under the old limit, do not halve it again. A success raises it by 1, up to the configured one.
+   */
+  private release(slot: Slot, outcome: Outcome): void {
+    const ep = slot.ep;
+    ep.inFlight--;
+    if (outcome === 'throttled') {
+      ep.rateLimited++;
+      this.counters.rateLimited++;
+      if (slot.epoch === ep.epoch) {
+        ep.effLimit = Math.max(1, Math.floor(ep.effLimit / 2));
+        ep.epoch++;
+      }
+    } else if (outcome === 'ok' && ep.effLimit < ep.limit) {
+      ep.effLimit++;
+    }
+    this.dispatch();
+  }
+
+  /**
+   * Hand free slots to waiting calls, oldest first. A call that cannot use any free slot (it avoids the only
+   * endpoint with one) keeps its place, and the calls behind it may take that slot.
+   */
+  private dispatch(): void {
+    for (let i = 0; i < this.waiters.length && this.endpoints.some(ModelClient.hasRoom);) {
+      const w = this.waiters[i]!;
+      const slot = this.tryAcquire(w.sampleKey, w.avoid);
+      if (!slot) {
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
+      w.cleanup();
+      this.counters.waitedMs += performance.now() - w.since;
+      w.resolve(slot);
+    }
+    this.scheduleWake();
+  }
+
+  /**
+   * While calls wait, a cooling endpoint with free slots becomes usable when its cool-down ends, which no
+   * request finishing would signal: a timer dispatches then. No timer while nothing waits.
+   */
+  private scheduleWake(): void {
+    if (this.wakeTimer) {
+      clearTimeout(this.wakeTimer);
+      this.wakeTimer = null;
+    }
+    if (!this.waiters.length) return;
+    const now = this.now();
+    let soonest = Infinity;
+    for (const e of this.endpoints) {
+      if (e.cooldownUntil > now && ModelClient.hasRoom(e)) soonest = Math.min(soonest, e.cooldownUntil);
+    }
+    if (soonest === Infinity) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.dispatch();
+    }, Math.max(WAKE_MIN_MS, soonest - now));
+    this.wakeTimer.unref();
   }
 
   private setSticky(key: string, ep: Endpoint): void {
@@ -451,8 +666,8 @@ export class ModelClient {
     if (this.sticky.size > STICKY_MAX) this.sticky.delete(this.sticky.keys().next().value!);
   }
 
+  /** One request on a slot already taken (the caller releases it). */
   private async attempt(ep: Endpoint, body: Record<string, unknown>, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<unknown> {
-    ep.inFlight++;
     ep.requests++;
     // The SDK's timeout stops at the response headers; this one covers reading the body too.
     const ac = new AbortController();
@@ -471,7 +686,6 @@ export class ModelClient {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      ep.inFlight--;
     }
   }
 

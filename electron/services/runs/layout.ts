@@ -9,6 +9,7 @@
  *   samples/<id>/messages.jsonl      the messages its model calls sent, each once, append-only
  *   samples/<id>/images/             PNGs referenced by its events; req-<hash>.png|.jpg: images its model calls sent
  *   attempts/<id>/<n>/               unfinished attempts moved aside on resume (never read back)
+ *   progress.json                    RunProgress of a batch in flight (`run` / `eval`), replaced atomically; its last snapshot stays
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ export const ATTEMPTS_DIR = 'attempts';
 export const EVENTS_JSONL = 'events.jsonl';
 export const MESSAGES_JSONL = 'messages.jsonl';
 export const IMAGES_DIR = 'images';
+export const PROGRESS_JSON = 'progress.json';
 
 /** The default parent folder of runs: `<data dir>/runs` (the data dir is created if missing). */
 export function runsRoot(): string {

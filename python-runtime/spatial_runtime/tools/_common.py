@@ -9,9 +9,10 @@
 * Artifacts: :func:`publish_artifact` sends one artifact record per server request to the host
   (``display_data`` under ``application/vnd.spatialclaw.artifact+json``)::
 
-      {"id", "tool", "kind", "url", "summary", "frame_indices", "shapes"}
+      {"id", "tool", "kind", "url", "summary", "frame_indices", "shapes", "cache"}
 
-  and :func:`artifact_url` is the record's ``<server>/v1/artifacts/<id>``.
+  (``cache``: the server's ``"hit"`` or ``"miss"`` for that request, :func:`cache_status`), and
+  :func:`artifact_url` is the record's ``<server>/v1/artifacts/<id>``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "FrameIndexError",
     "artifact_url",
     "bad_argument",
+    "cache_status",
     "collect_frames",
     "fmt_indices",
     "frame_index_of",
@@ -279,6 +281,12 @@ def artifact_url(base_url: str | None, artifact_id: str | None) -> str | None:
     return f"{base_url.rstrip('/')}/v1/artifacts/{artifact_id}"
 
 
+def cache_status(reply: dict[str, Any]) -> str | None:
+    """The server's ``cache`` answer (``"hit"`` or ``"miss"``) of a compute reply, or None when it sent neither."""
+    value = reply.get("cache")
+    return value if value in ("hit", "miss") else None
+
+
 def publish_artifact(
     *,
     tool: str,
@@ -289,6 +297,7 @@ def publish_artifact(
     frame_indices: list[int],
     shapes: dict[str, list[int]],
     labels: list[str] | None = None,
+    cache: str | None = None,
 ) -> dict[str, Any]:
     """Publish one artifact record as ``display_data`` (through :func:`spatial_runtime.display.publish`).
 
@@ -303,6 +312,8 @@ def publish_artifact(
         frame_indices: absolute frame indices covered.
         shapes: array name -> shape.
         labels: masks only: the K object labels, in mask order.
+        cache: the server's ``cache`` answer for the request (``"hit"`` or ``"miss"``, :func:`cache_status`), or
+            None to leave it out; the host counts hits per run from it.
 
     Returns:
         The record as published.
@@ -322,6 +333,8 @@ def publish_artifact(
     }
     if labels is not None:
         record["labels"] = [str(label) for label in labels]
+    if cache is not None:
+        record["cache"] = cache
     validate("PublishedArtifact", record)
     display.publish({display.ARTIFACT_MIME: record, "text/plain": f"{tool} artifact {artifact_id}: {summary}"})
     return record

@@ -1,6 +1,6 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useMemo, useRef } from 'react';
-import type { SampleResult } from '../../../shared/run.ts';
+import { describeProgress, type RunProgress, SAMPLE_PHASE_WORDS, type SampleResult, SamplePhaseSchema } from '../../../shared/run.ts';
 import type { RunDetail, RunQuery } from '../../../shared/workbench.ts';
 import { useApi, useRuns, useRunsStore, useUi, uiStore } from '../context.tsx';
 import { ErrorBox, fmtDate, fmtSeconds } from './common.tsx';
@@ -185,6 +185,22 @@ function RunDetailView({ runId }: { runId: string }) {
       if (timer) clearTimeout(timer);
     };
   }, [api, store, runId]);
+  // A live run (this host's or another process's, e.g. `spatialclaw eval`): poll its detail for progress, and reload
+  // the samples table when the done count moves.
+  const live = detail?.live === true;
+  const doneCount = detail?.done;
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => void store.getState().refreshDetail(), 1000);
+    return () => clearInterval(t);
+  }, [store, live]);
+  const seenDone = useRef(doneCount);
+  useEffect(() => {
+    if (doneCount === undefined || seenDone.current === doneCount) return;
+    const first = seenDone.current === undefined;
+    seenDone.current = doneCount;
+    if (!first) void store.getState().reloadSamples();
+  }, [store, doneCount]);
   const cfgModel = detail?.info.config['model'];
   const modelName = cfgModel && typeof cfgModel === 'object' && 'name' in cfgModel ? String((cfgModel as { name: unknown }).name) : null;
   return (
@@ -201,6 +217,7 @@ function RunDetailView({ runId }: { runId: string }) {
           {modelName ? ` · model ${modelName}` : ''} · created {fmtDate(detail.info.created_at)}
         </p>
       ) : null}
+      {detail?.live && detail.progress ? <ProgressPanel progress={detail.progress} /> : null}
       {detail?.results ? <ResultsTable results={detail.results} /> : null}
       <div className="filters row">
         <input aria-label="Search samples" placeholder="search question or id" value={filter.search} onChange={(e) => store.getState().setSampleFilter({ search: e.target.value })} />
@@ -214,6 +231,38 @@ function RunDetailView({ runId }: { runId: string }) {
       </div>
       {samplesError ? <ErrorBox error={samplesError} title="Could not load samples" /> : null}
       <SamplesTable />
+    </section>
+  );
+}
+
+/** A batch in flight: the same line the CLI prints, bars for samples done and kernels ready, and where samples are. */
+function ProgressPanel({ progress: p }: { progress: RunProgress }) {
+  const k = p.kernels;
+  return (
+    <section className="run-progress" aria-label="Run progress">
+      <p role="status" className="progress-line">{describeProgress(p)}</p>
+      <div className="progress-bars">
+        <label>
+          samples {p.samples.done}/{p.samples.total}
+          <progress max={Math.max(p.samples.total, 1)} value={p.samples.done} aria-label="Samples done" />
+        </label>
+        {k ? (
+          <label>
+            kernels {k.ready}/{k.target} ready{k.starting ? ` (${k.starting} starting)` : ''}
+            <progress max={Math.max(k.target, 1)} value={k.ready} aria-label="Kernels ready" />
+          </label>
+        ) : null}
+      </div>
+      <ul className="phase-counts">
+        {SamplePhaseSchema.options.map((ph) => (
+          <li key={ph} className={p.samples.phases[ph] ? '' : 'muted'}>{p.samples.phases[ph] ?? 0} {SAMPLE_PHASE_WORDS[ph]}</li>
+        ))}
+      </ul>
+      <p className="muted small">
+        {p.stage} · {fmtSeconds(p.elapsed_s)} since start
+        {p.first_model_call_s !== null ? ` · first model call at ${fmtSeconds(p.first_model_call_s)}` : ''}
+        {k ? ` · ${k.started} kernels started, ${k.reused} reuses` : ''}
+      </p>
     </section>
   );
 }

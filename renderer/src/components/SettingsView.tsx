@@ -305,10 +305,21 @@ function KernelSection() {
   const [draft, setDraft] = useState<Record<keyof Settings, string> | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [saveError, setSaveError] = useState<ShownError | null>(null);
-  const values = draft ?? (data ? { pool_size: String(data.pool_size), memory_gib: String(data.memory_gib), cell_timeout_s: String(data.cell_timeout_s), max_steps: String(data.max_steps) } : null);
+  const values =
+    draft ??
+    (data
+      ? {
+          pool_size: String(data.pool_size),
+          memory_gib: String(data.memory_gib),
+          kernel_idle_max_mb: String(data.kernel_idle_max_mb),
+          cell_timeout_s: String(data.cell_timeout_s),
+          max_steps: String(data.max_steps),
+        }
+      : null);
   const fields: { key: keyof Settings; label: string; hint: string }[] = [
     { key: 'pool_size', label: 'Kernel pool size', hint: 'warm kernels kept ready (0–32)' },
     { key: 'memory_gib', label: 'Kernel memory limit (GiB)', hint: 'RLIMIT_AS per kernel' },
+    { key: 'kernel_idle_max_mb', label: 'Idle kernel memory bound (MiB)', hint: 'a pooled kernel keeping more after its reset is replaced, not reused (0 = no bound)' },
     { key: 'cell_timeout_s', label: 'Cell timeout (s)', hint: 'a cell running longer is interrupted' },
     { key: 'max_steps', label: 'Default max steps', hint: 'step budget for new questions' },
   ];
@@ -326,12 +337,15 @@ function KernelSection() {
               const s = await api.call('saveSettings', {
                 pool_size: Number(values.pool_size),
                 memory_gib: Number(values.memory_gib),
+                kernel_idle_max_mb: Number(values.kernel_idle_max_mb),
                 cell_timeout_s: Number(values.cell_timeout_s),
                 max_steps: Number(values.max_steps),
               });
               setDraft(null);
               setSaveError(null);
-              setSaved(`saved: pool ${s.pool_size}, ${s.memory_gib} GiB, ${s.cell_timeout_s} s, ${s.max_steps} steps (applies to kernels started from now on)`);
+              setSaved(
+                `saved: pool ${s.pool_size}, ${s.memory_gib} GiB, idle bound ${s.kernel_idle_max_mb} MiB, ${s.cell_timeout_s} s, ${s.max_steps} steps (applies to kernels started from now on)`,
+              );
             } catch (err) {
               setSaved(null);
               setSaveError(toShownError(err));

@@ -175,6 +175,8 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
 
 function Head({ tl, state }: { tl: Timeline; state: SampleState }) {
   const live = state.live;
+  // Before its first step the host reports where the question is (task `ask <run>/<sample>`).
+  const phase = useSamples((s) => s.progress[`ask ${state.runId}/${state.sampleId}`]);
   return (
     <section className="tl-head" aria-label="plan">
       {tl.plan ? (
@@ -190,7 +192,9 @@ function Head({ tl, state }: { tl: Timeline; state: SampleState }) {
           </>
         )
       ) : (
-        <p className="muted">{live ? 'Waiting for the plan and the first step…' : 'No plan recorded.'}</p>
+        <p className="muted" role={live ? 'status' : undefined}>
+          {live ? (phase && !phase.done ? `${phase.message[0]!.toUpperCase()}${phase.message.slice(1)}…` : 'Waiting for the plan and the first step…') : 'No plan recorded.'}
+        </p>
       )}
     </section>
   );

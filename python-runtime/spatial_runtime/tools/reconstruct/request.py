@@ -23,6 +23,7 @@ from spatial_runtime.tools._common import (
     FrameBatch,
     artifact_url,
     bad_argument,
+    cache_status,
     collect_frames,
     fmt_indices,
     is_collection,
@@ -305,6 +306,7 @@ def Reconstruct(  # noqa: N802 - the agent-facing name is fixed by the API
         summary=summary or _summary(rec),
         frame_indices=rec.frame_indices,
         shapes=_shapes(artifact, reply["arrays"]),
+        cache=cache_status(reply),
     )
     return rec
 

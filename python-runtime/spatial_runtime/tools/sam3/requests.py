@@ -19,6 +19,7 @@ from spatial_runtime.tools._common import (
     FrameBatch,
     artifact_url,
     bad_argument,
+    cache_status,
     collect_frames,
     fmt_indices,
     frame_index_of,
@@ -50,7 +51,7 @@ Prompts = Callable[[FrameBatch], list[dict[str, Any]]]
 
 class MaskReply(NamedTuple):
     """One request's decoded answer: masks (T, K, H, W) bool, scores (T, K) float32, K labels, the server's
-    info and artifact maps, and its base URL."""
+    info and artifact maps, its base URL and its ``cache`` answer (``"hit"``, ``"miss"`` or None)."""
 
     masks: np.ndarray
     scores: np.ndarray
@@ -58,6 +59,7 @@ class MaskReply(NamedTuple):
     info: dict[str, Any]
     artifact: dict[str, Any]
     url: str | None
+    cache: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,13 @@ def decode_reply(reply: dict[str, Any], frames: int, size: tuple[int, int], defa
     if not (isinstance(labels, list) and len(labels) == k):
         labels = [default_label or f"object {j + 1}" for j in range(k)]
     return MaskReply(
-        masks.astype(bool, copy=False), scores, [str(x) for x in labels], info, reply["artifact"], reply.get("url")
+        masks.astype(bool, copy=False),
+        scores,
+        [str(x) for x in labels],
+        info,
+        reply["artifact"],
+        reply.get("url"),
+        cache_status(reply),
     )
 
 
@@ -183,6 +191,7 @@ def publish_reply(part: MaskReply, what: str, frame_indices: list[int], backend:
         frame_indices=frame_indices,
         shapes={"masks": list(m.shape), "scores": [m.shape[0], m.shape[1]]},
         labels=part.labels,
+        cache=part.cache,
     )
 
 
