@@ -213,6 +213,8 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
   } finally {
     stopProgress?.();
     await scorer?.close();
+    // Every sample is recorded (or the run failed): the kernels' state is not needed, kill them rather than wait.
+    await services.kernels.close({ fast: true });
     await services.close();
   }
 }

@@ -16,6 +16,7 @@ the remaining arguments.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 from collections.abc import Sequence
@@ -90,6 +91,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     sys.argv = [sys.argv[0], *rest]
     launch_new_instance(argv=rest)
+    exit_now()
+
+
+def exit_now() -> None:
+    """End the process once the kernel has shut down: run the exit handlers, flush, and skip the interpreter's
+    finalisation (tearing down NumPy, SciPy, matplotlib, ... module by module). That teardown cost a batch of 8
+    kernels shutting down together 1.7 s on 2 cores, after every handler had run; nothing in it is needed.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: nothing left to say
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -83,8 +83,19 @@ WARM_IMPORTS: tuple[str, ...] = (
 )
 """Imported at warm-up so that importing them in a sample does not taint the kernel."""
 
-ALLOWED_NEW_PREFIXES: tuple[str, ...] = ("encodings.", "IPython.", "ipykernel.", "zmq.", "jupyter_client.", "_cython_")
-"""Modules that may appear during a sample without tainting the kernel (the kernel's own lazy imports)."""
+ALLOWED_NEW_PREFIXES: tuple[str, ...] = (
+    "encodings.",
+    "IPython.",
+    "ipykernel.",
+    "zmq.",
+    "jupyter_client.",
+    "_cython_",
+    # SciPy's submodules load lazily on first use (``scipy.signal.find_peaks``); loading one registers nothing
+    # outside SciPy, so a sample that uses one leaves the next sample nothing but the module already loaded.
+    "scipy.",
+)
+"""Modules that may appear during a sample without tainting the kernel (the kernel's own lazy imports, and SciPy's
+lazily loaded submodules)."""
 
 UNWATCHED: tuple[str, ...] = (
     "__main__",

@@ -21,16 +21,22 @@
  * The start-up timeline says when the host's child processes first appeared, by kind (from their command
  * line; "other" is one that exited before it was read, or an unknown one: BENCH_DEBUG=1 logs them).
  *
+ * Also the cold start step by step (test/bench/cold-start.ts: before/after the start-up cuts, in the same run), the
+ * speed-up against concurrency 1, the kernels' idle memory, and a table of issue 14's targets.
+ *
  * Flags: --samples N (32), --latency 0,0.5,2 (seconds), --concurrency 1,4,8,16,32, --quick (= --samples 8
- * --latency 0.5 --concurrency 1,4; explicit flags win), --startup-runs N (7), --json (print JSON instead of
- * the markdown tables). Progress goes to stderr.
+ * --latency 0.5 --concurrency 1,4; explicit flags win), --startup-runs N (7), --cold-runs N (5; 0 skips), --json
+ * (print JSON instead of the markdown tables). Issue 14's throughput target: --samples 16 --latency 1.5
+ * --concurrency 1,8. Progress goes to stderr.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULTS } from '../../shared/defaults.ts';
 import { ROOT } from '../helpers/cli.ts';
+import { benchColdStart, COLD_STEPS, type ColdStart } from './cold-start.ts';
 import { type Reply, startScriptedModelServer } from '../helpers/scripted-model.ts';
 
 const CLI = join(ROOT, 'electron', 'cli', 'spatialclaw.mjs');
@@ -51,6 +57,8 @@ interface Options {
   startupRuns: number;
   json: boolean;
   quick: boolean;
+  /** Cold starts of each variant for the step-by-step table (0: skip). */
+  coldRuns: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -63,6 +71,7 @@ function parseOptions(argv: string[]): Options {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'startup-runs': { type: 'string' },
+      'cold-runs': { type: 'string' },
     },
     strict: true,
   });
@@ -81,6 +90,7 @@ function parseOptions(argv: string[]): Options {
     startupRuns: list('startup-runs', values['startup-runs'] ?? '7', 5, true)[0]!,
     json: values.json === true,
     quick,
+    coldRuns: values['cold-runs'] !== undefined ? Number(values['cold-runs']) : quick ? 3 : 5,
   };
 }
 
@@ -244,6 +254,11 @@ interface Row {
   peakDescendants: number;
   /** Descendants by kind, when first seen (s after spawn). */
   spawned: Record<string, Spawned>;
+  /** Resident memory of the warm kernels after their reset, as the run's summary reports it (MiB, min and max). */
+  idleKernelMiB: [number, number] | null;
+  /** Kernels started and samples served by a reused kernel (the run's summary). */
+  kernelsStarted: number | null;
+  kernelReuses: number | null;
   error: string | null;
 }
 
@@ -333,6 +348,15 @@ async function runBatchOnce(n: number, latencyS: number, concurrency: number): P
     descendantsPeakMiB: mem.descendants / MiB,
     peakDescendants: mem.procs,
     spawned: mem.spawned,
+    ...(() => {
+      const idle = /idle kernels (\d+)–(\d+) MiB resident/.exec(output);
+      const k = /kernels: (\d+) started, (\d+) reuses/.exec(output);
+      return {
+        idleKernelMiB: idle ? [Number(idle[1]), Number(idle[2])] as [number, number] : null,
+        kernelsStarted: k ? Number(k[1]) : null,
+        kernelReuses: k ? Number(k[2]) : null,
+      };
+    })(),
     error,
   };
 }
@@ -391,7 +415,51 @@ function machine(): string {
   return `${process.platform} ${release()}, ${cpus().length} cores (${model}), Node ${process.version}`;
 }
 
-function markdown(o: Options, rows: Row[], startup: Startup, meta: { date: string; load: string }): string {
+const p50 = (xs: number[]): number => percentile(xs, 50);
+const p90 = (xs: number[]): number => percentile(xs, 90);
+
+function coldStartMarkdown(c: ColdStart): string[] {
+  const row = (label: string, before: number[], after: number[]): string =>
+    `| ${label} | ${p50(before).toFixed(0)} / ${p90(before).toFixed(0)} | ${p50(after).toFixed(0)} / ${p90(after).toFixed(0)} | ${(p50(before) / Math.max(p50(after), 1e-9)).toFixed(2)}× |`;
+  return [
+    '',
+    `Cold start, step by step (in-process, ${c.runs} runs of each variant interleaved after one warm-up; ms p50 / p90): ` +
+      '`before` = the Jupyter server importing jsonschema\'s optional rfc3987_syntax and the full runtime init; `after` = the defaults (fast server start, deferred init).',
+    '',
+    '| step | before ms | after ms | before / after (p50) |',
+    '|---|---|---|---|',
+    ...COLD_STEPS.map((s) => row(s, c.before.map((r) => r.steps[s]), c.after.map((r) => r.steps[s]))),
+    row('**ready for the first model call** (sum)', c.before.map((r) => r.total), c.after.map((r) => r.total)),
+    `| init_rest (after only; runs while the first model call is in flight) | – | ${p50(c.after.map((r) => r.initRest ?? 0)).toFixed(0)} / ${p90(c.after.map((r) => r.initRest ?? 0)).toFixed(0)} | |`,
+    `| tool reference (apidoc, beside the critical path) | ${p50(c.apidoc).toFixed(0)} / ${p90(c.apidoc).toFixed(0)} | same | |`,
+  ];
+}
+
+function speedupMarkdown(rows: Row[]): string[] {
+  const lines = ['', 'Speed-up against concurrency 1 at the same latency (wall c1 / wall c, this run):', '', '| latency s | concurrency | speed-up | kernels started | reuses | idle kernel RSS MiB |', '|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const base = rows.find((x) => x.latencyS === r.latencyS && x.concurrency === 1 && x.samples === r.samples);
+    const idle = r.idleKernelMiB ? `${r.idleKernelMiB[0]}–${r.idleKernelMiB[1]}` : '–';
+    lines.push(`| ${r.latencyS} | ${r.concurrency} | ${base ? `${f2(base.wallS / r.wallS)}×` : '–'} | ${r.kernelsStarted ?? '–'} | ${r.kernelReuses ?? '–'} | ${idle} |`);
+  }
+  return lines;
+}
+
+function targetsMarkdown(rows: Row[], startup: Startup): string[] {
+  const lines = ['', 'Issue 14 targets, from this run:', '', '| target | measured | met |', '|---|---|---|'];
+  const c1 = rows.find((r) => r.latencyS === 1.5 && r.samples === 16 && r.concurrency === 1);
+  const c8 = rows.find((r) => r.latencyS === 1.5 && r.samples === 16 && r.concurrency === 8);
+  if (c1 && c8) lines.push(`| 1.5 s latency, 16 samples: concurrency 8 ≥ 5× faster than 1 | ${f1(c1.wallS)} s → ${f1(c8.wallS)} s = ${f2(c1.wallS / c8.wallS)}× | ${c1.wallS / c8.wallS >= 5 ? 'yes' : 'no'} |`);
+  else lines.push('| 1.5 s latency, 16 samples: concurrency 8 ≥ 5× faster than 1 | not in this run (`--samples 16 --latency 1.5 --concurrency 1,8`) | – |');
+  const firsts = rows.map((r) => r.toFirstModelCallS).filter((x): x is number => x !== null);
+  if (firsts.length) lines.push(`| first model call ≤ 3 s after spawn, any concurrency | ${f1(Math.min(...firsts))}–${f1(Math.max(...firsts))} s | ${Math.max(...firsts) <= 3 ? 'yes' : 'no'} |`);
+  lines.push(`| \`spatialclaw --help\` ≤ 8× \`node -e 0\` | ${f1(startup.ratioP50)}× | ${startup.ratioP50 <= 8 ? 'yes' : 'no'} |`);
+  const idle = rows.flatMap((r) => r.idleKernelMiB ?? []);
+  if (idle.length) lines.push(`| memory per idle warm kernel measured and bounded (kernel_idle_max_mb, default ${DEFAULTS.kernelIdleMaxMb} MiB) | ${Math.min(...idle)}–${Math.max(...idle)} MiB | ${Math.max(...idle) <= DEFAULTS.kernelIdleMaxMb ? 'yes' : 'no'} |`);
+  return lines;
+}
+
+function markdown(o: Options, rows: Row[], startup: Startup, meta: { date: string; load: string }, cold: ColdStart | null): string {
   const lines: string[] = [];
   lines.push(
     `${meta.date}, ${machine()}; load average ${meta.load}.`,
@@ -423,6 +491,9 @@ function markdown(o: Options, rows: Row[], startup: Startup, meta: { date: strin
     `| \`spatialclaw --help\`, empty tsx cache (fresh TMPDIR) | ${f1(startup.helpColdCache.p50)} | ${f1(startup.helpColdCache.p90)} | |`,
     `| ratio (p50) | ${f1(startup.ratioP50)}× | target ≤ 8×: ${startup.ratioP50 <= 8 ? 'met' : 'missed'} | |`,
   );
+  lines.push(...speedupMarkdown(rows));
+  if (cold) lines.push(...coldStartMarkdown(cold));
+  lines.push(...targetsMarkdown(rows, startup));
   return lines.join('\n');
 }
 
@@ -435,6 +506,7 @@ async function main(): Promise<void> {
   log(`start-up: spatialclaw --help vs node -e 0, ${o.startupRuns} runs each ...`);
   const startup = benchStartup(o.startupRuns);
   log(`  --help p50 ${f1(startup.help.p50)} ms, node -e 0 p50 ${f1(startup.node.p50)} ms (${f1(startup.ratioP50)}×)`);
+  const cold = o.coldRuns > 0 ? (log(`cold start, step by step, ${o.coldRuns} runs of each variant ...`), await benchColdStart(IMAGE, o.coldRuns, log)) : null;
   const rows: Row[] = [];
   for (const latency of o.latencies) {
     for (const c of o.concurrencies) {
@@ -447,9 +519,9 @@ async function main(): Promise<void> {
   }
   const load = `${loadStart} → ${loadavg()[0]!.toFixed(2)}`;
   if (o.json) {
-    console.log(JSON.stringify({ date, machine: machine(), load, options: o, callsPerSample: CALLS_PER_SAMPLE, rows, startup }, null, 2));
+    console.log(JSON.stringify({ date, machine: machine(), load, options: o, callsPerSample: CALLS_PER_SAMPLE, rows, startup, cold }, null, 2));
   } else {
-    console.log(markdown(o, rows, startup, { date, load }));
+    console.log(markdown(o, rows, startup, { date, load }, cold));
   }
   if (rows.some((r) => r.error)) process.exitCode = 1;
 }

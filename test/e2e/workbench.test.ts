@@ -5,7 +5,7 @@
  *
  * Runs after `npx electron-vite build` (out/renderer). Screenshots: test/.artifacts/ui-*.png.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,7 @@ async function shot(page: Page, name: string): Promise<void> {
 describe('workbench UI against spatialclaw serve (real kernels and perception)', () => {
   let model: ScriptedModelServer;
   let serve: Serve;
+  let runs: string;
   let browser: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
@@ -103,11 +104,12 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    model = await startScriptedModelServer({ script: { q1: ['1. Reconstruct the frames. 2. Measure the camera displacement.', RECONSTRUCT, OOPS, { content: ANSWER, delayMs: 2500 }] }, whenExhausted: 'error' });
+    // The plan comes after 2 s, so the Ask view shows where the question is before its first step.
+    model = await startScriptedModelServer({ script: { q1: [{ content: '1. Reconstruct the frames. 2. Measure the camera displacement.', delayMs: 2000 }, RECONSTRUCT, OOPS, { content: ANSWER, delayMs: 2500 }] }, whenExhausted: 'error' });
     const home = mkdtempSync(join(tmpdir(), 'sc-ui-home-'));
     mkdirSync(join(home, 'models'), { recursive: true });
     writeFileSync(join(home, 'models', 'scripted-vlm.json'), JSON.stringify({ name: 'scripted-vlm', base_url: model.url, timeout_s: 60, max_retries: 1 }));
-    const runs = mkdtempSync(join(tmpdir(), 'sc-ui-runs-'));
+    runs = mkdtempSync(join(tmpdir(), 'sc-ui-runs-'));
     await writeLargeRuns(runs);
     serve = await startServe(['--runs', runs], { SPATIALCLAW_HOME: home });
     browser = await launchChromium();
@@ -182,6 +184,8 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     await page.getByRole('button', { name: 'Run', exact: true }).click();
 
     const timeline = page.getByRole('feed', { name: 'Step timeline' });
+    // Before the plan arrives: the phase, not a bare spinner (the plan call takes 2 s).
+    await timeline.getByText('Waiting for the model…').waitFor({ timeout: 60_000 });
     // The plan, then step 1 with its output, while the sample is still running (the answer is delayed).
     await timeline.getByText('Measure the camera displacement').waitFor({ timeout: 120_000 });
     const step1 = timeline.getByRole('article', { name: 'Step 1: reconstruct the frames' });
@@ -313,4 +317,54 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     await expect(page.getByTestId('final-answer').textContent()).resolves.toBe('1');
     console.log(`[ui] 5000-sample run: ${rendered} rows in the DOM, ${pagesFetched} listSamples pages fetched to reach the end; 30-step sample: ${cards} step cards mounted, ${imagesLoaded} of ${BIG_IMAGES} images fetched before scrolling`);
   }, 120_000);
+
+  it('shows a live batch run of `spatialclaw run` (another process) with its progress phases, then its samples', async () => {
+    // A real batch in the background, writing into the runs root this workbench serves: 4 samples, 2 at a time,
+    // each model call taking 1.5 s.
+    const slow = (content: string) => ({ content, delayMs: 1500 });
+    const ids = ['p1', 'p2', 'p3', 'p4'];
+    const batchModel = await startScriptedModelServer({
+      script: Object.fromEntries(ids.map((id) => [id, [slow('1. Count.'), slow(step('count', 'n = 3\nprint(n)')), slow(step('answer', 'ReturnAnswer(3)'))]])),
+      whenExhausted: 'error',
+    });
+    const work = mkdtempSync(join(tmpdir(), 'sc-ui-batch-'));
+    const dataset = join(work, 'd.jsonl');
+    writeFileSync(dataset, ids.map((id) => JSON.stringify({ id, inputs: [{ kind: 'images', path: join(ROOM, 'color') }], question: 'How many?', answer: 3 })).join('\n'));
+    const child = spawn(process.execPath, [join(ROOT, 'electron', 'cli', 'spatialclaw.mjs'), 'run', '--dataset', dataset, '--model', 'scripted', '--base-url', batchModel.url,
+      '--concurrency', '2', '--out', join(runs, 'live-batch')], { cwd: ROOT, env: { ...process.env, SPATIALCLAW_HOME: work }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    try {
+      await page.getByRole('button', { name: 'Runs', exact: true }).click();
+      await page.getByRole('button', { name: 'Runs', exact: true }).click();
+      const list = page.getByRole('table', { name: 'Runs' });
+      await page.getByLabel('Search runs').fill('');
+      for (let i = 0; i < 100 && !(await list.getByRole('button', { name: 'live-batch' }).count()); i++) {
+        // A new query lists the runs again; the batch's run.json appears once its samples are read.
+        await page.getByLabel('Status filter').selectOption(i % 2 ? '' : 'running');
+        await page.waitForTimeout(200);
+      }
+      await list.getByRole('button', { name: 'live-batch' }).click();
+      const panel = page.getByRole('region', { name: 'Run progress' });
+      // The same line the CLI prints, while samples wait for the model; bars for samples done and kernels ready.
+      await panel.getByRole('status').filter({ hasText: /waiting for the model/ }).waitFor({ timeout: 60_000 });
+      await expect(panel.getByRole('status').textContent()).resolves.toMatch(/\d\/4 done/);
+      await panel.getByRole('progressbar', { name: 'Samples done' }).waitFor();
+      await panel.getByRole('progressbar', { name: 'Kernels ready' }).waitFor();
+      await expect(panel.textContent()).resolves.toMatch(/first model call at \d+\.\d s/);
+      await shot(page, 'run-progress');
+      // Samples appear in the table as they finish, without reloading the page; the panel goes when the run ends.
+      await page.getByRole('table', { name: 'Samples' }).getByRole('button', { name: 'p1' }).waitFor({ timeout: 120_000 });
+      expect(await exited, out).toBe(0);
+      await panel.waitFor({ state: 'detached', timeout: 30_000 });
+      await page.getByText('4 / 4 samples done').waitFor({ timeout: 30_000 });
+      expect(out).toMatch(/first model call sent/);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await batchModel.close();
+    }
+  }, 300_000);
 });

@@ -12,7 +12,7 @@ describe('writeKernelSpec', () => {
     const base = mkdtempSync(join(tmpdir(), 'ks-'));
     const path = writeKernelSpec(base, '/opt/py/bin/python', { memoryBytes: 2 ** 31, cpuSeconds: 60 });
     const spec = JSON.parse(readFileSync(join(path, 'kernels', KERNEL_NAME, 'kernel.json'), 'utf8')) as { argv: string[] };
-    expect(spec.argv).toEqual(['/opt/py/bin/python', '-m', 'spatial_runtime.kernel_launch', '--mem-bytes', '2147483648', '--cpu-seconds', '60', '-f', '{connection_file}']);
+    expect(spec.argv).toEqual(['/opt/py/bin/python', '-m', 'spatial_runtime.kernel_launch', '--mem-bytes', '2147483648', '--cpu-seconds', '60', '--HistoryManager.enabled=False', '-f', '{connection_file}']);
     expect(writeKernelSpec(base, '/opt/py/bin/python', { memoryBytes: 2 ** 31, cpuSeconds: 60 })).toBe(path);
     expect(() => writeKernelSpec(base, 'py', { memoryBytes: -1, cpuSeconds: 0 })).toThrow(/memoryBytes must be a non-negative integer/);
   });

@@ -9,7 +9,7 @@ import { mediaKey, scheduleSamples } from '../../electron/services/agent/schedul
 import type { PoolStats } from '../../electron/services/kernel/pool.ts';
 
 const pool = (o: Partial<PoolStats>): PoolStats => ({
-  warm: 0, starting: 0, inUse: 0, waiting: 0, started: 0, reused: 0, restartedTainted: 0, restartedMemory: 0, resetFailed: 0, replacedDead: 0, culled: 0, idleRssMib: [], ...o,
+  warm: 0, starting: 0, inUse: 0, waiting: 0, resetting: 0, started: 0, reused: 0, restartedTainted: 0, restartedMemory: 0, resetFailed: 0, replacedDead: 0, culled: 0, idleRssMib: [], ...o,
 });
 
 describe('RunProgressTracker and describeProgress', () => {

@@ -80,7 +80,7 @@ export class RunProgressTracker {
       t: new Date(this.now()).toISOString(),
       elapsed_s: Math.round(this.now() - this.t0) / 1000,
       stage: this.stage,
-      kernels: s ? { ready: s.warm + s.inUse, starting: s.starting, target: this.opts.kernelTarget, started: s.started, reused: s.reused } : null,
+      kernels: s ? { ready: s.warm + s.inUse + s.resetting, starting: s.starting, target: this.opts.kernelTarget, started: s.started, reused: s.reused } : null,
       samples: { total: this.opts.total, done: this.done, phases: counts },
       first_model_call_s: secs(this.firstModelCallMs),
       first_sample_done_s: secs(this.firstSampleDoneMs),

@@ -75,16 +75,21 @@ export interface SampleContext {
   signal?: AbortSignal;
 }
 
-/** The model with `onPhase` told when each call starts (`model`) and ends (`cell`). */
-function phasedModel(model: ModelLike, phase: ((p: SamplePhase) => void) | undefined): ModelLike {
-  if (!phase) return model;
+/**
+ * The model as the sample's loop calls it: when the first call that can be followed by a cell is sent (not the
+ * planner's), the kernel finishes loading the runtime (a deferred init's second half, KernelSession.finishWarmUp)
+ * while the model thinks; until then that CPU goes to the kernels other samples are waiting for. `onPhase` hears
+ * `model`, then `cell`.
+ */
+function sampleModel(model: ModelLike, session: KernelSession, phase: ((p: SamplePhase) => void) | undefined): ModelLike {
   return {
     chat: async (req) => {
-      phase('model');
+      if (req.role !== 'planner') session.finishWarmUp().catch(() => undefined); // a failure surfaces at the first cell
+      phase?.('model');
       try {
         return await model.chat(req);
       } finally {
-        phase('cell');
+        phase?.('cell');
       }
     },
   };
@@ -259,7 +264,7 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
       sample,
       session,
       inputSummary,
-      model: phasedModel(ctx.model, phase),
+      model: sampleModel(ctx.model, session, phase),
       apiDoc: await loadApiDoc(profile.kernel.name),
       sink,
       ...(ctx.options ? { options: ctx.options } : {}),

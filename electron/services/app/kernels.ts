@@ -46,10 +46,10 @@ export class KernelService {
     return this.runtimeP ? this.runtimeP.catch(() => null) : null;
   }
 
-  /** Stop the runtime (its pool, kernels and Jupyter server) if it was started. */
-  async close(): Promise<void> {
+  /** Stop the runtime (its pool, kernels and Jupyter server) if it was started; `fast`: KernelRuntime.close's. */
+  async close(opts: { fast?: boolean } = {}): Promise<void> {
     const rt = await this.ifStarted();
     this.runtimeP = null;
-    await rt?.close().catch(() => undefined);
+    await rt?.close(opts).catch(() => undefined);
   }
 }

@@ -33,6 +33,9 @@ export function writeKernelSpec(baseDir: string, python: string, limits: KernelL
   const spec = {
     argv: [python, '-m', 'spatial_runtime.kernel_launch',
       '--mem-bytes', String(limits.memoryBytes), '--cpu-seconds', String(limits.cpuSeconds),
+      // No IPython history: model code must not land in the user's ~/.ipython/…/history.sqlite (the run record
+      // keeps every cell), and kernels exiting together would queue on that one SQLite file (8 at once: 2.1 s).
+      '--HistoryManager.enabled=False',
       '-f', '{connection_file}'],
     display_name: 'SpatialClaw agent kernel',
     language: 'python',

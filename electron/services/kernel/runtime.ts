@@ -88,9 +88,14 @@ export class KernelRuntime {
     return dir;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop the pool's kernels, the safety checker and (local) the Jupyter server. `fast`: the pool's kernels on this
+   * machine are killed rather than shut down one by one (KernelPool.close `kill`); for a batch whose results are
+   * all recorded.
+   */
+  async close(opts: { fast?: boolean } = {}): Promise<void> {
     this.safety.close();
-    await this.pool?.close();
+    await this.pool?.close({ kill: opts.fast === true && this.server.isLocal });
     this.manager.dispose();
     await this.server.stop();
   }

@@ -30,6 +30,13 @@ const MIME_ARTIFACT = MIME.artifact;
 const RUNTIME = "__import__('spatial_runtime.session', fromlist=['_'])";
 /** Run once in every fresh kernel (and again after each restart). */
 export const INIT_CODE = `${RUNTIME}.init()`;
+/**
+ * {@link INIT_CODE} without the heavy imports (pyplot, SciPy submodules) and the reset guard's fingerprint: the kernel
+ * can `prepare` ~0.7 s sooner; {@link INIT_REST_CODE} completes it (docs/kernel-protocol.md, "Start-up").
+ */
+export const INIT_DEFERRED_CODE = `${RUNTIME}.init(deferred=True)`;
+/** Completes a deferred init (a no-op after a full one). */
+export const INIT_REST_CODE = `${RUNTIME}.init_rest()`;
 /** Clears the user namespace for reuse by another sample (no restart). */
 export const RESET_CODE = `${RUNTIME}.reset()`;
 /** {@link RESET_CODE} printing its verdict (`{"tainted": bool, "reasons": [str], "rss_mib": float | null}`) as JSON; see {@link resetKernel}. */
@@ -147,18 +154,38 @@ async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Pr
   throw new Error(`the kernel did not become idle within ${timeoutMs / 1000} s (status ${kernel.status}, connection ${kernel.connectionStatus})`);
 }
 
-/** Start a kernel and load the runtime into it. */
-export async function startInitialisedKernel(manager: KernelManager, kernelName: string, timeoutMs = 60_000): Promise<Kernel.IKernelConnection> {
+/**
+ * Start a kernel and load the runtime into it. With `deferred` (the default) the heavy imports are left for
+ * {@link finishWarmUp}, which {@link KernelSession} runs before its first cell (or the runner while the first model
+ * call is in flight).
+ */
+export async function startInitialisedKernel(manager: KernelManager, kernelName: string, timeoutMs = 60_000, deferred = true): Promise<Kernel.IKernelConnection> {
   const kernel = await manager.startNew({ name: kernelName });
   await kernel.info;
-  await initKernel(kernel, timeoutMs);
+  await initKernel(kernel, timeoutMs, deferred);
   return kernel;
 }
 
-/** Run INIT_CODE; throws with the kernel's error if the runtime cannot be imported. */
-export async function initKernel(kernel: Kernel.IKernelConnection, timeoutMs = 60_000): Promise<void> {
-  const r = await runQuiet(kernel, INIT_CODE, timeoutMs);
-  if (r) throw new Error(`could not load spatial_runtime in the kernel: ${r}. Run \`spatialclaw doctor\`.`);
+/** The process id of each kernel this host initialised (reported by its init; a restart reports the new one). */
+const kernelPids = new WeakMap<Kernel.IKernelConnection, number>();
+
+/** The kernel's process id on its server's machine, as its last init reported it; null when unknown. */
+export function kernelPid(kernel: Kernel.IKernelConnection): number | null {
+  return kernelPids.get(kernel) ?? null;
+}
+
+/** Run INIT_CODE (or {@link INIT_DEFERRED_CODE}); throws with the kernel's error if the runtime cannot be imported. */
+export async function initKernel(kernel: Kernel.IKernelConnection, timeoutMs = 60_000, deferred = false): Promise<void> {
+  const { error, stdout } = await runQuietOutput(kernel, `${deferred ? INIT_DEFERRED_CODE : INIT_CODE}\nprint(__import__('os').getpid())`, timeoutMs);
+  if (error) throw new Error(`could not load spatial_runtime in the kernel: ${error}. Run \`spatialclaw doctor\`.`);
+  const pid = Number(stdout.trim().split('\n').at(-1));
+  if (Number.isInteger(pid) && pid > 0) kernelPids.set(kernel, pid);
+}
+
+/** Complete a deferred init ({@link INIT_REST_CODE}); throws with the kernel's error. */
+export async function finishWarmUp(kernel: Kernel.IKernelConnection, timeoutMs = 60_000): Promise<void> {
+  const r = await runQuiet(kernel, INIT_REST_CODE, timeoutMs);
+  if (r) throw new Error(`could not finish loading spatial_runtime in the kernel: ${r}. Run \`spatialclaw doctor\`.`);
 }
 
 /**
@@ -249,6 +276,8 @@ export class KernelSession {
   private readonly interruptGraceMs: number;
   private readonly restartTimeoutMs: number;
   private busy = false;
+  /** The deferred half of the kernel's init ({@link finishWarmUp}), once started. */
+  private warmUp: Promise<void> | null = null;
   private deathSeen = false;
   private disposed = false;
 
@@ -364,6 +393,17 @@ export class KernelSession {
   }
 
   /**
+   * Load the rest of the runtime (pyplot, the SciPy submodules: a deferred init's second half) if the kernel has not
+   * yet; {@link execute} waits for it before the first cell. Start it early (the runner does, when the first model
+   * call is sent) and it runs while the model thinks. Idempotent.
+   * @throws Error with the kernel's error when the runtime cannot be loaded.
+   */
+  finishWarmUp(): Promise<void> {
+    this.warmUp ??= finishWarmUp(this.kernel, this.restartTimeoutMs);
+    return this.warmUp;
+  }
+
+  /**
    * Run one cell. Never throws for problems in the cell itself: they become the result's status.
    * Agent cells are checked against the safety policy first and are not run if it rejects them.
    */
@@ -372,6 +412,7 @@ export class KernelSession {
     if (this.busy) throw new Error('a cell is already running in this session; wait for it to finish');
     this.busy = true;
     try {
+      await this.finishWarmUp();
       return await this.executeInner(code, options);
     } finally {
       this.busy = false;
@@ -589,7 +630,8 @@ export class KernelSession {
         if ((await waitIdle(this.kernel, this.restartTimeoutMs)) === 'dead') throw new Error('the server could not restart it');
       }
       this.deathSeen = false;
-      await initKernel(this.kernel, this.restartTimeoutMs);
+      await initKernel(this.kernel, this.restartTimeoutMs); // full: replayed cells may use plt
+      this.warmUp = Promise.resolve();
       if (this.config) await this.prepare(this.config);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import cv2
-import matplotlib
 import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageColor, ImageDraw, ImageFont
@@ -296,6 +295,8 @@ def colorize_depth(
     if hi <= lo:
         hi = lo + 1e-6
     try:
+        import matplotlib  # on first use: the deferred init loads it before a sample's first cell
+
         cm = matplotlib.colormaps[cmap]
     except KeyError as e:
         raise ValueError(f"unknown colormap {cmap!r}; e.g. 'turbo', 'viridis', 'magma'") from e

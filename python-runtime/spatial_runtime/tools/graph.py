@@ -22,12 +22,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from spatial_runtime.tools.geometry import world_to_camera
+
+
+def _nx() -> Any:
+    """networkx, imported on first use (0.08 s a kernel need not spend before its first sample; the deferred
+    init's second half imports it before a sample's first cell, spatial_runtime.session.init_rest)."""
+    import networkx
+
+    return networkx
+
 
 __all__ = [
     "RELATIONS",
@@ -187,6 +195,7 @@ def plan_route(
             raise ValueError(f"{name} must be a waypoint index in [0, {n}), got {i}")
     if max_step is None and edges is None:
         raise ValueError("plan_route needs max_step (metres) or explicit edges to know which steps are possible")
+    nx = _nx()
     G = nx.Graph()
     G.add_nodes_from(range(n))
     pairs: set[tuple[int, int]] = set()
@@ -230,6 +239,7 @@ class SceneGraph:
     """
 
     def __init__(self) -> None:
+        nx = _nx()
         self.graph = nx.DiGraph()
         self.paths = nx.Graph()
 
@@ -348,6 +358,7 @@ class SceneGraph:
         """
         self._require(a)
         self._require(b)
+        nx = _nx()
         try:
             path = nx.shortest_path(self.paths, a, b, weight="weight")
         except nx.NetworkXNoPath:
