@@ -194,13 +194,15 @@ function RunDetailView({ runId }: { runId: string }) {
     const t = setInterval(() => void store.getState().refreshDetail(), 1000);
     return () => clearInterval(t);
   }, [store, live]);
-  const seenDone = useRef(doneCount);
+  // The done count this view last saw for its run (a new run starts over: its first count loads nothing extra).
+  const seenDone = useRef<{ runId: string; done: number } | null>(null);
+  const detailRun = detail?.id;
   useEffect(() => {
-    if (doneCount === undefined || seenDone.current === doneCount) return;
-    const first = seenDone.current === undefined;
-    seenDone.current = doneCount;
-    if (!first) void store.getState().reloadSamples();
-  }, [store, doneCount]);
+    if (doneCount === undefined || detailRun === undefined) return;
+    const seen = seenDone.current;
+    seenDone.current = { runId: detailRun, done: doneCount };
+    if (seen && seen.runId === detailRun && seen.done !== doneCount) void store.getState().reloadSamples();
+  }, [store, detailRun, doneCount]);
   const cfgModel = detail?.info.config['model'];
   const modelName = cfgModel && typeof cfgModel === 'object' && 'name' in cfgModel ? String((cfgModel as { name: unknown }).name) : null;
   return (
