@@ -73,6 +73,7 @@ async function once(image: string, variant: 'before' | 'after'): Promise<ColdRun
       initRest = performance.now() - r0;
     }
     await kernel.shutdown();
+    manager.dispose(); // its polling timer would keep the bench process alive
     return { steps, total: COLD_STEPS.reduce((a, s) => a + steps[s], 0), initRest };
   } finally {
     await server.stop();
@@ -82,6 +83,17 @@ async function once(image: string, variant: 'before' | 'after'): Promise<ColdRun
 
 /** `runs` cold starts of each variant, interleaved, after one warm-up of each (file caches). */
 export async function benchColdStart(image: string, runs: number, log: (s: string) => void = () => undefined): Promise<ColdStart> {
+  // @jupyterlab/services logs each websocket and kernel death on stdout, where the bench prints its tables.
+  const quiet = console.log;
+  console.log = () => undefined;
+  try {
+    return await coldStarts(image, runs, log);
+  } finally {
+    console.log = quiet;
+  }
+}
+
+async function coldStarts(image: string, runs: number, log: (s: string) => void): Promise<ColdStart> {
   const out: ColdStart = { runs, before: [], after: [], apidoc: [] };
   await once(image, 'before');
   await once(image, 'after');

@@ -22,7 +22,11 @@ export interface KernelPoolOptions {
   minSize?: number;
   /** Shrink to `minSize` after this long without an acquire (default 10 min; 0 = never). */
   idleTimeoutMs?: number;
-  /** Kernels started at once (default: half the CPUs, at least 1): parallel starts on few cores slow each other. */
+  /**
+   * Kernels started at once (default: the CPUs). A start is half waiting (process spawn, ZMQ handshake), half CPU: on
+   * 2 cores, 2 at once had 8 kernels ready ~1.5 s sooner than 1 at a time; 4 at once delayed the first one
+   * (bench:batch, 2026-12-05).
+   */
   startConcurrency?: number;
   /**
    * When all `size` kernels are in use: `wait` (default) queues the acquire until one is released;
@@ -312,17 +316,19 @@ export class KernelPool {
     }
   }
 
-  /** Shut down every kernel the pool owns (warm and in use); pending acquires are rejected. */
   /**
-   * With `kill` (kernels on this machine, whose state nobody needs any more: a batch whose samples are all recorded),
-   * each kernel is SIGKILLed by its process id instead of asked to shut down: 8 graceful shutdowns together take
-   * about 0.5 s on 2 cores. Kernels whose process id is unknown are shut down as usual. The server, stopped next,
+   * Shut down every kernel the pool owns (warm and in use); pending acquires are rejected. With `kill` (kernels on this machine, whose state nobody needs any more: a batch whose samples are all recorded),
+   * each kernel is SIGKILLed by its process id instead of asked to shut down (8 graceful shutdowns together take
+   * about 0.5 s on 2 cores). Kernels whose process id is unknown are shut down as usual. The server, stopped next,
    * cleans up their connection files.
    */
   async close(opts: { kill?: boolean } = {}): Promise<void> {
     this.closed = true;
     if (this.cullTimer) clearInterval(this.cullTimer);
     for (const w of this.waiters.splice(0)) w.reject(new Error('the kernel pool is closed'));
+    // Kernels still starting are waited for (then shut down or killed like the others): leaving their starts
+    // pending past the server's stop kept the process alive. At concurrency 16-32 on 2 cores this is most of a
+    // batch's 1.6-4.8 s tail (docs/benchmarks.md).
     if (this.starting > 0) await new Promise<unknown>((r) => this.idleResolvers.push(r));
     const all = [...this.warm, ...this.inUse];
     this.warm.length = 0;

@@ -22,7 +22,7 @@ export interface KernelRuntimeOptions {
   poolSize?: number;
   /** What an acquire does when all pool kernels are in use (KernelPoolOptions.overflow; default `wait`). */
   poolOverflow?: 'wait' | 'start';
-  /** Kernels the pool starts at once (default: half the CPUs). */
+  /** Kernels the pool starts at once (default: the CPUs). */
   poolStartConcurrency?: number;
   /** Resident memory (MiB) a released kernel may keep after its reset, else it is replaced (KernelPoolOptions.idleMaxMib; 0 = no bound). */
   poolIdleMaxMib?: number;
