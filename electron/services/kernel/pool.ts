@@ -317,8 +317,8 @@ export class KernelPool {
   }
 
   /**
-   * Shut down every kernel the pool owns (warm and in use); pending acquires are rejected. With `kill` (kernels on this machine, whose state nobody needs any more: a batch whose samples are all recorded),
-   * each kernel is SIGKILLed by its process id instead of asked to shut down (8 graceful shutdowns together take
+   * Shut down every kernel the pool owns (warm and in use); pending acquires are rejected. With `kill` (kernels on
+   * this machine, whose state nobody needs any more: a batch whose samples are all recorded), each kernel is SIGKILLed by its process id instead of asked to shut down (8 graceful shutdowns together take
    * about 0.5 s on 2 cores). Kernels whose process id is unknown are shut down as usual. The server, stopped next,
    * cleans up their connection files.
    */
