@@ -1,7 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelPool } from '../../electron/services/kernel/pool.ts';
 import { KernelRuntime } from '../../electron/services/kernel/runtime.ts';
-import { runQuiet } from '../../electron/services/kernel/session.ts';
+import { kernelPid, runQuiet } from '../../electron/services/kernel/session.ts';
 import { executeCell } from '../../electron/services/jupyter/execute.ts';
 
 describe('KernelPool', () => {
@@ -36,6 +37,27 @@ describe('KernelPool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('close({ kill }) kills its kernels by the pid they reported, and shuts down one whose pid went stale as usual', async () => {
+    const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 2, idleTimeoutMs: 0 });
+    await pool.fill();
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    const pa = kernelPid(a)!;
+    const pb = kernelPid(b)!;
+    expect(readFileSync(`/proc/${pa}/cmdline`, 'utf8')).toContain('spatial_runtime.kernel_launch');
+    expect(pb).not.toBe(pa);
+    // b's process is replaced behind the pool's back (a server restart): its recorded pid is stale now.
+    await b.restart();
+    await expect.poll(() => existsSync(`/proc/${pb}`), { timeout: 20_000 }).toBe(false);
+    expect(kernelPid(b)).toBe(pb);
+    await pool.close({ kill: true });
+    await expect.poll(() => existsSync(`/proc/${pa}`), { timeout: 5_000, interval: 50 }).toBe(false);
+    // b was shut down through the server, not signalled by its stale pid: the server no longer lists it.
+    const listed = await fetch(`${rt.server.settings.baseUrl}api/kernels`, { headers: { Authorization: `token ${rt.server.settings.token}` } });
+    const ids = ((await listed.json()) as { id: string }[]).map((k) => k.id);
+    expect(ids).not.toContain(b.id); // (a is still listed: the server, stopped next, cleans it up)
   });
 
   it('replaces a warm kernel that dies', async () => {

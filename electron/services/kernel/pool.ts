@@ -7,6 +7,7 @@
  * (docs/kernel-protocol.md, "Release (pool)"), in which case it is shut down and replaced. Dead kernels are
  * replaced; after a period without use the pool shrinks to its minimum.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Kernel, KernelManager } from '@jupyterlab/services';
 import { DEFAULTS } from '../../../shared/defaults.ts';
@@ -75,6 +76,19 @@ interface Waiter {
 }
 
 type Conn = Kernel.IKernelConnection;
+
+/**
+ * Whether `pid` is still one of our kernel processes (`spatial_runtime.kernel_launch` in its command line, from
+ * /proc): a kernel that died and was restarted by its server has a new pid, and the old one may belong to another
+ * process by now. False where /proc cannot be read (the pool then shuts kernels down as usual).
+ */
+function isKernelProcess(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spatial_runtime.kernel_launch');
+  } catch {
+    return false;
+  }
+}
 
 export class KernelPool {
   private readonly warm: Conn[] = [];
@@ -335,7 +349,7 @@ export class KernelPool {
     this.inUse.clear();
     await Promise.all(all.map((k) => {
       const pid = opts.kill ? kernelPid(k) : null;
-      if (pid !== null) {
+      if (pid !== null && isKernelProcess(pid)) {
         try {
           process.kill(pid, 'SIGKILL');
           k.dispose(); // no reconnection attempts to a kernel that is gone
