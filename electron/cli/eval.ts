@@ -82,3 +82,12 @@ export function datasets(cmd: 'list' | 'check', o: { name?: string; dataRoot?: s
   if (cmd === 'list') return passThrough(['list', ...(root ? ['--data-root', resolve(root)] : []), ...(o.json ? ['--json'] : [])]);
   return passThrough(['check', o.name!, '--data-root', dataRootOf(o.dataRoot), ...(o.json ? ['--json'] : []), ...(o.noOpen ? ['--no-open'] : [])]);
 }
+
+/**
+ * `spatialclaw compare RUN_A RUN_B [--json]`: the two runs' common samples side by side (python-eval
+ * spatial_eval/compare.py): flips, McNemar's exact test, the paired bootstrap CI of the score difference, per task.
+ * Returns the exit code.
+ */
+export function compareRuns(runA: string, runB: string, o: { json?: boolean; resamples?: number } = {}): Promise<number> {
+  return passThrough(['compare', resolve(runA), resolve(runB), ...(o.json ? ['--json'] : []), ...(o.resamples !== undefined ? ['--resamples', String(o.resamples)] : [])]);
+}

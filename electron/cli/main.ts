@@ -15,7 +15,7 @@ import { kernelRun } from './kernel.ts';
 import { replay } from './replay.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 import { runDataset } from './run.ts';
-import { datasets, evalBenchmarks, score } from './eval.ts';
+import { compareRuns, datasets, evalBenchmarks, score } from './eval.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
 // prints to stdout. Keep CLI output clean unless asked for it.
@@ -183,6 +183,15 @@ program
   .option('--scoring <name>', 'official (default) or paper', scoringOpt)
   .option('--json', 'print JSON: {"benchmark", "scoring", "n", "per_task", "overall"} for --predictions, results.json for a run')
   .action(exitWith((run: string | undefined, opts: Parameters<typeof score>[1]) => score(run, opts)));
+
+program
+  .command('compare')
+  .description('compare two runs sample by sample: answers that flipped, McNemar\'s exact test, the paired bootstrap CI of the score difference, per task')
+  .argument('<run_a>', 'run folder A (the baseline)')
+  .argument('<run_b>', 'run folder B (compared against A: positive differences mean B scores higher)')
+  .option('--json', 'print JSON: {"n_common", "a_only_correct", "b_only_correct", "mcnemar_p", "delta", "delta_ci95", "per_task", "flips", ...}')
+  .option('--resamples <n>', 'bootstrap resamples (default 9999)', num('--resamples'))
+  .action(exitWith((a: string, b: string, opts: { json?: boolean; resamples?: number }) => compareRuns(a, b, opts)));
 
 const datasetsCmd = program.command('datasets').description('the benchmarks\' snapshots: what is there, and whether every row and media file is readable');
 datasetsCmd

@@ -458,12 +458,26 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--resamples", type=int, default=1000)
     c.set_defaults(fn=_cmd_score_run)
+    c = sub.add_parser("compare", help="compare two run folders sample by sample (flips, McNemar, paired bootstrap)")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--resamples", type=int, default=9999)
+    c.set_defaults(fn=_cmd_compare)
     c = sub.add_parser("serve-scorer", help="score answers read from stdin (JSON Lines)")
     c.add_argument("--benchmark", required=True)
     c.add_argument("--data-root", required=True)
     c.add_argument("--scoring", choices=SCORINGS, default="official")
     c.set_defaults(fn=_cmd_serve_scorer)
     return p
+
+
+def _cmd_compare(a: argparse.Namespace) -> int:
+    from spatial_eval.compare import compare_runs, format_comparison
+
+    c = compare_runs(a.run_a, a.run_b, n_resamples=a.resamples)
+    print(json.dumps(c) if a.json else format_comparison(c))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
