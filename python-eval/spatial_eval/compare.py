@@ -17,11 +17,12 @@ thresholds). Statistics, all on the paired samples:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from spatial_eval.files import iter_jsonl
 
 #: A score at or above this counts as correct.
 CORRECT_AT = 0.5
@@ -40,22 +41,17 @@ def read_scores(run: str | Path) -> dict[str, dict[str, Any]]:
             f"{run} is not a run folder: it has no samples.jsonl (pass the folder `spatialclaw run` or `eval` wrote)"
         )
     out: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-            qt = row.get("question_type") or "(none)"
-            task = f"{row['benchmark']}/{qt}" if row.get("benchmark") else qt
-            out[str(row["id"])] = {
-                "score": row.get("score"),
-                "task": task,
-                "answer": row.get("answer"),
-                "ground_truth": row.get("ground_truth"),
-            }
+    for i, row in iter_jsonl(path):
+        if isinstance(row, ValueError):
+            raise ValueError(f"{path}:{i}: not valid JSON") from row
+        qt = row.get("question_type") or "(none)"
+        task = f"{row['benchmark']}/{qt}" if row.get("benchmark") else qt
+        out[str(row["id"])] = {
+            "score": row.get("score"),
+            "task": task,
+            "answer": row.get("answer"),
+            "ground_truth": row.get("ground_truth"),
+        }
     return out
 
 
