@@ -21,9 +21,9 @@ import { ModelConfigSchema } from './model.ts';
 import { ProfileNameSchema } from './profiles.ts';
 import { RequestMessageSchema, RunEventSchema, RunInfoSchema, RunProgressSchema, SampleResultSchema } from './run.ts';
 
-/** A run is addressed by its folder name under the runs root (never a path). */
-export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'a run id is a folder name under the runs root').refine((s) => s !== '.' && s !== '..', 'not a run id');
-export const SampleIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).refine((s) => s !== '.' && s !== '..', 'not a sample id');
+import { RunIdSchema, SampleIdSchema } from './ids.ts';
+
+export { RunIdSchema, SampleIdSchema } from './ids.ts';
 // Artifact ids, array names and manifests are contracts shared with the perception server (shared/contracts/).
 export { ArrayNameSchema, ArtifactIdSchema, ArtifactManifestSchema, type ArtifactManifest } from './contracts/artifact.ts';
 

@@ -5,6 +5,7 @@
  * docs/architecture.md ("Contracts") lists each contract with its producer and consumers.
  */
 import type { z } from 'zod';
+import { AnnotationEntrySchema, TaxonomySchema } from '../annotations.ts';
 import { AgentProfileSchema, AgentRunConfigSchema, KernelProfileSchema } from '../profiles.ts';
 import { ModelRequestSchema, RequestMessageSchema, RunEventSchema, RunInfoSchema, SampleResultSchema, SampleSpecSchema } from '../run.ts';
 import { ArrayMetaSchema, ArtifactManifestSchema, ArtifactRecordSchema, PublishedArtifactSchema, StoredManifestSchema } from './artifact.ts';
@@ -56,6 +57,9 @@ export const CONTRACTS: Record<string, z.ZodType> = {
   RunInfo: RunInfoSchema,
   RequestMessage: RequestMessageSchema,
   ModelRequest: ModelRequestSchema,
+  // Annotations journal (annotations.jsonl) and the tag taxonomy (shared/annotations.ts)
+  AnnotationEntry: AnnotationEntrySchema,
+  Taxonomy: TaxonomySchema,
   // Agent profiles (run.json config.agent; the kernel part travels in PrepareConfig.profile)
   AgentProfile: AgentProfileSchema,
   AgentRunConfig: AgentRunConfigSchema,

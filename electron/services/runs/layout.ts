@@ -10,6 +10,7 @@
  *   samples/<id>/images/             PNGs referenced by its events; req-<hash>.png|.jpg: images its model calls sent
  *   attempts/<id>/<n>/               unfinished attempts moved aside on resume (never read back)
  *   progress.json                    RunProgress of a batch in flight (`run` / `eval`), replaced atomically; its last snapshot stays
+ *   annotations.jsonl                tags and notes (shared/annotations.ts), an append-only journal
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ export const EVENTS_JSONL = 'events.jsonl';
 export const MESSAGES_JSONL = 'messages.jsonl';
 export const IMAGES_DIR = 'images';
 export const PROGRESS_JSON = 'progress.json';
+export const ANNOTATIONS_JSONL = 'annotations.jsonl';
 
 /** The default parent folder of runs: `<data dir>/runs` (the data dir is created if missing). */
 export function runsRoot(): string {
