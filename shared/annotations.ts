@@ -89,6 +89,24 @@ export const AnnotationEntrySchema = z
   .meta({ id: 'AnnotationEntry' });
 export type AnnotationEntry = z.infer<typeof AnnotationEntrySchema>;
 
+/**
+ * A request to annotate one sample or one of its steps (the workbench's `annotate`, `spatialclaw tag`); the host
+ * checks it against the run and the taxonomy (electron/services/app/annotations.ts) before an entry is written.
+ * `tag`/`untag` need `tag`, `note` needs `text`, `delete_note` needs `target` (a note id of the sample); `author`
+ * blank or absent: the host's user name.
+ */
+export const AnnotateRequestSchema = z.object({
+  sample_id: SampleRefId,
+  /** 1-based step, or null for the whole sample. */
+  step: z.number().int().min(1).nullable(),
+  op: z.enum(['tag', 'untag', 'note', 'delete_note']),
+  tag: TagIdSchema.optional(),
+  text: z.string().max(20_000).optional(),
+  target: z.string().regex(/^[0-9a-f]{16}$/, 'a note id is 16 hex digits').optional(),
+  author: z.string().max(100).optional(),
+});
+export type AnnotateRequest = z.infer<typeof AnnotateRequestSchema>;
+
 /** A note in the folded state. */
 export const NoteSchema = z.object({ id: z.string(), t: z.string(), author: z.string(), step: z.number().int().nullable(), text: z.string() });
 export type Note = z.infer<typeof NoteSchema>;

@@ -18,10 +18,14 @@ export const SampleDerivedSchema = z.object({
   tool_failures: z.number().int().nonnegative(),
   /**
    * The sample's error class: the exception name of its first failed cell (`NameError`, `TimeoutError` for a timeout,
-   * `Rejected` for a cell the safety check refused, `KernelDied`), `HostError` for a host-side error, or null.
+   * `Rejected` for a cell the safety check refused, `KernelDied`), `HostError` for a host-side error (termination
+   * `error`, or an `error` message on the result, e.g. a failed fallback call), or null.
    */
   error_class: z.string().nullable(),
-  /** A fallback model call (role `fallback`) was made, or the answer did not come from ReturnAnswer. */
+  /**
+   * A fallback model call (role `fallback`) was made, or the answer did not come from ReturnAnswer (answer_source
+   * `last_submitted` or `direct_answer`; a sample without any answer did not use a fallback).
+   */
   fallback_used: z.boolean(),
   /** Tag ids on the sample or any of its steps (shared/annotations.ts), in the order first applied. */
   tags: z.array(z.string()),
@@ -76,7 +80,12 @@ export const TriageQuerySchema = z
   .strict();
 export type TriageQuery = z.input<typeof TriageQuerySchema>;
 
-/** Counts of each value of a facet among the samples matching every *other* active filter (as FiftyOne does). */
+/**
+ * Counts of each value of a facet among the samples matching every *other* active filter (as FiftyOne does). Every
+ * value present in the run is listed (count 0 when none of those samples has it); a missing question type, benchmark
+ * or error class is the value `none`, a sample without tags `untagged`; `tool_failures` and `fallback_used` have the
+ * values `true` and `false`.
+ */
 export const FacetCountsSchema = z.array(z.object({ value: z.string(), count: z.number().int().nonnegative() }));
 
 export const TriagePageSchema = z.object({

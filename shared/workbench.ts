@@ -13,13 +13,18 @@
  * client parses JSON results with the result schema. See docs/workbench.md.
  */
 import { z } from 'zod';
+import { AnnotateRequestSchema, RunAnnotationsSchema, SampleAnnotationsSchema, TaxonomySchema } from './annotations.ts';
+import { CompareRequestSchema, RunComparisonSchema } from './compare.ts';
 import { ArrayNameSchema, ArtifactIdSchema, ArtifactManifestSchema } from './contracts/artifact.ts';
 import { DEFAULTS } from './defaults.ts';
 import { DoctorReportSchema } from './doctor.ts';
+import { ExportFormatSchema } from './export.ts';
 import { CellResultSchema, InputSpecSchema } from './kernel.ts';
 import { ModelConfigSchema } from './model.ts';
 import { ProfileNameSchema } from './profiles.ts';
+import { RunResultsSchema } from './results.ts';
 import { RequestMessageSchema, RunEventSchema, RunInfoSchema, RunProgressSchema, SampleResultSchema } from './run.ts';
+import { TriagePageSchema, TriageQuerySchema } from './triage.ts';
 
 import { RunIdSchema, SampleIdSchema } from './ids.ts';
 
@@ -89,7 +94,10 @@ export type AskStarted = z.infer<typeof AskStartedSchema>;
 // Runs
 
 export const RunQuerySchema = z.object({
-  /** Case-insensitive substring of the run id, model name or dataset. */
+  /**
+   * Case-insensitive substring of the run id, model name, dataset, kind or a benchmark name, or (3 characters or
+   * more) of one of the run's sample questions (electron/services/workbench/run-search.ts).
+   */
   search: z.string().optional(),
   status: z.enum(['running', 'finished', 'interrupted', 'failed']).optional(),
   model: z.string().optional(),
@@ -109,6 +117,8 @@ export const RunRowSchema = z.object({
   done: z.number().int().nonnegative(),
   live: z.boolean(),
   error: z.string().nullable(),
+  /** When the search matched only a sample question: the first such question, as written. */
+  matched_question: z.string().optional(),
 });
 export type RunRow = z.infer<typeof RunRowSchema>;
 
@@ -171,6 +181,11 @@ export const SampleEventsSchema = z.object({
   console: z.array(RunEventSchema),
   /** Whether the sample is running now (live events follow on the event stream). */
   live: z.boolean(),
+  /**
+   * The sample's recorded result (its line of samples.jsonl: ground truth, score, termination, steps, duration,
+   * usage), or null while it runs or when the run's samples.jsonl has no line for it. Absent from older hosts.
+   */
+  result: SampleResultSchema.nullable().optional(),
 });
 export type SampleEvents = z.infer<typeof SampleEventsSchema>;
 
@@ -197,15 +212,34 @@ export const ModelEntrySchema = z.object({
   name: z.string(),
   config: ModelConfigSchema,
   file: z.string(),
-  /** A built-in config shipped with the app (`<root>/models/`, the paper's backbones): read-only; a saved config of the same name replaces it. */
+  /**
+   * A built-in config shipped with the app (`<root>/models/`, the paper's backbones): read-only; a saved config of
+   * the same name replaces it (saveModel with `replace: true` only).
+   */
   builtin: z.boolean().optional(),
 });
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 
+/** saveModel's arguments: a config saved under an existing name (file stem) replaces it only with `replace: true`. */
+export const SaveModelArgsSchema = z.object({
+  config: ModelConfigSchema,
+  /** Replace a config (or shadow a built-in one) of the same name; without it, a taken name is refused (HTTP 409). */
+  replace: z.boolean().optional(),
+}).strict();
+
 export const ModelTestSchema = z.object({
   ok: z.boolean(),
-  /** Per endpoint: reachable, latency and the error that says how to fix it. */
-  endpoints: z.array(z.object({ base_url: z.string(), ok: z.boolean(), latency_ms: z.number().nullable(), error: z.string().nullable() })),
+  /**
+   * Per endpoint: reachable, latency, the model ids its `GET /models` lists (null when it could not say), and the
+   * error that says how to fix it (unreachable, or the configured model id is not among those it serves).
+   */
+  endpoints: z.array(z.object({
+    base_url: z.string(),
+    ok: z.boolean(),
+    latency_ms: z.number().nullable(),
+    error: z.string().nullable(),
+    served: z.array(z.string()).nullable().optional(),
+  })),
 });
 export type ModelTest = z.infer<typeof ModelTestSchema>;
 
@@ -314,8 +348,19 @@ export const METHODS = {
   // Runs
   listRuns: method(RunQuerySchema, z.array(RunRowSchema), 'Runs under the runs root, newest first, filtered.'),
   getRun: method(RunRef, RunDetailSchema, 'One run: run.json, finished count, accuracy.'),
+  runResults: method(RunRef, RunResultsSchema, "A run's results per benchmark, category and question type (results.json, or live per-sample means), and its chart data."),
   listSamples: method(SampleQuerySchema, SamplePageSchema, 'A page of finished samples (loaded on demand).'),
-  sampleEvents: method(SampleRef, SampleEventsSchema, "A sample's events and console cells."),
+  triageSamples: method(
+    TriageQuerySchema,
+    TriagePageSchema,
+    'Failure triage: a page of finished samples with what their events and annotations say, filtered and sorted, with facet counts and ranges (shared/triage.ts).',
+  ),
+  exportRun: method(
+    z.object({ run_id: RunIdSchema, format: ExportFormatSchema }).strict(),
+    Binary,
+    "One row per finished sample (scores, tags, notes, steps, tokens, termination, error) as CSV, Parquet or JSON Lines bytes, as `spatialclaw export` writes (docs/export.md).",
+  ),
+  sampleEvents: method(SampleRef, SampleEventsSchema, "A sample's events, console cells and, once finished, its result."),
   sampleImage: method(
     z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, path: z.string().regex(/^images\/[A-Za-z0-9_.-]+\.(png|jpg)$/) }).strict(),
     Binary,
@@ -326,6 +371,20 @@ export const METHODS = {
     RequestMessagesSchema,
     "The messages a model call sent, resolved from the ids of its model_call event's `request` (sample's messages.jsonl).",
   ),
+  compareRuns: method(
+    CompareRequestSchema,
+    RunComparisonSchema,
+    'Compare 2-6 runs of the same benchmark against the first, sample by sample: flips, McNemar, paired bootstrap CI, per task (shared/compare.ts).',
+  ),
+  // Annotations
+  getAnnotations: method(RunRef, RunAnnotationsSchema, "A run's tags and notes, folded from its annotations.jsonl, by sample id."),
+  annotate: method(
+    AnnotateRequestSchema.extend({ run_id: RunIdSchema }).strict(),
+    SampleAnnotationsSchema,
+    'Tag or untag a sample or one of its steps, add a note, or delete one; returns the sample\'s annotations after the write.',
+  ),
+  getTaxonomy: method(Empty, TaxonomySchema, 'The tag taxonomy (<data dir>/taxonomy.json, else the default one).'),
+  saveTaxonomy: method(z.object({ taxonomy: TaxonomySchema }).strict(), TaxonomySchema, 'Replace the tag taxonomy; tags already used stay on their samples.'),
   // Kernel console
   consoleCell: method(
     z.object({ run_id: RunIdSchema, sample_id: SampleIdSchema, code: z.string().min(1).max(200_000) }).strict(),
@@ -337,8 +396,8 @@ export const METHODS = {
   artifactArray: method(ArtifactRefSchema.extend({ name: ArrayNameSchema }).strict(), Binary, 'One array of an artifact as raw .npy bytes.'),
   // Settings: models
   listModels: method(Empty, z.array(ModelEntrySchema), 'Model endpoint configs (keys are never included: configs name env vars).'),
-  saveModel: method(z.object({ config: ModelConfigSchema }).strict(), ModelEntrySchema, 'Add or replace a model config (by name).'),
-  testModel: method(z.object({ name: z.string().min(1) }).strict(), ModelTestSchema, "Check each of a model's endpoints."),
+  saveModel: method(SaveModelArgsSchema, ModelEntrySchema, 'Add a model config; one whose name is taken is refused (409) unless `replace: true`.'),
+  testModel: method(z.object({ name: z.string().min(1) }).strict(), ModelTestSchema, "Check each of a model's endpoints: reachable, and serving the configured model id."),
   removeModel: method(z.object({ name: z.string().min(1) }).strict(), Ok, 'Delete a model config.'),
   // Settings: perception servers
   listPerception: method(Empty, z.array(PerceptionEntrySchema), 'Perception servers with health.'),

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BenchError, LiveScorer, loadBenchmarks, passThrough, type ScoringName, scoreRun } from '../services/bench/index.ts';
 import { env, ENV } from '../services/config/env.ts';
+import { batchSummary, formatBatchSummary } from '../services/runs/batch-summary.ts';
 import { executeRun, type RunOptions } from './run.ts';
 
 /** The data root: `--data-root`, else $SPATIALCLAW_DATA_ROOT. @throws Error saying how to give one. */
@@ -55,7 +56,8 @@ export async function evalBenchmarks(o: EvalOptions): Promise<number> {
       await s.start();
       return { scoring, score: (id, answer) => s.score(id, answer), close: () => s.close() };
     },
-    summary: async (dir) => `\n${await scoreRun(dir, { scoring, dataRoot })}`,
+    // The batch's own summary (terminations, failed cells, host errors, tokens), then the official scores.
+    summary: async (dir, wallS) => `\n${formatBatchSummary(batchSummary(dir, { wallS }))}\n\n${await scoreRun(dir, { scoring, dataRoot })}`,
   });
 }
 

@@ -16,6 +16,8 @@ import { replay } from './replay.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 import { runDataset } from './run.ts';
 import { compareRuns, datasets, evalBenchmarks, score } from './eval.ts';
+import { exportFormatOpt, exportRun } from './export.ts';
+import { tagCommand, type TagOptions } from './tag.ts';
 
 // @jupyterlab/services reports websocket and kernel-status changes through console.debug, which Node
 // prints to stdout. Keep CLI output clean unless asked for it.
@@ -192,6 +194,43 @@ program
   .option('--json', 'print JSON: {"n_common", "a_only_correct", "b_only_correct", "mcnemar_p", "delta", "delta_ci95", "per_task", "flips", ...}')
   .option('--resamples <n>', 'bootstrap resamples (default 9999)', num('--resamples'))
   .action(exitWith((a: string, b: string, opts: { json?: boolean; resamples?: number }) => compareRuns(a, b, opts)));
+
+program
+  .command('export')
+  .description('one row per finished sample of a run (scores, tags, notes, steps, tokens, termination, error) as CSV, Parquet or JSON Lines (docs/export.md)')
+  .argument('<run>', 'run folder, or a run id under the runs root')
+  .requiredOption('--format <format>', 'csv | parquet | jsonl', exportFormatOpt)
+  .option('--out <file>', 'file to write (default: <run>/export.<format>)')
+  .action(exitWith((run: string, opts: { format: 'csv' | 'parquet' | 'jsonl'; out?: string }) => exportRun(run, opts)));
+
+program
+  .command('tag')
+  .description("tag a sample or one of its steps, add or delete notes (the run's annotations.jsonl), or list a run's annotations")
+  .argument('<run>', 'run folder, or a run id under the runs root')
+  .argument('[sample]', 'sample id (with --list: only its annotations)')
+  .option('--step <n>', 'annotate this step (1-based cell number) instead of the whole sample')
+  .option('--tag <id>', 'tag id from the taxonomy, e.g. perception.segmentation_miss; repeatable', collect, [])
+  .option('--note <text>', 'add a note; repeatable', collect, [])
+  .option('--delete-note <id>', 'delete a note by its id (ids from --list); repeatable', collect, [])
+  .option('--remove', 'remove the --tag tags instead of adding them')
+  .option('--author <name>', 'who annotates (default: your user name)')
+  .option('--list', "print the run's annotations: per sample and step, tags and notes")
+  .option('--json', 'print JSON: {"samples": {id: {"tags", "notes"}}} for --list, the sample\'s {"tags", "notes"} otherwise')
+  .action(exitWith((run: string, sample: string | undefined, opts: TagOptions) => tagCommand(run, sample, opts)));
+
+program
+  .command('import')
+  .description('import a SpatialClaw work dir (predictions.jsonl, session-*/trace.jsonl, show_images/) as a run the workbench browses, annotates and compares (docs/import.md)')
+  .argument('<dir>', 'the work dir SpatialClaw wrote (its --work_dir)')
+  .option('--runs <dir>', 'runs root to write the run under (default: <data dir>/runs)')
+  .option('--id <run_id>', 'run id, the folder name (default: import-<UTC time>-<4 hex>); an existing run is never overwritten')
+  .option('--data-root <dir>', `${DATA_ROOT_HELP}; when it holds the work dir's benchmark, samples get their real inputs and question types and are scored by spatial_eval`)
+  .option('--scoring <name>', 'with a data root: official (default) or paper; without one the work dir\'s own scores are kept', scoringOpt)
+  .option('--json', 'print the import report as JSON')
+  .action(async (dir: string, opts: Parameters<typeof import('./import.ts').importCommand>[1]) => {
+    const { importCommand } = await import('./import.ts');
+    process.exitCode = await importCommand(dir, opts);
+  });
 
 const datasetsCmd = program.command('datasets').description('the benchmarks\' snapshots: what is there, and whether every row and media file is readable');
 datasetsCmd

@@ -23,10 +23,9 @@ import { ModelRegistry } from '../services/model/registry.ts';
 import { redactConfig } from '../services/model/config.ts';
 import { newRunId } from '../services/runs/layout.ts';
 import { type PerceptionCacheSummary, perceptionCacheSummary } from '../services/runs/cache-summary.ts';
-import { readRun } from '../services/runs/reader.ts';
 import { assertNoSecrets } from '../services/runs/secrets.ts';
 import { RunWriter } from '../services/runs/writer.ts';
-import { summarize } from '../services/runs/scoring.ts';
+import { batchSummary, formatBatchSummary } from '../services/runs/batch-summary.ts';
 import { type ModelFlags, modelFlags, requireModel } from './ask.ts';
 
 const DatasetRowSchema = z.object({
@@ -100,7 +99,7 @@ export async function runDataset(o: RunOptions): Promise<number> {
   return executeRun(o, {
     describe: () => ({ kind: 'run', dataset: resolve(o.dataset) }),
     samples: async () => readDataset(o.dataset),
-    summary: async (dir) => `\n${JSON.stringify(summarize(readRun(dir).samples), null, 2)}`,
+    summary: async (dir, wallS) => `\n${formatBatchSummary(batchSummary(dir, { wallS }))}`,
   });
 }
 
@@ -112,8 +111,8 @@ export interface RunPlan {
   samples: () => Promise<SampleSpec[]>;
   /** The benchmark scorer (eval), started before the first sample and closed at the end. */
   scorer?: (() => Promise<SampleContext['scorer'] & { close: () => Promise<void> }>) | undefined;
-  /** What to print once the run is recorded. */
-  summary: (dir: string) => Promise<string>;
+  /** What to print once the run is recorded; `wallS`: seconds since the command started. */
+  summary: (dir: string, wallS: number) => Promise<string>;
 }
 
 /**
@@ -199,7 +198,7 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
       stopPrinting();
       await writer.finish(status);
     }
-    console.log(await plan.summary(dir));
+    console.log(await plan.summary(dir, (Date.now() - t0) / 1000));
     let cache: PerceptionCacheSummary | null = null;
     try {
       cache = perceptionCacheSummary(dir);

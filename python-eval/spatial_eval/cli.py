@@ -12,6 +12,10 @@ Commands (each prints JSON with ``--json`` or JSON Lines where noted, and a read
 * ``score-run RUN [--scoring S] [--data-root D] [--json]``: scores a run folder and writes ``RUN/results.json``.
 * ``serve-scorer --benchmark SPEC --data-root D --scoring S``: reads ``{"id", "answer"}`` lines on stdin and writes
   ``{"id", "score"}`` lines (the host's live per-sample score).
+* ``compare-many RUN RUN [RUN...] [--resamples N]``: the workbench's comparison (``compareRuns``) as JSON, the first
+  run the baseline (spatial_eval/compare.py ``compare_many``); a refusal prints ``error:`` and ``fix:`` lines.
+* ``export --format csv|parquet|jsonl --out FILE``: reads export rows (shared/export.ts ``ExportRow``) as JSON Lines
+  on stdin, writes FILE (spatial_eval/export.py) and prints ``{"path", "rows"}``.
 
 Exit codes: 0 ok, 1 problems found (check) or nothing to score, 2 bad arguments or missing data.
 """
@@ -464,12 +468,41 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--resamples", type=int, default=9999)
     c.set_defaults(fn=_cmd_compare)
+    c = sub.add_parser("compare-many", help="compare 2-6 run folders against the first, with a per-sample table (JSON)")
+    c.add_argument("runs", nargs="+")
+    c.add_argument("--resamples", type=int, default=9999)
+    c.set_defaults(fn=_cmd_compare_many)
     c = sub.add_parser("serve-scorer", help="score answers read from stdin (JSON Lines)")
     c.add_argument("--benchmark", required=True)
     c.add_argument("--data-root", required=True)
     c.add_argument("--scoring", choices=SCORINGS, default="official")
     c.set_defaults(fn=_cmd_serve_scorer)
+    c = sub.add_parser("export", help="write export rows read from stdin (JSON Lines) as csv, parquet or jsonl")
+    c.add_argument("--format", required=True, choices=("csv", "parquet", "jsonl"))
+    c.add_argument("--out", required=True)
+    c.set_defaults(fn=_cmd_export)
     return p
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from spatial_eval.export import read_rows, write_export
+
+    rows = read_rows(sys.stdin)
+    path = write_export(rows, a.format, a.out)
+    print(json.dumps({"path": str(path), "rows": len(rows)}))
+    return 0
+
+
+def _cmd_compare_many(a: argparse.Namespace) -> int:
+    from spatial_eval.compare import CompareError, compare_many
+
+    try:
+        c = compare_many(a.runs, n_resamples=a.resamples)
+    except CompareError as e:
+        print(f"error: {e}\nfix: {e.fix}", file=sys.stderr)
+        return 2
+    print(json.dumps(c))
+    return 0
 
 
 def _cmd_compare(a: argparse.Namespace) -> int:

@@ -13,10 +13,16 @@ thresholds). Statistics, all on the paired samples:
   samples, [delta, delta] when every difference is the same.
 
 ``per_task`` repeats them per question type (``question_type``; for benchmark runs ``<benchmark>/<question_type>``).
+
+:func:`compare_many` is the workbench's form (``compareRuns``, shared/compare.ts ``RunComparison``): two to six runs,
+the first the baseline, each other run compared with it by the same :func:`compare_scores` as ``compare_runs``, plus a
+per-sample table with every run's answer and each pair's flip. It refuses runs of different benchmarks and pairs
+without a scored sample in common (:class:`CompareError`, with the fix).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,9 @@ CORRECT_AT = 0.5
 
 
 def read_scores(run: str | Path) -> dict[str, dict[str, Any]]:
-    """``{sample id: {"score", "task", "answer", "ground_truth"}}`` of a run folder's finished samples.
+    """``{sample id: {"score", "task", "answer", "ground_truth", "question", "benchmark", "question_type"}}`` of a run
+    folder's finished samples (``samples.jsonl``, in file order; a sample recorded twice keeps its last line).
+    ``benchmark``, ``question_type`` and ``question`` are None when the line has none.
 
     Raises:
         FileNotFoundError: naming the folder when it has no ``samples.jsonl`` (not a run folder).
@@ -51,6 +59,9 @@ def read_scores(run: str | Path) -> dict[str, dict[str, Any]]:
             "task": task,
             "answer": row.get("answer"),
             "ground_truth": row.get("ground_truth"),
+            "question": row.get("question"),
+            "benchmark": row.get("benchmark") or None,
+            "question_type": row.get("question_type"),
         }
     return out
 
@@ -94,17 +105,14 @@ def paired_stats(a: list[float], b: list[float], *, n_resamples: int = 9999, see
     }
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path, *, n_resamples: int = 9999, seed: int = 0) -> dict[str, Any]:
-    """Compare two run folders (B against A). Returns the overall statistics, ``per_task``, the samples only one run
-    scored, and ``flips``: ``{"right_to_wrong": [ids], "wrong_to_right": [ids]}`` (A → B).
-
-    Raises:
-        FileNotFoundError, ValueError: from :func:`read_scores`.
-    """
-    a = read_scores(run_a)
-    b = read_scores(run_b)
+def compare_scores(
+    a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], *, n_resamples: int = 9999, seed: int = 0
+) -> dict[str, Any]:
+    """Compare two runs' :func:`read_scores` tables (B against A): ``correct_at``, the overall :func:`paired_stats`,
+    ``a_only_samples`` / ``b_only_samples`` (recorded by one run only), ``per_task`` and ``flips``
+    (``{"right_to_wrong": [ids], "wrong_to_right": [ids]}``, A → B, in A's order)."""
     common = [k for k in a if k in b and a[k]["score"] is not None and b[k]["score"] is not None]
-    out: dict[str, Any] = {"a": str(run_a), "b": str(run_b), "correct_at": CORRECT_AT}
+    out: dict[str, Any] = {"correct_at": CORRECT_AT}
     scores_a = [a[k]["score"] for k in common]
     scores_b = [b[k]["score"] for k in common]
     out.update(paired_stats(scores_a, scores_b, n_resamples=n_resamples, seed=seed))
@@ -121,6 +129,144 @@ def compare_runs(run_a: str | Path, run_b: str | Path, *, n_resamples: int = 999
     wrong = [k for k in common if a[k]["score"] < CORRECT_AT and b[k]["score"] >= CORRECT_AT]
     out["flips"] = {"right_to_wrong": right, "wrong_to_right": wrong}
     return out
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, *, n_resamples: int = 9999, seed: int = 0) -> dict[str, Any]:
+    """Compare two run folders (B against A): ``a`` and ``b`` (the folders as given) and :func:`compare_scores`.
+
+    Raises:
+        FileNotFoundError, ValueError: from :func:`read_scores`.
+    """
+    stats = compare_scores(read_scores(run_a), read_scores(run_b), n_resamples=n_resamples, seed=seed)
+    return {"a": str(run_a), "b": str(run_b), **stats}
+
+
+#: The most runs :func:`compare_many` takes (shared/compare.ts ``COMPARE_MAX_RUNS``).
+MAX_RUNS = 6
+
+
+class CompareError(ValueError):
+    """Runs that cannot be compared, with what to do instead (``fix``)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def _benchmarks_of(table: dict[str, dict[str, Any]]) -> list[str]:
+    return sorted({r["benchmark"] for r in table.values() if r["benchmark"]})
+
+
+def _flip(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | None:
+    if a is None or b is None or a["correct"] is None or b["correct"] is None:
+        return None
+    if a["correct"] and not b["correct"]:
+        return "right_to_wrong"
+    if b["correct"] and not a["correct"]:
+        return "wrong_to_right"
+    return "same"
+
+
+def compare_many(runs: Sequence[str | Path], *, n_resamples: int = 9999, seed: int = 0) -> dict[str, Any]:
+    """Compare 2..:data:`MAX_RUNS` run folders: the first is the baseline, each other run is compared with it.
+
+    Returns shared/compare.ts ``RunComparison``: ``baseline`` (its id), ``correct_at``, ``resamples``, ``runs``
+    (``{"id", "benchmarks", "samples", "scored"}`` per run; the id is the folder's name, which is the run id under a
+    runs root), ``pairs`` (per other run: ``{"a": baseline id, "b": run id, **compare_scores}``, the numbers
+    ``spatialclaw compare BASELINE RUN --json`` prints) and ``samples``: one row per sample any run recorded (the
+    baseline's order, then the others'), ``{"id", "benchmark", "question_type", "task", "question",
+    "ground_truth", "runs": [{"answer", "score", "correct"} | None per run], "flips": [kind | None per pair]}``
+    with kind ``right_to_wrong``, ``wrong_to_right`` or ``same`` (None: a run of the pair has no score for it).
+
+    Raises:
+        CompareError: fewer than 2 or more than :data:`MAX_RUNS` runs, a run given twice, a run without
+            ``samples.jsonl``, a run of other benchmarks than the baseline's (no benchmark in common, or benchmark
+            samples against non-benchmark ones), or a pair with no scored sample in common.
+        ValueError: from :func:`read_scores` (a line that is not JSON).
+    """
+    paths = [Path(r) for r in runs]
+    ids = [p.name for p in paths]
+    if not 2 <= len(paths) <= MAX_RUNS:
+        raise CompareError(f"compare takes 2 to {MAX_RUNS} runs, not {len(paths)}", f"pick 2 to {MAX_RUNS} runs")
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise CompareError(f"run {', '.join(twice)} is listed twice", "pick each run once")
+    tables = []
+    for p, rid in zip(paths, ids, strict=True):
+        if not (p / "samples.jsonl").is_file():
+            raise CompareError(
+                f"run {rid} has no finished samples yet ({p} has no samples.jsonl)",
+                "wait until it has finished samples, or pick another run",
+            )
+        tables.append(read_scores(p))
+    info = [
+        {
+            "id": rid,
+            "benchmarks": _benchmarks_of(t),
+            "samples": len(t),
+            "scored": sum(1 for r in t.values() if r["score"] is not None),
+        }
+        for rid, t in zip(ids, tables, strict=True)
+    ]
+    base, base_info = tables[0], info[0]
+
+    def what(i: dict[str, Any]) -> str:
+        return ", ".join(i["benchmarks"]) or "no benchmark"
+
+    for t, i in zip(tables[1:], info[1:], strict=True):
+        if (base_info["benchmarks"] or i["benchmarks"]) and not set(base_info["benchmarks"]) & set(i["benchmarks"]):
+            raise CompareError(
+                f"runs {base_info['id']} and {i['id']} are of different benchmarks "
+                f"({base_info['id']}: {what(base_info)}; {i['id']}: {what(i)})",
+                "compare runs of the same benchmark (`spatialclaw eval --benchmark NAME` runs with the same NAME, "
+                "or `spatialclaw run` runs of the same dataset): samples are matched by id, and other benchmarks' "
+                "samples never match",
+            )
+        if not any(k in t and r["score"] is not None and t[k]["score"] is not None for k, r in base.items()):
+            raise CompareError(
+                f"runs {base_info['id']} and {i['id']} have no scored sample in common "
+                f"({base_info['id']}: {base_info['samples']} samples, {base_info['scored']} scored; "
+                f"{i['id']}: {i['samples']} samples, {i['scored']} scored)",
+                "pick runs that answered the same samples (the same benchmark or dataset, and the same --limit, "
+                "--subsample and --seed); samples are matched by id and need a score (a ground truth) in both runs",
+            )
+    pairs = [
+        {"a": ids[0], "b": i["id"], **compare_scores(base, t, n_resamples=n_resamples, seed=seed)}
+        for t, i in zip(tables[1:], info[1:], strict=True)
+    ]
+    samples = []
+    for k in dict.fromkeys(k for t in tables for k in t):
+        first = next(t[k] for t in tables if k in t)
+        cells = [
+            None
+            if k not in t
+            else {
+                "answer": t[k]["answer"],
+                "score": t[k]["score"],
+                "correct": None if t[k]["score"] is None else bool(t[k]["score"] >= CORRECT_AT),
+            }
+            for t in tables
+        ]
+        samples.append(
+            {
+                "id": k,
+                "benchmark": first["benchmark"],
+                "question_type": first["question_type"],
+                "task": first["task"],
+                "question": first["question"],
+                "ground_truth": first["ground_truth"],
+                "runs": cells,
+                "flips": [_flip(cells[0], c) for c in cells[1:]],
+            }
+        )
+    return {
+        "baseline": ids[0],
+        "correct_at": CORRECT_AT,
+        "resamples": n_resamples,
+        "runs": info,
+        "pairs": pairs,
+        "samples": samples,
+    }
 
 
 def format_comparison(c: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 import { Component, lazy, type ReactNode, Suspense } from 'react';
 import type { WorkbenchApi } from '../../shared/api.ts';
 import { AskView } from './components/AskView.tsx';
+import { CompareView } from './components/CompareView.tsx';
 import { ErrorBox } from './components/common.tsx';
 import { RunsView } from './components/RunsView.tsx';
 import { SettingsView } from './components/SettingsView.tsx';
@@ -13,6 +14,7 @@ const Inspector = lazy(() => import('./inspector/index.ts').then((m) => ({ defau
 const VIEWS: { id: View; label: string; blurb: string }[] = [
   { id: 'ask', label: 'Ask', blurb: 'Ask a spatial question about a local video, images or an RGB-D folder and watch the agent work.' },
   { id: 'runs', label: 'Runs', blurb: 'Browse past runs and benchmark results, open a sample and try code in its kernel.' },
+  { id: 'compare', label: 'Compare', blurb: 'Compare runs of the same benchmark sample by sample: flips, McNemar\'s test, the paired bootstrap CI of the score difference, per category.' },
   { id: 'settings', label: 'Settings', blurb: 'Model endpoints, perception servers, kernel limits and the installation check.' },
 ];
 
@@ -79,6 +81,7 @@ function InspectorLayer() {
 function CurrentView({ view }: { view: View }) {
   if (view === 'ask') return <AskView />;
   if (view === 'runs') return <RunsView />;
+  if (view === 'compare') return <CompareView />;
   return <SettingsView />;
 }
 

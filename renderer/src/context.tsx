@@ -3,6 +3,7 @@ import { useStore } from 'zustand';
 import type { StoreApi } from 'zustand/vanilla';
 import type { WorkbenchApi } from '../../shared/api.ts';
 import { createRunsStore, sampleKey, createSamplesStore, createUiStore, type RunsState, type SamplesState, type UiState } from './stores.ts';
+import { createTriageStore, type TriageState } from './triage-store.ts';
 
 /** The UI store exists without a host connection (navigation still works). */
 export const uiStore: StoreApi<UiState> = createUiStore();
@@ -14,13 +15,14 @@ interface HostStores {
   api: WorkbenchApi;
   runs: StoreApi<RunsState>;
   samples: StoreApi<SamplesState>;
+  triage: StoreApi<TriageState>;
 }
 
 const HostContext = createContext<HostStores | null>(null);
 
 /** Creates the host-bound stores and routes host events into them for the app's lifetime. */
 export function HostProvider({ api, children }: { api: WorkbenchApi; children: ReactNode }) {
-  const stores = useMemo<HostStores>(() => ({ api, runs: createRunsStore(api), samples: createSamplesStore(api) }), [api]);
+  const stores = useMemo<HostStores>(() => ({ api, runs: createRunsStore(api), samples: createSamplesStore(api), triage: createTriageStore(api) }), [api]);
   useEffect(
     () =>
       api.subscribe((e) => {
@@ -44,6 +46,11 @@ function useHost(): HostStores {
 export const useApi = (): WorkbenchApi => useHost().api;
 export const useRunsStore = (): StoreApi<RunsState> => useHost().runs;
 export const useSamplesStore = (): StoreApi<SamplesState> => useHost().samples;
+
+export const useTriageStore = (): StoreApi<TriageState> => useHost().triage;
+export function useTriage<T>(selector: (s: TriageState) => T): T {
+  return useStore(useHost().triage, selector);
+}
 
 export function useRuns<T>(selector: (s: RunsState) => T): T {
   return useStore(useHost().runs, selector);

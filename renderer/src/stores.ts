@@ -18,7 +18,7 @@ import { addConsoleResult, emptyTimeline, foldEvent, type Timeline } from './tim
 // ---------------------------------------------------------------------------------------------------
 // UI
 
-export type View = 'ask' | 'runs' | 'settings';
+export type View = 'ask' | 'runs' | 'compare' | 'settings';
 
 export interface InspectorTarget {
   artifact: ArtifactRef;
@@ -37,6 +37,9 @@ export interface UiState {
   openSampleId: string | null;
   openRun: (runId: string | null) => void;
   openSample: (sampleId: string | null) => void;
+  /** The open run's tab: its samples (triage) or its results (ResultsView); kept across runs. */
+  runTab: 'samples' | 'results';
+  setRunTab: (tab: 'samples' | 'results') => void;
   /** The artifact open in the 3D inspector. */
   inspector: InspectorTarget | null;
   setInspector: (t: InspectorTarget | null) => void;
@@ -44,6 +47,9 @@ export interface UiState {
   drafts: Record<string, string>;
   setDraft: (key: string, code: string) => void;
   insertCode: (key: string, code: string) => void;
+  /** Runs picked for comparison (Runs list checkboxes, Compare view), in the order picked: the first is the baseline. */
+  compareRunIds: string[];
+  setCompareRuns: (ids: string[]) => void;
 }
 
 export const sampleKey = (runId: string, sampleId: string): string => `${runId}/${sampleId}`;
@@ -58,8 +64,12 @@ export function createUiStore(): StoreApi<UiState> {
     openSampleId: null,
     openRun: (openRunId) => set({ openRunId, openSampleId: null }),
     openSample: (openSampleId) => set({ openSampleId }),
+    runTab: 'samples',
+    setRunTab: (runTab) => set({ runTab }),
     inspector: null,
     setInspector: (inspector) => set({ inspector }),
+    compareRunIds: [],
+    setCompareRuns: (compareRunIds) => set({ compareRunIds }),
     drafts: {},
     setDraft: (key, code) => set((s) => ({ drafts: { ...s.drafts, [key]: code } })),
     insertCode: (key, code) =>
@@ -73,11 +83,6 @@ export function createUiStore(): StoreApi<UiState> {
 // ---------------------------------------------------------------------------------------------------
 // Runs
 
-export interface SampleFilter {
-  search: string;
-  sort: 'index' | 'score' | 'steps' | 'duration';
-}
-
 export interface RunsState {
   filters: RunQuery;
   runs: RunRow[] | null;
@@ -89,28 +94,10 @@ export interface RunsState {
   runId: string | null;
   detail: RunDetail | null;
   detailError: ShownError | null;
-  /** Rows matching the sample filter (null until the first page arrived). */
-  total: number | null;
-  pageSize: number;
-  /** Loaded pages by page number (offset / pageSize). */
-  pages: Record<number, SampleResult[]>;
-  /** Page numbers being fetched. */
-  pending: Record<number, true>;
-  samplesError: ShownError | null;
-  sampleFilter: SampleFilter;
-  /** Bumped whenever the sample query changes; responses for an older generation are dropped. */
-  generation: number;
+  /** Open a run (its detail); the triage store (triage-store.ts) loads its samples. */
   openRun: (runId: string | null) => Promise<void>;
-  setSampleFilter: (f: Partial<SampleFilter>) => void;
-  /** Make sure rows [start, end) are loaded (or loading): fetches only the missing pages. */
-  ensureRows: (start: number, end: number) => Promise<void>;
-  rowAt: (index: number) => SampleResult | undefined;
-  /** Reload the open run (detail + drop the cached pages). */
-  refreshRun: () => Promise<void>;
   /** Fetch the open run's detail again (done count, progress) without reloading its sample pages. */
   refreshDetail: () => Promise<void>;
-  /** Reload the open run's sample pages (new samples of a live run), keeping its detail. */
-  reloadSamples: () => Promise<void>;
 }
 
 const cleanQuery = (q: RunQuery): RunQuery => {
@@ -119,52 +106,8 @@ const cleanQuery = (q: RunQuery): RunQuery => {
   return out;
 };
 
-export function createRunsStore(api: WorkbenchApi, pageSize = 100): StoreApi<RunsState> {
+export function createRunsStore(api: WorkbenchApi): StoreApi<RunsState> {
   return createStore<RunsState>((set, get) => {
-    // In-flight page requests of the current generation: a second ask for a page waits on the first.
-    let inflight = new Map<number, Promise<void>>();
-    const loadPage = (page: number): Promise<void> => {
-      const running = inflight.get(page);
-      if (running) return running;
-      const p = fetchPage(page).finally(() => {
-        if (inflight.get(page) === p) inflight.delete(page);
-      });
-      inflight.set(page, p);
-      return p;
-    };
-    const fetchPage = async (page: number): Promise<void> => {
-      const { runId, generation, sampleFilter } = get();
-      if (!runId) return;
-      set((s) => ({ pending: { ...s.pending, [page]: true } }));
-      try {
-        const res = await api.call('listSamples', {
-          run_id: runId,
-          offset: page * pageSize,
-          limit: pageSize,
-          sort: sampleFilter.sort,
-          ...(sampleFilter.search ? { search: sampleFilter.search } : {}),
-        });
-        if (get().generation !== generation) return;
-        set((s) => {
-          const pending = { ...s.pending };
-          delete pending[page];
-          return { pages: { ...s.pages, [page]: res.rows }, total: res.total, pending, samplesError: null };
-        });
-      } catch (e) {
-        if (get().generation !== generation) return;
-        set((s) => {
-          const pending = { ...s.pending };
-          delete pending[page];
-          return { pending, samplesError: toShownError(e) };
-        });
-      }
-    };
-    const resetPages = (): Partial<RunsState> => {
-      inflight = new Map();
-      return resetState();
-    };
-    const resetState = (): Partial<RunsState> => ({ pages: {}, pending: {}, total: null, samplesError: null, generation: get().generation + 1 });
-
     return {
       filters: {},
       runs: null,
@@ -190,47 +133,15 @@ export function createRunsStore(api: WorkbenchApi, pageSize = 100): StoreApi<Run
       runId: null,
       detail: null,
       detailError: null,
-      total: null,
-      pageSize,
-      pages: {},
-      pending: {},
-      samplesError: null,
-      sampleFilter: { search: '', sort: 'index' },
-      generation: 0,
       openRun: async (runId) => {
-        set({ runId, detail: null, detailError: null, ...resetPages() });
+        set({ runId, detail: null, detailError: null });
         if (!runId) return;
-        const first = get().ensureRows(0, pageSize);
         try {
           const detail = await api.call('getRun', { run_id: runId });
           if (get().runId === runId) set({ detail });
         } catch (e) {
           if (get().runId === runId) set({ detailError: toShownError(e) });
         }
-        await first;
-      },
-      setSampleFilter: (f) => {
-        set((s) => ({ sampleFilter: { ...s.sampleFilter, ...f }, ...resetPages() }));
-        void get().ensureRows(0, pageSize);
-      },
-      ensureRows: async (start, end) => {
-        const { total, pages } = get();
-        const last = total === null ? end : Math.min(end, total);
-        const wanted: number[] = [];
-        for (let p = Math.floor(Math.max(0, start) / pageSize); p * pageSize < Math.max(last, 1); p++) {
-          if (!pages[p]) wanted.push(p);
-        }
-        await Promise.all(wanted.map(loadPage));
-      },
-      rowAt: (index) => get().pages[Math.floor(index / pageSize)]?.[index % pageSize],
-      refreshRun: async () => {
-        const id = get().runId;
-        if (id) await get().openRun(id);
-      },
-      reloadSamples: async () => {
-        if (!get().runId) return;
-        set(resetPages());
-        await get().ensureRows(0, pageSize);
       },
       refreshDetail: async () => {
         const id = get().runId;
@@ -342,7 +253,9 @@ export function createSamplesStore(api: WorkbenchApi): StoreApi<SamplesState> {
             let tl = s.timeline;
             for (const ev of res.events) tl = foldEvent(tl, ev, 'agent');
             for (const ev of res.console) tl = foldEvent(tl, ev, 'human');
-            return { timeline: tl, loading: false, live: res.live && !s.result };
+            // A finished sample's recorded result (ground truth, score) comes with its events.
+            const result = s.result ?? res.result ?? null;
+            return { timeline: tl, loading: false, live: res.live && !result, result };
           });
         } catch (e) {
           // A sample that was just started may not have its folder yet: retry while it is live.

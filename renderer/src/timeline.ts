@@ -49,6 +49,12 @@ export interface ModelCall {
   usage: Usage;
   /** What was sent (message ids, params, counts); null in runs recorded before requests were kept. */
   request: ModelRequest | null;
+  /** The model's reply exactly as received ('' for a call that failed before a reply). */
+  raw: string;
+  /** The model's own reasoning text (reasoning_content / think blocks), if any. */
+  thinking: string | null;
+  /** Why the reply could not be parsed, or null. */
+  parseError: string | null;
 }
 
 export interface TimelineStep {
@@ -86,9 +92,14 @@ export interface Timeline {
   sample: SampleSpec | null;
   executor: string | null;
   plan: { text: string | null; error: string | null } | null;
-  /** The planner's and the answer fallback's model calls (they belong to the sample, not to a step). */
+  /** The planner's and the answer fallback's model calls (they belong to the sample, not to a step): the latest of each. */
   plannerCall: ModelCall | null;
   fallbackCall: ModelCall | null;
+  /**
+   * Every model call that belongs to the sample rather than to a step (roles other than `main` and `vlm`:
+   * the planner, the answer fallback), in the order they were made. Each is a timeline entry of its own.
+   */
+  sampleCalls: ModelCall[];
   /** Agent steps, sorted by step number. */
   steps: TimelineStep[];
   /** Console cells (origin 'human'), in the order they ran. */
@@ -109,6 +120,7 @@ export const emptyTimeline = (): Timeline => ({
   plan: null,
   plannerCall: null,
   fallbackCall: null,
+  sampleCalls: [],
   steps: [],
   console: [],
   answer: null,
@@ -173,7 +185,25 @@ const modelCall = (e: EventOf<'model_call'>): ModelCall => ({
   attempts: e.attempts,
   usage: e.usage,
   request: e.request ?? null,
+  raw: e.raw,
+  thinking: e.reasoning,
+  parseError: e.parse_error,
 });
+
+/** Roles of model calls made inside a step: the step's own call and the VLM-bridge calls of its cell. */
+const STEP_ROLES = new Set(['main', 'vlm']);
+
+/** Whether a model call of this role comes before the steps (the planner) or after them (the fallback and any other). */
+export const isLeadingCall = (role: string): boolean => role === 'planner';
+
+/** Insert a call into a list kept in the order the calls were made (time, then key: the same for any arrival order). */
+function insertCall(list: ModelCall[], c: ModelCall): ModelCall[] {
+  const out = list.slice();
+  let i = out.length;
+  while (i > 0 && (out[i - 1]!.t > c.t || (out[i - 1]!.t === c.t && out[i - 1]!.key > c.key))) i--;
+  out.splice(i, 0, c);
+  return out;
+}
 
 /** Images a cell result carries (files or inline), as step images. */
 export function cellImages(cell: CellResult): StepImage[] {
@@ -321,9 +351,13 @@ export function foldEvent(tl: Timeline, e: RunEvent, origin: 'agent' | 'human' =
       next.usage = { prompt_tokens: tl.usage.prompt_tokens + e.usage.prompt_tokens, completion_tokens: tl.usage.completion_tokens + e.usage.completion_tokens };
       next.modelCalls = tl.modelCalls + 1;
       // Planner and fallback calls belong to the sample, not to a step.
-      if (e.role === 'planner') next.plannerCall = modelCall(e);
-      if (e.role === 'fallback') next.fallbackCall = modelCall(e);
-      if (e.role === 'planner' || e.role === 'fallback') return next;
+      if (!STEP_ROLES.has(e.role)) {
+        const call = modelCall(e);
+        next.sampleCalls = insertCall(tl.sampleCalls, call);
+        if (e.role === 'planner' && (!tl.plannerCall || tl.plannerCall.t <= e.t)) next.plannerCall = call;
+        if (e.role === 'fallback' && (!tl.fallbackCall || tl.fallbackCall.t <= e.t)) next.fallbackCall = call;
+        return next;
+      }
     }
     if (human) next.console = upsertConsole(tl.console, e);
     else next.steps = upsertStep(tl.steps, e.step, 'agent', (s) => applyToStep(s, e));
@@ -390,15 +424,22 @@ export function cellStatusLine(cell: CellResult): string {
 /** A row of the timeline list. */
 export type TimelineItem =
   | { kind: 'head'; key: string }
+  | { kind: 'call'; key: string; call: ModelCall }
   | { kind: 'step'; key: string; step: TimelineStep }
   | { kind: 'end'; key: string }
   | { kind: 'console-head'; key: string }
   | { kind: 'console'; key: string; step: TimelineStep };
 
-/** Timeline rows: the sample header (plan), the steps, the answer, then the console cells. */
+/**
+ * Timeline rows: the plan, the planner call, the steps, the sample's later calls (the answer fallback), the
+ * answer, then the console cells. Each sample-level model call is a row of its own.
+ */
 export function timelineItems(tl: Timeline): TimelineItem[] {
   const items: TimelineItem[] = [{ kind: 'head', key: 'head' }];
+  const call = (c: ModelCall): TimelineItem => ({ kind: 'call', key: `call:${c.key}`, call: c });
+  for (const c of tl.sampleCalls) if (isLeadingCall(c.role)) items.push(call(c));
   for (const s of tl.steps) items.push({ kind: 'step', key: `s${s.step}`, step: s });
+  for (const c of tl.sampleCalls) if (!isLeadingCall(c.role)) items.push(call(c));
   if (tl.answer || tl.termination) items.push({ kind: 'end', key: 'end' });
   if (tl.console.length) items.push({ kind: 'console-head', key: 'console-head' });
   tl.console.forEach((s, i) => items.push({ kind: 'console', key: `c${i}`, step: s }));

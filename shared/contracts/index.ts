@@ -6,6 +6,8 @@
  */
 import type { z } from 'zod';
 import { AnnotationEntrySchema, TaxonomySchema } from '../annotations.ts';
+import { ExportRowSchema } from '../export.ts';
+import { RunComparisonSchema } from '../compare.ts';
 import { AgentProfileSchema, AgentRunConfigSchema, KernelProfileSchema } from '../profiles.ts';
 import { ModelRequestSchema, RequestMessageSchema, RunEventSchema, RunInfoSchema, SampleResultSchema, SampleSpecSchema } from '../run.ts';
 import { ArrayMetaSchema, ArtifactManifestSchema, ArtifactRecordSchema, PublishedArtifactSchema, StoredManifestSchema } from './artifact.ts';
@@ -60,6 +62,10 @@ export const CONTRACTS: Record<string, z.ZodType> = {
   // Annotations journal (annotations.jsonl) and the tag taxonomy (shared/annotations.ts)
   AnnotationEntry: AnnotationEntrySchema,
   Taxonomy: TaxonomySchema,
+  // `spatialclaw export` rows (shared/export.ts): the Python writer takes its columns and types from this
+  ExportRow: ExportRowSchema,
+  // Run comparison (`python -m spatial_eval compare-many` -> the workbench's compareRuns; shared/compare.ts)
+  RunComparison: RunComparisonSchema,
   // Agent profiles (run.json config.agent; the kernel part travels in PrepareConfig.profile)
   AgentProfile: AgentProfileSchema,
   AgentRunConfig: AgentRunConfigSchema,

@@ -105,7 +105,7 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     // The plan comes after 2 s, so the Ask view shows where the question is before its first step.
-    model = await startScriptedModelServer({ script: { q1: [{ content: '1. Reconstruct the frames. 2. Measure the camera displacement.', delayMs: 2000 }, RECONSTRUCT, OOPS, { content: ANSWER, delayMs: 2500 }] }, whenExhausted: 'error' });
+    model = await startScriptedModelServer({ script: { q1: [{ content: '1. Reconstruct the frames. 2. Measure the camera displacement.', delayMs: 2000 }, RECONSTRUCT, OOPS, { content: ANSWER, delayMs: 2500 }] }, whenExhausted: 'error', model: 'scripted-vlm' });
     const home = mkdtempSync(join(tmpdir(), 'sc-ui-home-'));
     mkdirSync(join(home, 'models'), { recursive: true });
     writeFileSync(join(home, 'models', 'scripted-vlm.json'), JSON.stringify({ name: 'scripted-vlm', base_url: model.url, timeout_s: 60, max_retries: 1 }));
@@ -273,7 +273,7 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     // Runs, and Runs again: back to the list from wherever the Runs view was.
     await page.getByRole('button', { name: 'Runs', exact: true }).click();
     await page.getByRole('button', { name: 'Runs', exact: true }).click();
-    const before = count('listSamples');
+    const before = count('triageSamples');
     await page.getByRole('table', { name: 'Runs' }).getByRole('button', { name: 'many-samples' }).click();
     const table = page.getByRole('table', { name: 'Samples' });
     await table.getByRole('button', { name: 's00000' }).waitFor();
@@ -287,11 +287,11 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     const rendered = await table.getByRole('row').count();
     expect(rendered).toBeGreaterThan(5);
     expect(rendered).toBeLessThan(80);
-    expect(count('listSamples') - before).toBe(1);
+    expect(count('triageSamples') - before).toBe(1);
     // Jump to the end: the last page is fetched, not the 48 pages in between.
     await page.locator('.samples-scroll').evaluate(scrollToEnd);
     await table.getByRole('button', { name: `s0${BIG_SAMPLES - 1}` }).waitFor();
-    const pagesFetched = count('listSamples') - before;
+    const pagesFetched = count('triageSamples') - before;
     expect(pagesFetched).toBeLessThanOrEqual(3);
     await shot(page, 'run-samples-5000');
 
@@ -315,7 +315,7 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     await timeline.getByRole('img', { name: `s${BIG_STEPS} image 0` }).waitFor();
     await expect(timeline.getByRole('article', { name: 'Step 1: synthetic step 1' }).count()).resolves.toBe(0);
     await expect(page.getByTestId('final-answer').textContent()).resolves.toBe('1');
-    console.log(`[ui] 5000-sample run: ${rendered} rows in the DOM, ${pagesFetched} listSamples pages fetched to reach the end; 30-step sample: ${cards} step cards mounted, ${imagesLoaded} of ${BIG_IMAGES} images fetched before scrolling`);
+    console.log(`[ui] 5000-sample run: ${rendered} rows in the DOM, ${pagesFetched} triageSamples pages fetched to reach the end; 30-step sample: ${cards} step cards mounted, ${imagesLoaded} of ${BIG_IMAGES} images fetched before scrolling`);
   }, 120_000);
 
   it('shows a live batch run of `spatialclaw run` (another process) with its progress phases, then its samples', async () => {

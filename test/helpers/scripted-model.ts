@@ -10,7 +10,8 @@
  *   Each sample's replies are served in order across all endpoints (so fail-over continues the
  *   script); when a sample's replies run out the last one repeats (`whenExhausted: 'error'` answers
  *   HTTP 400 instead, which ModelClient does not retry, so a test fails fast).
- * - `GET /v1/models` lists the model (or answers `healthStatus` when set to an error status).
+ * - `GET /v1/models` lists the model ids `models` (default: `model`), or answers `healthStatus` when set to an
+ *   error status.
  * - Every chat request is recorded (endpoint, headers, body, sample id); endpoints can be stopped
  *   (connections refused) and started again on the same port.
  */
@@ -53,6 +54,8 @@ export interface ScriptedServerOptions {
   whenExhausted?: 'repeat-last' | 'error';
   /** The model id GET /v1/models lists. */
   model?: string;
+  /** The model ids GET /v1/models lists instead of `model` (e.g. several, or none). */
+  models?: string[];
 }
 
 export interface RecordedRequest {
@@ -120,7 +123,7 @@ class Endpoint implements ScriptedEndpoint {
   private port = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(readonly index: number, private readonly handler: (ep: Endpoint, body: Record<string, unknown>, req: IncomingMessage) => ReplySpec, private readonly model: string, private readonly all: RecordedRequest[]) {}
+  constructor(readonly index: number, private readonly handler: (ep: Endpoint, body: Record<string, unknown>, req: IncomingMessage) => ReplySpec, private readonly models: string[], private readonly all: RecordedRequest[]) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/v1`;
@@ -159,7 +162,7 @@ class Endpoint implements ScriptedEndpoint {
       if (req.method === 'GET' && path === '/v1/models') {
         this.healthChecks++;
         if (this.healthStatus !== 200) return sendJson(res, this.healthStatus, { error: { message: `scripted health status ${this.healthStatus}` } });
-        return sendJson(res, 200, { object: 'list', data: [{ id: this.model, object: 'model', created: 0, owned_by: 'scripted' }] });
+        return sendJson(res, 200, { object: 'list', data: this.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'scripted' })) });
       }
       if (req.method !== 'POST' || path !== '/v1/chat/completions') {
         return sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}` } });
@@ -268,7 +271,7 @@ export async function startScriptedModelServer(opts: ScriptedServerOptions = {})
   };
 
   const n = Math.max(1, opts.endpoints ?? 1);
-  const endpoints = Array.from({ length: n }, (_, i) => new Endpoint(i, handler, opts.model ?? 'scripted-model', all));
+  const endpoints = Array.from({ length: n }, (_, i) => new Endpoint(i, handler, opts.models ?? [opts.model ?? 'scripted-model'], all));
   await Promise.all(endpoints.map((e) => e.start()));
   return {
     get url() {

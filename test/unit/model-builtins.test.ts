@@ -56,7 +56,10 @@ describe('built-in model configs', () => {
     // Any other name with a base URL is still an ad-hoc config with the defaults.
     expect(r.fromArgs({ model: 'org/other', baseUrl: 'http://gpu:9000/v1' })).toMatchObject({ name: 'org/other', max_tokens: 4096, roles: {} });
 
-    r.save(ModelConfigSchema.parse({ name: 'qwen3.6-27b', base_url: 'http://mine:1/v1' }));
+    // A built-in config is replaced only when asked to (saveModel's replace).
+    expect(() => r.save(ModelConfigSchema.parse({ name: 'qwen3.6-27b', base_url: 'http://mine:1/v1' }))).toThrow(/built-in model endpoint is called "qwen3\.6-27b".*not replaced/);
+    expect(r.resolve('qwen3.6-27b').base_url).toBe('http://127.0.0.1:8000/v1');
+    r.save(ModelConfigSchema.parse({ name: 'qwen3.6-27b', base_url: 'http://mine:1/v1' }), { replace: true });
     expect(r.resolve('qwen3.6-27b').base_url).toBe('http://mine:1/v1');
     expect(r.builtinNames()).not.toContain('qwen3.6-27b');
     expect(r.list().find((m) => m.name === 'qwen3.6-27b')?.builtin).toBeUndefined();

@@ -5,6 +5,8 @@ import type { RunEvent, SampleResult } from '../../shared/run.ts';
 import type { HostEvent, MethodName } from '../../shared/workbench.ts';
 import { pickTransport, TOKEN_KEY, tokenFromHash, toShownError, type TransportEnv } from '../../renderer/src/api.ts';
 import { createRunsStore, createSamplesStore, createUiStore, sampleKey } from '../../renderer/src/stores.ts';
+import { activeFilter, createTriageStore, hasTag } from '../../renderer/src/triage-store.ts';
+import { DEFAULT_TAXONOMY } from '../../shared/annotations.ts';
 
 /**
  * A WorkbenchApi over an in-memory host: every call is recorded; handlers answer like the real host
@@ -38,67 +40,128 @@ const result = (i: number): SampleResult => ({
 });
 const ALL = Array.from({ length: 5000 }, (_, i) => result(i));
 
-function runsHost() {
-  return fakeApi({
-    listRuns: ((q: { search?: string }) => [{ id: 'r1', kind: 'run', status: 'finished', model: 'm', created_at: null, total_samples: 5000, done: 5000, live: false, error: null }].filter((r) => !q.search || r.id.includes(q.search))) as never,
-    getRun: (() => ({ id: 'r1', info: { format: 'spatialclaw-run/1', id: 'r1', created_at: 'x', updated_at: 'x', status: 'finished', config: {}, versions: {}, total_samples: 5000 }, done: 5000, accuracy: 1, live: false })) as never,
-    listSamples: ((q: { offset: number; limit: number; search?: string }) => {
-      const rows = q.search ? ALL.filter((r) => r.question.includes(q.search!)) : ALL;
-      return { total: rows.length, offset: q.offset, rows: rows.slice(q.offset, q.offset + q.limit) };
-    }) as never,
-  });
+/** The fake host's triage answer: rows of ALL matching `filter.text` (question substring), with empty facets. */
+function triagePage(q: { offset: number; limit: number; filter?: { text?: string; tags?: string[] } }, tagged: Set<string>) {
+  let rows = q.filter?.text ? ALL.filter((r) => r.question.includes(q.filter!.text!)) : ALL;
+  if (q.filter?.tags) rows = rows.filter((r) => tagged.has(r.id));
+  const none = { outcome: [], question_type: [], benchmark: [], termination: [], error_class: [], tags: [{ value: 'untagged', count: rows.length - tagged.size }], tool_failures: [], fallback_used: [] };
+  return {
+    run_total: ALL.length, total: rows.length, offset: q.offset, facets: none, ranges: { score: [1, 1], steps: [3, 3], duration_s: [1.5, 1.5] },
+    rows: rows.slice(q.offset, q.offset + q.limit).map((result) => ({ result, derived: { benchmark: null, correct: true, tool_failures: 0, error_class: null, fallback_used: false, tags: tagged.has(result.id) ? ['reasoning.arithmetic'] : [], notes: 0 } })),
+  };
 }
 
-describe('runs store: paging cache', () => {
+function runsHost() {
+  const tagged = new Set<string>();
+  return {
+    tagged,
+    ...fakeApi({
+      listRuns: ((q: { search?: string }) => [{ id: 'r1', kind: 'run', status: 'finished', model: 'm', created_at: null, total_samples: 5000, done: 5000, live: false, error: null }].filter((r) => !q.search || r.id.includes(q.search))) as never,
+      getRun: (() => ({ id: 'r1', info: { format: 'spatialclaw-run/1', id: 'r1', created_at: 'x', updated_at: 'x', status: 'finished', config: {}, versions: {}, total_samples: 5000 }, done: 5000, accuracy: 1, live: false })) as never,
+      triageSamples: ((q: { offset: number; limit: number; filter?: { text?: string } }) => triagePage(q, tagged)) as never,
+      getTaxonomy: (() => DEFAULT_TAXONOMY) as never,
+      getAnnotations: (() => ({ samples: {} })) as never,
+      annotate: ((a: { sample_id: string; op: string; tag: string; step: number | null }) => {
+        if (a.op === 'tag') tagged.add(a.sample_id);
+        else tagged.delete(a.sample_id);
+        return { tags: a.op === 'tag' ? [{ tag: a.tag, step: a.step, t: 'x', author: 'me' }] : [], notes: [] };
+      }) as never,
+    }),
+  };
+}
+
+describe('triage store: paging cache, filters, selection, tags', () => {
   it('loads the first page on open and only the pages a scroll position needs', async () => {
     const { api, calls } = runsHost();
-    const runs = createRunsStore(api, 100);
-    await runs.getState().openRun('r1');
-    const st = runs.getState();
-    expect(st.detail?.accuracy).toBe(1);
+    const triage = createTriageStore(api, 100);
+    await triage.getState().open('r1');
+    const st = triage.getState();
     expect(st.total).toBe(5000);
+    expect(st.runTotal).toBe(5000);
     expect(Object.keys(st.pages)).toEqual(['0']);
-    expect(st.rowAt(99)?.id).toBe('s00099');
+    expect(st.rowAt(99)?.result.id).toBe('s00099');
     expect(st.rowAt(100)).toBeUndefined();
+    expect(st.taxonomy?.tags[0]?.id).toBe('perception.segmentation_miss');
 
     // Jump to the middle (as a scrollbar drag does): only pages 24 and 25 are fetched.
     await st.ensureRows(2450, 2530);
-    const pages = calls.filter((c) => c.method === 'listSamples').map((c) => (c.args as { offset: number }).offset);
-    expect(pages).toEqual([0, 2400, 2500]);
-    expect(runs.getState().rowAt(2499)?.id).toBe('s02499');
+    const offsets = () => calls.filter((c) => c.method === 'triageSamples').map((c) => (c.args as { offset: number }).offset);
+    expect(offsets()).toEqual([0, 2400, 2500]);
+    expect(triage.getState().rowAt(2499)?.result.id).toBe('s02499');
     // Cached pages are not fetched again, concurrent requests for one page are merged.
     await Promise.all([st.ensureRows(2450, 2530), st.ensureRows(2460, 2470), st.ensureRows(0, 50)]);
-    expect(calls.filter((c) => c.method === 'listSamples')).toHaveLength(3);
+    expect(offsets()).toHaveLength(3);
     // The end of the list: the last page only, never past the total.
     await st.ensureRows(4990, 6000);
-    expect(calls.filter((c) => c.method === 'listSamples').at(-1)!.args).toMatchObject({ offset: 4900, limit: 100 });
-    expect(runs.getState().rowAt(4999)?.id).toBe('s04999');
+    expect(calls.filter((c) => c.method === 'triageSamples').at(-1)!.args).toMatchObject({ offset: 4900, limit: 100 });
+    expect(triage.getState().rowAt(4999)?.result.id).toBe('s04999');
+    // Opening the same run again fetches nothing.
+    await triage.getState().open('r1');
+    expect(offsets()).toHaveLength(4);
   });
 
-  it('drops the cache when the search changes and ignores answers for an older query', async () => {
-    const { api } = runsHost();
-    const runs = createRunsStore(api, 100);
-    await runs.getState().openRun('r1');
-    const stale = runs.getState().ensureRows(1000, 1100); // in flight while the search changes
-    runs.getState().setSampleFilter({ search: 'question 42' });
+  it('drops the cache when the filter changes, sends only active filters, and ignores answers for an older query', async () => {
+    const { api, calls } = runsHost();
+    const triage = createTriageStore(api, 100);
+    await triage.getState().open('r1');
+    const stale = triage.getState().ensureRows(1000, 1100); // in flight while the search changes
+    triage.getState().setFilter({ text: 'question 42', question_type: [], score: { min: undefined } });
     await stale;
-    await runs.getState().ensureRows(0, 100);
-    const st = runs.getState();
+    await triage.getState().ensureRows(0, 100);
+    const st = triage.getState();
     expect(st.total).toBe(111); // 42, 420-429, 4200-4299
     expect(Object.keys(st.pages)).toEqual(['0']);
-    expect(st.rowAt(0)?.question).toBe('question 42');
-    expect(st.rowAt(110)).toBeUndefined();
+    expect(st.rowAt(0)?.result.question).toBe('question 42');
+    expect(calls.filter((c) => c.method === 'triageSamples').at(-1)!.args).toMatchObject({ filter: { text: 'question 42' } });
+    expect((calls.filter((c) => c.method === 'triageSamples').at(-1)!.args as { filter: object }).filter).toEqual({ text: 'question 42' });
     await st.ensureRows(100, 200);
-    expect(runs.getState().rowAt(110)?.question).toBe('question 4299');
-    expect(Object.keys(runs.getState().pages)).toEqual(['0', '1']);
+    expect(triage.getState().rowAt(110)?.result.question).toBe('question 4299');
+    expect(activeFilter({ text: ' ', tags: [], steps: {} })).toEqual({});
   });
 
-  it('shows the host error (message and fix) when a page fails, and filters the runs list', async () => {
+  it('moves the selection with j/k semantics (clamped), toggles tags through annotate and refreshes the rows', async () => {
+    const { api, calls, tagged } = runsHost();
+    const triage = createTriageStore(api, 100);
+    await triage.getState().open('r1');
+    expect(await triage.getState().move(-1)).toBe(0);
+    expect(await triage.getState().move(150)).toBe(150);
+    expect(triage.getState().rowAt(150)?.result.id).toBe('s00150'); // its page was loaded
+    triage.getState().setAuthor('ana');
+    await triage.getState().toggleTag('s00150', null, 'reasoning.arithmetic');
+    expect(calls.find((c) => c.method === 'annotate')!.args).toEqual({ run_id: 'r1', sample_id: 's00150', step: null, op: 'tag', tag: 'reasoning.arithmetic', author: 'ana' });
+    expect(tagged.has('s00150')).toBe(true);
+    expect(hasTag(triage.getState().annotations.samples['s00150'], null, 'reasoning.arithmetic')).toBe(true);
+    // The rows were reloaded (the selection kept) and show the tag.
+    await triage.getState().ensureRows(150, 151);
+    expect(triage.getState().selected).toBe(150);
+    expect(triage.getState().rowAt(150)?.derived.tags).toEqual(['reasoning.arithmetic']);
+    // Toggling again removes it.
+    await triage.getState().toggleTag('s00150', null, 'reasoning.arithmetic');
+    expect((calls.filter((c) => c.method === 'annotate').at(-1)!.args as { op: string }).op).toBe('untag');
+    expect(triage.getState().annotations.samples['s00150']).toBeUndefined();
+  });
+
+  it('shows the host error (message and fix) when a page or an annotation fails', async () => {
+    const { api } = fakeApi({
+      triageSamples: (() => { throw new WorkbenchError('run r9 not found', 'pick a run from the list', 'triageSamples', 404); }) as never,
+      getTaxonomy: (() => DEFAULT_TAXONOMY) as never,
+      getAnnotations: (() => ({ samples: {} })) as never,
+      annotate: (() => { throw new WorkbenchError('sample x has 3 steps; step 9 does not exist', 'pick a step from 1 to 3', 'annotate', 400); }) as never,
+    });
+    const triage = createTriageStore(api);
+    await triage.getState().open('r9');
+    expect(triage.getState().error).toEqual({ message: 'run r9 not found', fix: 'pick a run from the list', method: 'triageSamples' });
+    await triage.getState().toggleTag('x', 9, 'reasoning.arithmetic');
+    expect(triage.getState().annotateError?.fix).toBe('pick a step from 1 to 3');
+  });
+});
+
+describe('runs store', () => {
+  it('shows the host error (message and fix) when a run fails to open, and filters the runs list', async () => {
     const { api } = fakeApi({ getRun: (() => { throw new WorkbenchError('run r9 not found', 'pick a run from the list', 'getRun', 404); }) as never });
     const runs = createRunsStore(api);
     await runs.getState().openRun('r9');
     expect(runs.getState().detailError).toEqual({ message: 'run r9 not found', fix: 'pick a run from the list', method: 'getRun' });
-    expect(runs.getState().samplesError?.message).toMatch(/no handler for listSamples/);
 
     const host = runsHost();
     const list = createRunsStore(host.api);

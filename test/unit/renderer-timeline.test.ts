@@ -162,9 +162,9 @@ describe('timeline fold', () => {
     expect(tl.console[0]!.durationMs).toBe(result.durationMs);
   });
 
-  it('lists timeline rows: head, steps, answer, console', () => {
+  it('lists timeline rows: head, planner call, steps, answer, console', () => {
     const tl = addConsoleResult(foldEvents(journal()), cell({ index: 9, origin: 'human', startedAt: T(40) }));
-    expect(timelineItems(tl).map((i) => i.kind)).toEqual(['head', 'step', 'step', 'step', 'step', 'end', 'console-head', 'console']);
+    expect(timelineItems(tl).map((i) => i.kind)).toEqual(['head', 'call', 'step', 'step', 'step', 'step', 'end', 'console-head', 'console']);
     expect(timelineItems(emptyTimeline()).map((i) => i.kind)).toEqual(['head']);
   });
 

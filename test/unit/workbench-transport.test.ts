@@ -126,7 +126,7 @@ describe('the contract table', () => {
       expect(spec.result === 'binary' || spec.result instanceof z.ZodType, m).toBe(true);
       expect(spec.doc.length, m).toBeGreaterThan(10);
     }
-    expect(METHOD_NAMES.filter(isBinaryMethod).sort()).toEqual(['artifactArray', 'frameImage', 'sampleImage']);
+    expect(METHOD_NAMES.filter(isBinaryMethod).sort()).toEqual(['artifactArray', 'exportRun', 'frameImage', 'sampleImage']);
   });
 
   it('reads the token from a URL fragment only when it looks like one', () => {

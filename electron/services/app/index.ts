@@ -10,15 +10,20 @@
  *   kernels     KernelService      the lazily started kernel runtime
  *   files       FilesService       folder listings, input previews, frames
  *   runs        RunsService        the read side of the runs root
+ *   annotations AnnotationsService tags and notes of runs (annotations.jsonl), the tag taxonomy (<data dir>/taxonomy.json)
+ *   compare     CompareService     runs of one benchmark compared sample by sample (python-eval spatial_eval/compare.py)
  *   asks        AskService         one question: compose, run, live bookkeeping, stop
  *   replay      ReplayService      restore a kernel from a recorded sample
  *   console     ConsoleService     human cells on live and past samples
  *   events      HostEvents         the event stream those services push to
  */
+import { join } from 'node:path';
 import type { ConfigFlags } from '../config/resolve.ts';
 import { SettingsService } from '../config/settings.ts';
 import { ModelRegistry } from '../model/registry.ts';
+import { AnnotationsService, TAXONOMY_JSON } from './annotations.ts';
 import { AskService } from './ask.ts';
+import { CompareService } from './compare.ts';
 import { ConsoleService } from './console.ts';
 import { HostEvents } from './events.ts';
 import { FilesService } from './files.ts';
@@ -35,6 +40,8 @@ export interface Services {
   kernels: KernelService;
   files: FilesService;
   runs: RunsService;
+  annotations: AnnotationsService;
+  compare: CompareService;
   asks: AskService;
   replay: ReplayService;
   console: ConsoleService;
@@ -63,13 +70,15 @@ export function createServices(flags: ConfigFlags = {}, opts: CreateServicesOpti
   const files = new FilesService();
   let asks: AskService | null = null;
   const runs = new RunsService(settings.folders().runsRoot, (runId, sampleId) => asks?.isLive(runId, sampleId) ?? false);
+  const annotations = new AnnotationsService((runId) => runs.runDir(runId), join(settings.folders().dataDir, TAXONOMY_JSON));
+  const compare = new CompareService(runs);
   asks = new AskService({ settings, models, perception, kernels, runs, events });
   const replay = new ReplayService(kernels, settings);
   const console = new ConsoleService({ settings, runs, asks, replay, perception, kernels, events });
   let closing: Promise<void> | null = null;
   const live = asks;
   return {
-    settings, events, models, perception, kernels, files, runs, asks, replay, console,
+    settings, events, models, perception, kernels, files, runs, annotations, compare, asks, replay, console,
     close: () => {
       closing ??= (async () => {
         await live.close();

@@ -7,14 +7,25 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { WorkbenchError } from '../../../shared/api.ts';
 import type { ArtifactManifest, RequestMessages, RunDetail, RunQuery, RunRow, SampleEvents, SamplePage, SampleQuery } from '../../../shared/workbench.ts';
-import { RunProgressSchema } from '../../../shared/run.ts';
+import { RunProgressSchema, type SampleResult } from '../../../shared/run.ts';
 import { PROGRESS_JSON, RUN_JSON } from '../runs/layout.ts';
 import { isRunLive, listRuns, readRunInfo, readSampleEvents, readSampleMessages } from '../runs/reader.ts';
+import type { ExportFormat } from '../../../shared/export.ts';
+import type { TriagePage } from '../../../shared/triage.ts';
+import { exportBytes } from '../runs/export.ts';
+import { SampleIndex, triagePage, type TriageParams } from '../runs/sample-index.ts';
 import { keptArrayPath, readKeptManifest } from '../workbench/artifacts.ts';
-import { accuracy, filterRuns, pageSamples, readConsole, SampleCache, sampleDir, toRunRow } from '../workbench/runs.ts';
+import { accuracy, filterRuns, pageSamples, readConsole, SampleCache, sampleDir, type SampleRow, toRunRow } from '../workbench/runs.ts';
+import { RunQuestionIndex } from '../workbench/run-search.ts';
+import type { RunResults } from '../../../shared/results.ts';
+import { runResults } from './results.ts';
 
 export class RunsService {
   private readonly cache = new SampleCache();
+  /** Sample questions of every run, for the run list search. */
+  private readonly questions = new RunQuestionIndex();
+  /** The triage index (events and annotations per sample), over the same parsed samples.jsonl. */
+  private readonly index = new SampleIndex(this.cache);
 
   /**
    * @param root the runs root (created if missing).
@@ -41,10 +52,17 @@ export class RunsService {
     return dir;
   }
 
-  /** Runs, newest first, filtered. @throws QueryError for a date that does not parse. */
+  /**
+   * Runs, newest first, filtered; the search also looks in the runs' sample questions (workbench/run-search.ts).
+   * @throws QueryError for a date that does not parse.
+   */
   list(q: RunQuery): RunRow[] {
-    const rows = listRuns(this.root).map((e) => ({ row: toRunRow(e), dataset: typeof e.info?.config['dataset'] === 'string' ? (e.info.config['dataset'] as string) : null }));
-    return filterRuns(rows, q);
+    const rows = listRuns(this.root).map((e) => {
+      const config = e.info?.config;
+      const benchmarks = Array.isArray(config?.['benchmarks']) ? (config['benchmarks'] as unknown[]).filter((b): b is string => typeof b === 'string') : [];
+      return { row: toRunRow(e), dataset: typeof config?.['dataset'] === 'string' ? (config['dataset'] as string) : null, benchmarks, dir: e.dir };
+    });
+    return filterRuns(rows, q, (dir, needle) => this.questions.find(dir, needle));
   }
 
   /** run.json, the finished count, the accuracy and whether a writer holds the run open. @throws WorkbenchError */
@@ -54,16 +72,59 @@ export class RunsService {
     return { id: runId, info: readRunInfo(dir), done: rows.length, accuracy: accuracy(rows), live: isRunLive(dir), results: readResults(dir), progress: readProgress(dir) };
   }
 
+  /**
+   * The Results tab's breakdown and chart data (app/results.ts): results.json when current, else live per-sample
+   * means with bootstrap intervals (computed once per change of samples.jsonl). @throws WorkbenchError
+   */
+  results(runId: string): RunResults {
+    const dir = this.runDir(runId);
+    const rows = this.cache.rows(dir);
+    return runResults({ runId, dir, info: readRunInfo(dir), rows: rows.map((r) => r.result), live: isRunLive(dir) }, rows);
+  }
+
   /** A page of finished samples (search, sort, offset, limit). @throws WorkbenchError */
   samples(q: Required<Pick<SampleQuery, 'run_id' | 'offset' | 'limit' | 'sort'>> & Pick<SampleQuery, 'search'>): SamplePage {
     return pageSamples(this.cache.rows(this.runDir(q.run_id)), q);
   }
 
-  /** A sample's agent events and console cells, and whether it is running in this host. @throws WorkbenchError */
+  /**
+   * Failure triage (shared/triage.ts): the run's finished samples with what their events and annotations say,
+   * filtered, sorted and paged, with facet counts and ranges. Each sample's events are read once per run.
+   * @throws WorkbenchError for an unknown run; Error naming file and line for an invalid line of the run's files.
+   */
+  triage(q: TriageParams & { run_id: string }): TriagePage {
+    return triagePage(this.index.samples(this.runDir(q.run_id)), q);
+  }
+
+  /** The run's export (docs/export.md) as bytes of `format`. @throws WorkbenchError for an unknown run; ExportError */
+  exportRun(runId: string, format: ExportFormat): Promise<Uint8Array> {
+    return exportBytes(this.runDir(runId), format, this.index);
+  }
+
+  /**
+   * A sample's agent events and console cells, whether it is running in this host, and its recorded result
+   * (null while it runs or without a line in samples.jsonl). @throws WorkbenchError
+   */
   events(runId: string, sampleId: string): SampleEvents {
     const folder = this.sampleFolder(runId, sampleId);
     const dir = this.runDir(runId);
-    return { events: readSampleEvents(dir, sampleId), console: readConsole(dir, sampleId), live: this.isLive(runId, sampleId) && existsSync(folder) };
+    const live = this.isLive(runId, sampleId) && existsSync(folder);
+    return { events: readSampleEvents(dir, sampleId), console: readConsole(dir, sampleId), live, result: live ? null : this.result(dir, sampleId) };
+  }
+
+  /**
+   * The last samples.jsonl line of a sample (a resumed run may have retried it), or null. A samples.jsonl that
+   * cannot be parsed gives null here: the sample's events still open, and listSamples reports the broken line.
+   */
+  private result(dir: string, sampleId: string): SampleResult | null {
+    let rows: SampleRow[];
+    try {
+      rows = this.cache.rows(dir);
+    } catch {
+      return null;
+    }
+    for (let i = rows.length - 1; i >= 0; i--) if (rows[i]!.result.id === sampleId) return rows[i]!.result;
+    return null;
   }
 
   /**

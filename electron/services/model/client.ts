@@ -166,6 +166,17 @@ export interface HealthResult {
   latencyMs: number;
 }
 
+/** What one endpoint's `GET /models` said ({@link ModelClient.servedModels}). */
+export interface ServedModels {
+  base_url: string;
+  /** The model ids it lists, or null when it could not be asked (see `status` and `error`). */
+  models: string[] | null;
+  /** HTTP status of the answer, or null without one (connection failed, timed out). */
+  status: number | null;
+  error: string | null;
+  latencyMs: number;
+}
+
 interface Endpoint {
   base_url: string;
   /** base_url without trailing slashes. */
@@ -470,6 +481,35 @@ export class ModelClient {
         ep.lastError = `health check: ${error}`;
       }
       return { base_url: ep.base_url, ok, status, error, latencyMs: performance.now() - t0 };
+    })).finally(() => this.dispatch());
+  }
+
+  /**
+   * The model ids each endpoint serves: `models.list()` (GET `<base_url>/models`) through the endpoint's OpenAI
+   * client, with the health check's short timeout and no retries. `models` is null when the endpoint could not say:
+   * unreachable, timed out, or an HTTP error (a 404 from a server without that route; `status` tells which). An
+   * endpoint that cannot be reached, times out or answers 5xx cools down as in {@link checkHealth}.
+   */
+  async servedModels(): Promise<ServedModels[]> {
+    return Promise.all(this.endpoints.map(async (ep): Promise<ServedModels> => {
+      const t0 = performance.now();
+      const timeout = Math.min(HEALTH_TIMEOUT_MS, this.timeoutMs);
+      const ids: string[] = [];
+      try {
+        for await (const m of ep.client.models.list({ timeout, maxRetries: 0 })) {
+          if (typeof m?.id === 'string') ids.push(m.id);
+        }
+        ep.cooldownUntil = 0;
+        return { base_url: ep.base_url, models: ids, status: 200, error: null, latencyMs: performance.now() - t0 };
+      } catch (e) {
+        const f = this.classify(e, ep);
+        const message = f.kind === 'timeout' ? `timed out after ${timeout / 1000} s` : f.message;
+        if (f.unhealthy) {
+          ep.cooldownUntil = this.now() + this.config.cooldown_s * 1000;
+          ep.lastError = `models list: ${message}`;
+        }
+        return { base_url: ep.base_url, models: null, status: f.status, error: message, latencyMs: performance.now() - t0 };
+      }
     })).finally(() => this.dispatch());
   }
 

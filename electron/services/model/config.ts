@@ -143,7 +143,7 @@ function redactUrl(u: string): string {
 function scrub(value: unknown, secrets: string[], key: string | null): unknown {
   if (typeof value === 'string') {
     if (key !== null && SECRET_KEY_RE.test(key)) return REDACTED;
-    let s = key === 'base_url' ? redactUrl(value) : value;
+    let s = key !== null && /(^|_)base_url$/.test(key) ? redactUrl(value) : value;
     for (const secret of secrets) if (s.includes(secret)) s = s.split(secret).join(REDACTED);
     return s;
   }
@@ -162,6 +162,16 @@ function scrub(value: unknown, secrets: string[], key: string | null): unknown {
  */
 export function redactFor(cfg: ModelConfig, value: unknown): unknown {
   return scrub(value, secretValues(cfg), null);
+}
+
+/**
+ * Any JSON value as it may be written to a run record (an imported run's own configuration, say): values of
+ * secret-looking keys (`llm_api_key`, `token`, `password`, ...), credentials in `*base_url` URLs and any value of a
+ * key-holding environment variable found anywhere replaced by "[redacted]".
+ */
+export function redactSecrets(value: unknown): unknown {
+  const values = secretLookingVariables().map((n) => secretFrom(n)).filter((v): v is string => !!v && v.length >= 8);
+  return scrub(value, [...new Set(values)].sort((a, b) => b.length - a.length), null);
 }
 
 /**

@@ -27,6 +27,22 @@ export function modelFileStem(name: string): string {
   return s.slice(0, 120) || 'model';
 }
 
+/** How many served model ids a "not among them" message lists. */
+const SERVED_SHOWN = 12;
+
+/**
+ * The error of an endpoint that does not serve `model`: what it serves (sorted; the first {@link SERVED_SHOWN}),
+ * and the likely intended id when one differs only in case or contains / is contained in it.
+ */
+export function notServed(model: string, served: readonly string[]): string {
+  if (served.length === 0) return `the endpoint lists no models; model '${model}' is not served there — start the server with that model, or fix the base URL`;
+  const sorted = [...served].sort();
+  const shown = sorted.slice(0, SERVED_SHOWN).join(', ') + (sorted.length > SERVED_SHOWN ? `, … (${sorted.length - SERVED_SHOWN} more)` : '');
+  const m = model.toLowerCase();
+  const near = sorted.find((s) => s.toLowerCase() === m) ?? sorted.find((s) => s.length >= 3 && (s.toLowerCase().includes(m) || m.includes(s.toLowerCase())));
+  return `endpoint serves [${shown}]; model '${model}' is not among them — fix the model name${near ? ` (did you mean '${near}'?)` : ''}`;
+}
+
 /** The model options of a command line: `--model CONFIG|NAME [--base-url URL] [--api-key-env VAR]`. */
 export interface ModelArgs {
   model?: string | null | undefined;
@@ -104,17 +120,47 @@ export class ModelRegistry {
   }
 
   /**
-   * Validate and write a config as `<dir>/<modelFileStem(config.name)>.json` (atomic, mode 0600). A config
-   * with the same file name is replaced.
-   * @throws ModelConfigError naming the field.
+   * Validate and write a config as `<dir>/<modelFileStem(config.name)>.json` (atomic, mode 0600). A name that is
+   * taken (a config of the same file name, or a built-in one) is refused unless `opts.replace`: two model ids can
+   * map to one file name ("org/model", "org_model"), and the same model id added for a second server would
+   * otherwise silently overwrite the first.
+   * @throws ModelConfigError naming the field; WorkbenchError (status 409) for a taken name without `replace`.
    */
-  save(config: ModelConfig): ModelEntry {
+  save(config: ModelConfig, opts: { replace?: boolean } = {}): ModelEntry {
     const checked = parseModelConfig(config, `model config ${JSON.stringify(config.name)}`);
     const name = modelFileStem(checked.name);
-    mkdirSync(this.dir, { recursive: true });
     const file = this.fileOf(name);
+    if (!opts.replace) this.refuseTaken(name, checked);
+    mkdirSync(this.dir, { recursive: true });
     writeJsonAtomic(file, checked, { mode: 0o600 });
     return { name, config: checked, file };
+  }
+
+  /** @throws WorkbenchError (409) when `name` is the name of a saved or a built-in config. */
+  private refuseTaken(name: string, config: ModelConfig): void {
+    const own = existsSync(this.fileOf(name));
+    const builtin = !own && namesIn(this.builtinDir).includes(name);
+    if (!own && !builtin) return;
+    let where = '';
+    try {
+      const old = loadModelConfig(own ? this.fileOf(name) : join(this.builtinDir!, `${name}.json`));
+      const urls = old.endpoints ? old.endpoints.map((e) => e.base_url) : old.base_url ? [old.base_url] : [];
+      // Two model ids, one file name: say why they collide.
+      const clash = old.name === config.name ? '' : `; model ids ${JSON.stringify(old.name)} and ${JSON.stringify(config.name)} are both saved as ${name}.json`;
+      where = ` (model ${JSON.stringify(old.name)} at ${urls.join(', ')}${clash})`;
+    } catch {
+      /* an unreadable file is still taken */
+    }
+    throw new WorkbenchError(
+      builtin
+        ? `a built-in model endpoint is called ${JSON.stringify(name)}${where}; it is read-only and was not replaced`
+        : `a model endpoint called ${JSON.stringify(name)} already exists${where}; it was not replaced`,
+      builtin
+        ? 'to use your own config under this name, save again with replace: true (Settings asks "Replace the existing endpoint?"); removing yours brings the built-in one back'
+        : 'to replace it, save again with replace: true (Settings asks "Replace the existing endpoint?") or use Edit on its row; to serve the same model from two servers, list both under "endpoints" in one config (docs/models.md)',
+      'saveModel',
+      409,
+    );
   }
 
   /** Delete a config (by name or model id). @throws WorkbenchError when there is none, or it is built in. */
@@ -124,16 +170,26 @@ export class ModelRegistry {
     rmSync(entry.file);
   }
 
-  /** Check each endpoint of a config: reachable, latency, and what to do when it is not. @throws WorkbenchError, ModelError (a key variable unset) */
+  /**
+   * Check each endpoint of a config: reachable, latency, and that it serves the configured model id (its
+   * `GET /models`, OpenAI `models.list`); else what to do. An endpoint without a /models route (HTTP 404) is
+   * reachable but unchecked: ok, with `served: null`.
+   * @throws WorkbenchError, ModelError (a key variable unset)
+   */
   async test(name: string): Promise<ModelTest> {
-    const client = new ModelClient(this.find(name).config);
-    const health = await client.checkHealth();
-    const endpoints = health.map((r) => ({
-      base_url: r.base_url,
-      ok: r.ok,
-      latency_ms: r.status === null && !r.ok ? null : Math.round(r.latencyMs),
-      error: r.ok ? null : `${r.error ?? `HTTP ${r.status}`}; check that the server runs and the URL ends in /v1`,
-    }));
+    const config = this.find(name).config;
+    const client = new ModelClient(config);
+    const answers = await client.servedModels();
+    const endpoints = answers.map((r) => {
+      const latency_ms = r.status === null ? null : Math.round(r.latencyMs);
+      if (r.models) {
+        const error = r.models.includes(config.name) ? null : notServed(config.name, r.models);
+        return { base_url: r.base_url, ok: error === null, latency_ms, error, served: r.models };
+      }
+      if (r.status === 404) return { base_url: r.base_url, ok: true, latency_ms, error: null, served: null };
+      const fix = r.status === 401 || r.status === 403 ? '' : '; check that the server runs and the URL ends in /v1';
+      return { base_url: r.base_url, ok: false, latency_ms, error: `${r.error ?? `HTTP ${r.status}`}${fix}`, served: null };
+    });
     return { ok: endpoints.length > 0 && endpoints.every((e) => e.ok), endpoints };
   }
 

@@ -4,10 +4,12 @@
  *
  * Appends are one `write` of one whole line on an `O_APPEND` descriptor, then `fsync`: on a local file system each
  * such write lands whole at the end of the file, so two windows or processes annotating the same run at once never
- * interleave or lose a line, and a crash can only cut the last line, which readers skip.
+ * interleave or lose a line, and a crash can only cut the last line, which readers skip. The next append after such a
+ * crash starts with a newline, so the cut line stays a line of its own (readers skip it: it starts like an entry and
+ * does not end like one) and the entries after it are read as before.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AnnotationEntry, AnnotationEntrySchema, foldAnnotations, type RunAnnotations } from '../../../shared/annotations.ts';
 import { ANNOTATIONS_JSONL } from './layout.ts';
@@ -18,16 +20,24 @@ export function newAnnotationId(): string {
   return randomBytes(8).toString('hex');
 }
 
+/** How every entry line starts (JSON.stringify of a parsed entry: `id` is its first key). */
+const ENTRY_START = '{"id":"';
+
 /**
- * Append one entry (validated) to the run's journal and fsync it. The line is written with a single `write` call.
+ * Append one entry (validated) to the run's journal and fsync it. The line is written with a single `write` call,
+ * preceded by a newline when the journal ends in a line cut by a crash (so the entry starts a line of its own).
  * @returns the entry as written.
  * @throws ZodError for an invalid entry (nothing is written).
  */
 export function appendAnnotation(runDir: string, entry: AnnotationEntry): AnnotationEntry {
   const e = AnnotationEntrySchema.parse(entry);
-  const buf = Buffer.from(`${JSON.stringify(e)}\n`);
-  const fd = openSync(join(runDir, ANNOTATIONS_JSONL), 'a');
+  const fd = openSync(join(runDir, ANNOTATIONS_JSONL), 'a+');
   try {
+    // Another writer's line may land between this check and the write: then the newline only adds a blank line.
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+    const buf = Buffer.from(`${torn ? '\n' : ''}${JSON.stringify(e)}\n`);
     const n = writeSync(fd, buf, 0, buf.length);
     if (n !== buf.length) throw new Error(`${join(runDir, ANNOTATIONS_JSONL)}: short write (${n} of ${buf.length} bytes); the disk may be full`);
     fsyncSync(fd);
@@ -38,8 +48,9 @@ export function appendAnnotation(runDir: string, entry: AnnotationEntry): Annota
 }
 
 /**
- * The journal's entries in order. A torn last line (no newline: a write cut by a crash) is skipped.
- * @throws Error naming file and line for a complete line that is not a valid entry.
+ * The journal's entries in order. A write cut by a crash is skipped: the torn last line (no newline), or such a line
+ * that a later append closed (it starts like an entry, `{"id":"`, but does not end with `}` and is not JSON).
+ * @throws Error naming file and line for any other complete line that is not a valid entry.
  */
 export function readAnnotationEntries(runDir: string): AnnotationEntry[] {
   const path = join(runDir, ANNOTATIONS_JSONL);
@@ -50,6 +61,7 @@ export function readAnnotationEntries(runDir: string): AnnotationEntry[] {
     try {
       raw = JSON.parse(text);
     } catch {
+      if (text.startsWith(ENTRY_START) && !text.trimEnd().endsWith('}')) continue; // a write cut by a crash
       throw new Error(`${path}:${line} is not valid JSON; fix or delete that line (the journal is plain JSON lines)`);
     }
     const r = AnnotationEntrySchema.safeParse(raw);

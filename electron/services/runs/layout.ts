@@ -11,6 +11,7 @@
  *   attempts/<id>/<n>/               unfinished attempts moved aside on resume (never read back)
  *   progress.json                    RunProgress of a batch in flight (`run` / `eval`), replaced atomically; its last snapshot stays
  *   annotations.jsonl                tags and notes (shared/annotations.ts), an append-only journal
+ *   samples/<id>/imported/           `spatialclaw import` runs only: the sample's own records in the imported folder, verbatim
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ export const MESSAGES_JSONL = 'messages.jsonl';
 export const IMAGES_DIR = 'images';
 export const PROGRESS_JSON = 'progress.json';
 export const ANNOTATIONS_JSONL = 'annotations.jsonl';
+/** `samples/<id>/imported/`: an imported sample's source records, copied verbatim (runs/import.ts, docs/import.md). */
+export const IMPORTED_DIR = 'imported';
 
 /** The default parent folder of runs: `<data dir>/runs` (the data dir is created if missing). */
 export function runsRoot(): string {

@@ -17,6 +17,8 @@ import { runDoctor } from '../doctor.ts';
 import { ModelError } from '../model/client.ts';
 import { ModelConfigError } from '../model/config.ts';
 import { PerceptionServerError } from '../perception/server.ts';
+import { PythonNotFoundError } from '../python.ts';
+import { ExportError } from '../runs/export.ts';
 import { ArtifactNotKeptError } from './artifacts.ts';
 import { PreviewError } from './preview.ts';
 import { QueryError } from './runs.ts';
@@ -38,6 +40,8 @@ export function toWorkbenchError(e: unknown): unknown {
   if (e instanceof PerceptionServerError) return new WorkbenchError(e.message, 'check Settings > Perception servers (start a local one, or fix the URL / token variable)');
   if (e instanceof SettingsError || e instanceof QueryError) return new WorkbenchError(e.message, e.fix);
   if (e instanceof PreviewError) return new WorkbenchError(e.message, 'pick another file or folder, or fix the one named');
+  if (e instanceof PythonNotFoundError) return new WorkbenchError(e.message, 'run `npm run setup` (it builds .venv), or set SPATIALCLAW_PYTHON to an interpreter with the project installed');
+  if (e instanceof ExportError) return new WorkbenchError(e.message, 'check the run folder is readable and the disk has room; `spatialclaw export RUN --format csv` prints the same error');
   if (e instanceof ArtifactNotKeptError) {
     return new WorkbenchError(e.message, 'run the question again with a perception server: artifacts are copied into the run by default (`spatialclaw run` without --no-artifacts)');
   }
@@ -61,15 +65,23 @@ function handlersOver(s: Services): WorkbenchHandlers {
     },
     listRuns: async (q) => s.runs.list(q),
     getRun: async ({ run_id }) => s.runs.get(run_id),
+    runResults: async ({ run_id }) => s.runs.results(run_id),
     listSamples: async (q) => s.runs.samples(q),
+    triageSamples: async (q) => s.runs.triage(q),
+    exportRun: ({ run_id, format }) => s.runs.exportRun(run_id, format),
     sampleEvents: async ({ run_id, sample_id }) => s.runs.events(run_id, sample_id),
     sampleImage: async ({ run_id, sample_id, path }) => s.runs.image(run_id, sample_id, path),
     requestMessages: async ({ run_id, sample_id, messages }) => s.runs.requestMessages(run_id, sample_id, messages),
+    compareRuns: ({ run_ids, resamples }) => s.compare.compare(run_ids, resamples),
+    getAnnotations: async ({ run_id }) => s.annotations.get(run_id),
+    annotate: async ({ run_id, ...req }) => s.annotations.annotate(run_id, req),
+    getTaxonomy: async () => s.annotations.getTaxonomy(),
+    saveTaxonomy: async ({ taxonomy }) => s.annotations.saveTaxonomy(taxonomy),
     consoleCell: ({ run_id, sample_id, code }) => s.console.cell(run_id, sample_id, code),
     artifactManifest: async ({ run_id, sample_id, artifact_id }) => s.runs.artifactManifest(run_id, sample_id, artifact_id),
     artifactArray: async ({ run_id, sample_id, artifact_id, name }) => s.runs.artifactArray(run_id, sample_id, artifact_id, name),
     listModels: async () => s.models.list(),
-    saveModel: async ({ config }) => s.models.save(config),
+    saveModel: async ({ config, replace }) => s.models.save(config, { replace: replace === true }),
     testModel: ({ name }) => s.models.test(name),
     removeModel: async ({ name }) => {
       s.models.remove(name);

@@ -53,31 +53,51 @@ function dateBound(value: string, which: 'from' | 'to'): string {
   return d.toISOString();
 }
 
+/** A run list row with what the search looks at besides the row itself. */
+export interface RunSearchRow {
+  row: RunRow;
+  /** config.dataset (`spatialclaw run`), or null. */
+  dataset: string | null;
+  /** config.benchmarks (`spatialclaw eval`), if any. */
+  benchmarks?: readonly string[];
+  /** The run folder, for question search. */
+  dir?: string;
+}
+
 /**
  * Filter run rows (already newest first): `search` is a case-insensitive substring of the id, model
- * name or dataset; `status` and `model` (case-insensitive) must match; `from`/`to` bound created_at,
- * inclusive. Rows whose run.json is unreadable only pass a filter-free query or a matching search.
+ * name, dataset, kind or a benchmark name, or else (with `questions`, for rows that have a `dir`) of one of
+ * the run's sample questions, whose first match is returned as `matched_question`; `status` and `model`
+ * (case-insensitive) must match; `from`/`to` bound created_at, inclusive. The cheap filters run first, so
+ * questions are only searched for runs that pass them and whose metadata did not match. Rows whose run.json is
+ * unreadable only pass a filter-free query or a matching search.
+ * @param questions the first question of the run in `dir` containing `needle` (lower-cased), or null
+ *   (workbench/run-search.ts RunQuestionIndex.find).
  * @throws QueryError for a date that does not parse.
  */
-export function filterRuns(rows: { row: RunRow; dataset: string | null }[], q: RunQuery): RunRow[] {
+export function filterRuns(rows: RunSearchRow[], q: RunQuery, questions?: (dir: string, needle: string) => string | null): RunRow[] {
   const search = q.search?.trim().toLowerCase() || null;
   const from = q.from ? dateBound(q.from, 'from') : null;
   const to = q.to ? dateBound(q.to, 'to') : null;
   const model = q.model?.trim().toLowerCase() || null;
-  return rows
-    .filter(({ row, dataset }) => {
-      if (search && ![row.id, row.model ?? '', dataset ?? ''].some((s) => s.toLowerCase().includes(search))) return false;
-      if (q.status && row.status !== q.status) return false;
-      if (model && (row.model ?? '').toLowerCase() !== model) return false;
-      if (from || to) {
-        if (!row.created_at) return false;
-        const t = new Date(row.created_at).toISOString();
-        if (from && t < from) return false;
-        if (to && t > to) return false;
-      }
-      return true;
-    })
-    .map(({ row }) => row);
+  const out: RunRow[] = [];
+  for (const { row, dataset, benchmarks, dir } of rows) {
+    if (q.status && row.status !== q.status) continue;
+    if (model && (row.model ?? '').toLowerCase() !== model) continue;
+    if (from || to) {
+      if (!row.created_at) continue;
+      const t = new Date(row.created_at).toISOString();
+      if (from && t < from) continue;
+      if (to && t > to) continue;
+    }
+    if (!search || [row.id, row.model ?? '', dataset ?? '', row.kind ?? '', ...(benchmarks ?? [])].some((s) => s.toLowerCase().includes(search))) {
+      out.push(row);
+      continue;
+    }
+    const hit = questions && dir ? questions(dir, search) : null;
+    if (hit !== null) out.push({ ...row, matched_question: hit });
+  }
+  return out;
 }
 
 export interface SampleRow {

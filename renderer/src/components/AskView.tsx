@@ -1,15 +1,17 @@
 import { useEffect, useState } from 'react';
-import { DEFAULTS } from '../../../shared/defaults.ts';
+import { useStore } from 'zustand';
+import type { StoreApi } from 'zustand/vanilla';
 import type { InputSpec } from '../../../shared/kernel.ts';
 import { PROFILE_NAMES, type ProfileName } from '../../../shared/profiles.ts';
 import type { InputPreview, ModelEntry, PerceptionEntry } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
+import { type AskDraftState, askDraftStore, askRequestOf, effectiveChoices, type Executor, type InputForm, type InputKind, inputSpecOf } from '../ask-draft.ts';
 import { useApi, useSamplesStore, useUi, uiStore } from '../context.tsx';
 import { ErrorBox, Field, LazyImage } from './common.tsx';
 import { PathInput } from './PathPicker.tsx';
 import { SampleView } from './Timeline.tsx';
 
-type InputKind = 'video' | 'images' | 'rgbd_sample' | 'rgbd';
+export { inputSpecOf };
 
 const KIND_LABELS: Record<InputKind, string> = {
   video: 'Video file',
@@ -17,35 +19,6 @@ const KIND_LABELS: Record<InputKind, string> = {
   rgbd_sample: 'RGB-D folder (with sample.json)',
   rgbd: 'RGB-D: colour folder + depth folder + camera JSON',
 };
-
-interface InputForm {
-  kind: InputKind;
-  path: string;
-  numFrames: string;
-  depth: string;
-  camera: string;
-  poses: string;
-}
-
-/** Build the InputSpec from the form, or say what is missing. */
-export function inputSpecOf(f: InputForm): InputSpec | string {
-  const path = f.path.trim();
-  if (!path) return 'pick an input: type a path or use Browse';
-  switch (f.kind) {
-    case 'video': {
-      const n = f.numFrames.trim() ? Number(f.numFrames) : undefined;
-      if (n !== undefined && (!Number.isInteger(n) || n <= 0)) return 'frames to sample must be a positive whole number';
-      return { kind: 'video', path, ...(n ? { num_frames: n } : {}) };
-    }
-    case 'images':
-      return { kind: 'images', path };
-    case 'rgbd_sample':
-      return { kind: 'rgbd_sample', path };
-    case 'rgbd':
-      if (!f.depth.trim() || !f.camera.trim()) return 'an RGB-D input needs the depth folder and the camera JSON';
-      return { kind: 'rgbd', path, depth: f.depth.trim(), camera: f.camera.trim(), poses: f.poses.trim() || null };
-  }
-}
 
 function FramePreview({ input, preview }: { input: InputSpec; preview: InputPreview }) {
   const api = useApi();
@@ -79,28 +52,26 @@ function FramePreview({ input, preview }: { input: InputSpec; preview: InputPrev
   );
 }
 
-/** Ask: inputs, question, model and perception server; then the live sample. */
-export function AskView() {
+/**
+ * Ask: inputs, question, model and perception server; then the live sample. What the user typed or picked is the
+ * draft in {@link askDraftStore} (ask-draft.ts), so it survives switching views; the frame preview and errors are
+ * this view's own. `draftStore` is for tests (default: the app's).
+ */
+export function AskView({ draftStore = askDraftStore }: { draftStore?: StoreApi<AskDraftState> } = {}) {
   const api = useApi();
   const samples = useSamplesStore();
   const target = useUi((s) => s.askTarget);
-  const [form, setForm] = useState<InputForm>({ kind: 'rgbd_sample', path: '', numFrames: '', depth: '', camera: '', poses: '' });
-  const [question, setQuestion] = useState('');
-  const [choices, setChoices] = useState('');
-  const [truth, setTruth] = useState('');
+  const draft = useStore(draftStore, (s) => s.draft);
+  const form = draft.input;
   const [models, setModels] = useState<ModelEntry[] | null>(null);
   const [perception, setPerception] = useState<PerceptionEntry[] | null>(null);
-  const [model, setModel] = useState('');
-  const [server, setServer] = useState('');
-  const [executor, setExecutor] = useState<'code' | 'single_pass' | 'tool_call'>(DEFAULTS.executor);
-  /** '' leaves the choice to the host (SPATIALCLAW_PROFILE, settings.json, else the default profile). */
-  const [profile, setProfile] = useState<ProfileName | ''>('');
-  const [maxSteps, setMaxSteps] = useState('');
   const [preview, setPreview] = useState<{ input: InputSpec; data: InputPreview } | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const [error, setError] = useState<ShownError | null>(null);
   const [listError, setListError] = useState<ShownError | null>(null);
   const [starting, setStarting] = useState(false);
+  const chosen = effectiveChoices(draft, models, perception);
+  const setDraft = draftStore.getState().set;
 
   useEffect(() => {
     let cancelled = false;
@@ -109,19 +80,18 @@ export function AskView() {
         if (cancelled) return;
         setModels(m);
         setPerception(p);
-        setModel((cur) => cur || m[0]?.name || '');
-        setServer((cur) => cur || p.find((x) => x.healthy)?.name || '');
-        setMaxSteps((cur) => cur || String(st.max_steps));
+        // The host's max steps, unless the user typed one.
+        if (!draftStore.getState().draft.max_steps) setDraft({ max_steps: String(st.max_steps) });
       },
       (e: unknown) => !cancelled && setListError(toShownError(e)),
     );
     return () => {
       cancelled = true;
     };
-  }, [api]);
+  }, [api, draftStore, setDraft]);
 
   const set = (patch: Partial<InputForm>) => {
-    setForm((f) => ({ ...f, ...patch }));
+    draftStore.getState().setInput(patch);
     setPreview(null);
   };
 
@@ -140,27 +110,12 @@ export function AskView() {
   };
 
   const run = async () => {
-    const spec = inputSpecOf(form);
-    if (typeof spec === 'string') return setError({ message: spec, fix: null, method: null });
-    if (!question.trim()) return setError({ message: 'type a question', fix: null, method: null });
-    if (!model) return setError({ message: 'choose a model endpoint', fix: 'add one in Settings > Model endpoints', method: null });
-    const ch = choices.split('\n').map((c) => c.trim()).filter(Boolean);
-    const gt = truth.trim();
-    const steps = Number(maxSteps);
+    const built = askRequestOf(draft, chosen);
+    if ('error' in built) return setError({ message: built.error, fix: built.fix ?? null, method: null });
     setStarting(true);
     setError(null);
     try {
-      const started = await api.call('ask', {
-        question: question.trim(),
-        ...(ch.length ? { choices: ch } : {}),
-        ...(gt ? { answer: /^-?\d+(\.\d+)?$/.test(gt) ? Number(gt) : gt } : {}),
-        inputs: [spec],
-        model,
-        perception: server || null,
-        executor,
-        ...(profile ? { profile } : {}),
-        ...(Number.isInteger(steps) && steps > 0 ? { max_steps: steps } : {}),
-      });
+      const started = await api.call('ask', built.request);
       samples.getState().track(started.run_id, started.sample_id);
       uiStore.getState().setAskTarget(started);
     } catch (e) {
@@ -199,7 +154,7 @@ export function AskView() {
             {...(form.kind === 'video' ? { filters: [{ name: 'Videos', extensions: ['mp4', 'mov', 'avi', 'mkv', 'webm'] }] } : {})}
           />
           {form.kind === 'video' ? (
-            <Field label="Frames to sample" hint={profile === 'paper' ? 'default: every frame (paper profile)' : 'default 16, uniformly over the video'}>
+            <Field label="Frames to sample" hint={draft.profile === 'paper' ? 'default: every frame (paper profile)' : 'default 16, uniformly over the video'}>
               <input inputMode="numeric" value={form.numFrames} onChange={(e) => set({ numFrames: e.target.value })} />
             </Field>
           ) : null}
@@ -218,20 +173,20 @@ export function AskView() {
         <fieldset>
           <legend>Question</legend>
           <Field label="Question">
-            <textarea value={question} rows={3} onChange={(e) => setQuestion(e.target.value)} placeholder="How far did the camera move, in metres?" />
+            <textarea value={draft.question} rows={3} onChange={(e) => setDraft({ question: e.target.value })} placeholder="How far did the camera move, in metres?" />
           </Field>
           <Field label="Choices (optional, one per line)">
-            <textarea value={choices} rows={2} onChange={(e) => setChoices(e.target.value)} placeholder={'A. 1.2 m\nB. 2.5 m'} />
+            <textarea value={draft.choices} rows={2} onChange={(e) => setDraft({ choices: e.target.value })} placeholder={'A. 1.2 m\nB. 2.5 m'} />
           </Field>
           <Field label="Ground truth (optional)" hint="scores the answer: an option letter or a number">
-            <input value={truth} onChange={(e) => setTruth(e.target.value)} />
+            <input value={draft.answer} onChange={(e) => setDraft({ answer: e.target.value })} />
           </Field>
         </fieldset>
         <fieldset>
           <legend>Agent</legend>
           {listError ? <ErrorBox error={listError} title="Could not list models or perception servers" /> : null}
           <Field label="Model endpoint">
-            <select value={model} onChange={(e) => setModel(e.target.value)}>
+            <select value={chosen.model} onChange={(e) => setDraft({ model: e.target.value })}>
               {models && models.length === 0 ? <option value="">(none: add one in Settings)</option> : null}
               {models?.map((m) => (
                 <option key={m.name} value={m.name}>
@@ -241,7 +196,7 @@ export function AskView() {
             </select>
           </Field>
           <Field label="Perception server">
-            <select value={server} onChange={(e) => setServer(e.target.value)}>
+            <select value={chosen.perception} onChange={(e) => setDraft({ perception: e.target.value })}>
               <option value="">none</option>
               {perception?.map((p) => (
                 <option key={p.name} value={p.name}>
@@ -251,7 +206,7 @@ export function AskView() {
             </select>
           </Field>
           <Field label="Agent profile" hint="paper: the published SpatialClaw loop (every frame, 32 key frames, its prompts; docs/paper-parity.md)">
-            <select value={profile} onChange={(e) => setProfile(e.target.value as ProfileName | '')}>
+            <select value={draft.profile} onChange={(e) => setDraft({ profile: e.target.value as ProfileName | '' })}>
               <option value="">as configured on the host</option>
               {PROFILE_NAMES.map((p) => (
                 <option key={p} value={p}>
@@ -262,15 +217,18 @@ export function AskView() {
           </Field>
           <div className="row">
             <Field label="Executor">
-              <select value={executor} onChange={(e) => setExecutor(e.target.value as typeof executor)}>
+              <select value={draft.executor} onChange={(e) => setDraft({ executor: e.target.value as Executor })}>
                 <option value="code">code</option>
                 <option value="single_pass">single_pass</option>
                 <option value="tool_call">tool_call</option>
               </select>
             </Field>
             <Field label="Max steps">
-              <input inputMode="numeric" value={maxSteps} onChange={(e) => setMaxSteps(e.target.value)} />
+              <input inputMode="numeric" value={draft.max_steps} onChange={(e) => setDraft({ max_steps: e.target.value })} />
             </Field>
+            <label className="inline" title="Ask the planner for a plan before the first step">
+              <input type="checkbox" checked={draft.plan} onChange={(e) => setDraft({ plan: e.target.checked })} /> Plan first
+            </label>
           </div>
         </fieldset>
         {error ? <ErrorBox error={error} /> : null}

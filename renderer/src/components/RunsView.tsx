@@ -1,10 +1,14 @@
-import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useMemo, useRef } from 'react';
-import { describeProgress, type RunProgress, SAMPLE_PHASE_WORDS, type SampleResult, SamplePhaseSchema } from '../../../shared/run.ts';
+import { useEffect, useMemo } from 'react';
+import { describeProgress, type RunProgress, SAMPLE_PHASE_WORDS, SamplePhaseSchema } from '../../../shared/run.ts';
 import type { RunDetail, RunQuery } from '../../../shared/workbench.ts';
-import { useApi, useRuns, useRunsStore, useUi, uiStore } from '../context.tsx';
+import { useApi, useRuns, useRunsStore, useTriageStore, useUi, uiStore } from '../context.tsx';
+import { COMPARE_MAX_RUNS } from '../../../shared/compare.ts';
+import { toggleId } from '../compare.ts';
 import { ErrorBox, fmtDate, fmtSeconds } from './common.tsx';
 import { SampleView } from './Timeline.tsx';
+import { AnnotationBar } from './Annotations.tsx';
+import { TriageView, useTriageKeys } from './TriageView.tsx';
+import { RunTabs } from './ResultsView.tsx';
 
 function RunsList() {
   const store = useRunsStore();
@@ -12,6 +16,7 @@ function RunsList() {
   const filters = useRuns((s) => s.filters);
   const error = useRuns((s) => s.runsError);
   const loading = useRuns((s) => s.runsLoading);
+  const picked = useUi((s) => s.compareRunIds);
   useEffect(() => {
     void store.getState().loadRuns();
   }, [store]);
@@ -20,7 +25,14 @@ function RunsList() {
   return (
     <section aria-label="Runs list">
       <div className="filters row" role="search">
-        <input aria-label="Search runs" placeholder="search id, model, dataset" value={filters.search ?? ''} onChange={(e) => setF({ search: e.target.value })} />
+        <input
+          aria-label="Search runs"
+          className="run-search"
+          placeholder="search id, model, dataset, benchmark, question text (3+ letters)"
+          title="Matches the run id, model, dataset, kind and benchmark names, and (for 3 or more letters) the questions of the run's finished samples"
+          value={filters.search ?? ''}
+          onChange={(e) => setF({ search: e.target.value })}
+        />
         <select aria-label="Status filter" value={filters.status ?? ''} onChange={(e) => setF({ status: (e.target.value || undefined) as RunQuery['status'] })}>
           <option value="">any status</option>
           <option value="running">running</option>
@@ -43,6 +55,9 @@ function RunsList() {
         <button onClick={() => void store.getState().loadRuns()} disabled={loading}>
           Refresh
         </button>
+        <button onClick={() => uiStore.getState().setView('compare')} disabled={picked.length < 2 || picked.length > COMPARE_MAX_RUNS} title={`check 2 to ${COMPARE_MAX_RUNS} runs of the same benchmark`}>
+          Compare selected ({picked.length})
+        </button>
       </div>
       {error ? <ErrorBox error={error} title="Could not list runs" /> : null}
       {runs === null && !error ? <p className="muted">Loading runs…</p> : null}
@@ -51,6 +66,7 @@ function RunsList() {
         <table className="runs" aria-label="Runs">
           <thead>
             <tr>
+              <th>Compare</th>
               <th>Run</th>
               <th>Kind</th>
               <th>Status</th>
@@ -63,9 +79,17 @@ function RunsList() {
             {runs.map((r) => (
               <tr key={r.id}>
                 <td>
+                  <input type="checkbox" aria-label={`Select ${r.id} for comparison`} checked={picked.includes(r.id)} onChange={() => uiStore.getState().setCompareRuns(toggleId(picked, r.id))} />
+                </td>
+                <td>
                   <button className="link" onClick={() => uiStore.getState().openRun(r.id)}>
                     {r.id}
                   </button>
+                  {r.matched_question ? (
+                    <div className="muted small matched-question" title={r.matched_question}>
+                      question: {r.matched_question}
+                    </div>
+                  ) : null}
                 </td>
                 <td>{r.kind ?? '—'}</td>
                 <td>
@@ -86,123 +110,37 @@ function RunsList() {
   );
 }
 
-const COLS = ['Sample', 'Question', 'Answer', 'Ground truth', 'Score', 'Steps', 'Time'];
-const ROW_H = 34;
-
-function SampleRow({ row, index }: { row: SampleResult | undefined; index: number }) {
-  if (!row) {
-    return (
-      <div role="row" className="srow placeholder" aria-rowindex={index + 2}>
-        <div role="cell" className="muted">
-          #{index + 1} loading…
-        </div>
-      </div>
-    );
-  }
-  return (
-    <div role="row" className={`srow term-${row.termination}`} aria-rowindex={index + 2}>
-      <div role="cell">
-        <button className="link" onClick={() => uiStore.getState().openSample(row.id)}>
-          {row.id}
-        </button>
-      </div>
-      <div role="cell" className="q" title={row.question}>
-        {row.question}
-      </div>
-      <div role="cell">{row.answer === null ? <span className="muted">—</span> : String(row.answer)}</div>
-      <div role="cell">{row.ground_truth === null ? <span className="muted">—</span> : String(row.ground_truth)}</div>
-      <div role="cell">{row.score === null ? '—' : row.score.toFixed(2)}</div>
-      <div role="cell">{row.steps}</div>
-      <div role="cell">{fmtSeconds(row.duration_s)}</div>
-    </div>
-  );
-}
-
-/** The samples of a run: virtualised rows, pages fetched with listSamples as they scroll into view. */
-function SamplesTable() {
-  const store = useRunsStore();
-  const total = useRuns((s) => s.total);
-  const pages = useRuns((s) => s.pages);
-  const pageSize = useRuns((s) => s.pageSize);
-  const scrollRef = useRef<HTMLDivElement>(null);
-  const count = total ?? 0;
-  // eslint-disable-next-line react-hooks/incompatible-library -- the virtualizer is read during render only
-  const virtualizer = useVirtualizer({ count, getScrollElement: () => scrollRef.current, estimateSize: () => ROW_H, overscan: 10 });
-  const items = virtualizer.getVirtualItems();
-  const first = items[0]?.index ?? 0;
-  const last = items.at(-1)?.index ?? 0;
-  useEffect(() => {
-    if (count > 0) void store.getState().ensureRows(first, last + 1);
-  }, [store, first, last, count]);
-  return (
-    <div role="table" aria-label="Samples" aria-rowcount={count + 1} className="samples-table">
-      <div role="rowgroup">
-        <div role="row" className="srow shead" aria-rowindex={1}>
-          {COLS.map((c) => (
-            <div role="columnheader" key={c}>
-              {c}
-            </div>
-          ))}
-        </div>
-      </div>
-      <div role="rowgroup" className="samples-scroll" ref={scrollRef}>
-        <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
-          {items.map((v) => (
-            <div key={v.key} className="vrow" style={{ height: ROW_H, transform: `translateY(${v.start}px)` }}>
-              <SampleRow row={pages[Math.floor(v.index / pageSize)]?.[v.index % pageSize]} index={v.index} />
-            </div>
-          ))}
-        </div>
-        {total === 0 ? <p className="muted">No finished samples (yet, or matching the search).</p> : null}
-      </div>
-    </div>
-  );
-}
-
 function RunDetailView({ runId }: { runId: string }) {
   const api = useApi();
   const store = useRunsStore();
   const detail = useRuns((s) => s.detail);
   const detailError = useRuns((s) => s.detailError);
-  const samplesError = useRuns((s) => s.samplesError);
-  const total = useRuns((s) => s.total);
-  const filter = useRuns((s) => s.sampleFilter);
   useEffect(() => {
     void store.getState().openRun(runId);
   }, [store, runId]);
-  // A live run: refresh the table when one of its samples finishes (at most every 2 s).
+  // A live sample of this host finished: fetch the detail at once (the triage list follows the done count).
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | null = null;
     const off = api.subscribe((e) => {
       if (e.type !== 'sample_done' || e.run_id !== runId || timer) return;
       timer = setTimeout(() => {
         timer = null;
-        void store.getState().refreshRun();
-      }, 2000);
+        void store.getState().refreshDetail();
+      }, 500);
     });
     return () => {
       off();
       if (timer) clearTimeout(timer);
     };
   }, [api, store, runId]);
-  // A live run (this host's or another process's, e.g. `spatialclaw eval`): poll its detail for progress, and reload
-  // the samples table when the done count moves.
+  // A live run (this host's or another process's, e.g. `spatialclaw eval`): poll its detail for progress; the
+  // triage view reloads its samples when the done count moves.
   const live = detail?.live === true;
-  const doneCount = detail?.done;
   useEffect(() => {
     if (!live) return;
     const t = setInterval(() => void store.getState().refreshDetail(), 1000);
     return () => clearInterval(t);
   }, [store, live]);
-  // The done count this view last saw for its run (a new run starts over: its first count loads nothing extra).
-  const seenDone = useRef<{ runId: string; done: number } | null>(null);
-  const detailRun = detail?.id;
-  useEffect(() => {
-    if (doneCount === undefined || detailRun === undefined) return;
-    const seen = seenDone.current;
-    seenDone.current = { runId: detailRun, done: doneCount };
-    if (seen && seen.runId === detailRun && seen.done !== doneCount) void store.getState().reloadSamples();
-  }, [store, detailRun, doneCount]);
   const cfgModel = detail?.info.config['model'];
   const modelName = cfgModel && typeof cfgModel === 'object' && 'name' in cfgModel ? String((cfgModel as { name: unknown }).name) : null;
   return (
@@ -221,18 +159,9 @@ function RunDetailView({ runId }: { runId: string }) {
       ) : null}
       {detail?.live && detail.progress ? <ProgressPanel progress={detail.progress} /> : null}
       {detail?.results ? <ResultsTable results={detail.results} /> : null}
-      <div className="filters row">
-        <input aria-label="Search samples" placeholder="search question or id" value={filter.search} onChange={(e) => store.getState().setSampleFilter({ search: e.target.value })} />
-        <select aria-label="Sort samples" value={filter.sort} onChange={(e) => store.getState().setSampleFilter({ sort: e.target.value as typeof filter.sort })}>
-          <option value="index">in order</option>
-          <option value="score">by score</option>
-          <option value="steps">by steps</option>
-          <option value="duration">by time</option>
-        </select>
-        <span className="muted small">{total === null ? 'loading…' : `${total} samples`}</span>
-      </div>
-      {samplesError ? <ErrorBox error={samplesError} title="Could not load samples" /> : null}
-      <SamplesTable />
+      <RunTabs runId={runId} live={live} done={detail?.done ?? 0}>
+        <TriageView runId={runId} live={live} done={detail?.done} />
+      </RunTabs>
     </section>
   );
 }
@@ -301,16 +230,28 @@ function ResultsTable({ results }: { results: NonNullable<RunDetail['results']> 
 export function RunsView() {
   const runId = useUi((s) => s.openRunId);
   const sampleId = useUi((s) => s.openSampleId);
-  if (runId && sampleId) {
+  return runId ? <OpenRun runId={runId} sampleId={sampleId} /> : <RunsList />;
+}
+
+/** An open run: its detail and triage, or one of its samples; j/k and the tag keys work in both. */
+function OpenRun({ runId, sampleId }: { runId: string; sampleId: string | null }) {
+  const triage = useTriageStore();
+  useEffect(() => {
+    void triage.getState().open(runId);
+    return () => void triage.getState().open(null);
+  }, [triage, runId]);
+  useTriageKeys(runId);
+  if (sampleId) {
     return (
       <div className="run-sample">
         <div className="row">
           <button onClick={() => uiStore.getState().openSample(null)}>← Back to run {runId}</button>
+          <span className="muted small">j / k: next / previous sample · 1–9: tag this sample</span>
         </div>
+        <AnnotationBar runId={runId} sampleId={sampleId} step={null} compact />
         <SampleView key={`${runId}/${sampleId}`} runId={runId} sampleId={sampleId} />
       </div>
     );
   }
-  if (runId) return <RunDetailView runId={runId} />;
-  return <RunsList />;
+  return <RunDetailView runId={runId} />;
 }

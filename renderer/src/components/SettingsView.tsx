@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { DEFAULTS } from '../../../shared/defaults.ts';
 import type { DoctorReport } from '../../../shared/doctor.ts';
+import type { ModelConfig } from '../../../shared/model.ts';
 import type { LocalBackends, ModelEntry, ModelTest, PerceptionBackend, PerceptionEntry, Settings } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
 import { useApi, useSamples } from '../context.tsx';
@@ -29,30 +30,84 @@ function useLoad<T>(load: () => Promise<T>): { data: T | null; error: ShownError
 
 const endpointsOf = (m: ModelEntry): string[] => (m.config.endpoints ? m.config.endpoints.map((e) => e.base_url) : m.config.base_url ? [m.config.base_url] : []);
 
+/** What a Test said about one endpoint, in words: reachable and serving the model, or what is wrong. */
+function endpointStatus(r: ModelTest['endpoints'][number]): string {
+  const ms = r.latency_ms !== null ? ` (${Math.round(r.latency_ms)} ms)` : '';
+  if (r.ok) return `reachable${ms}${r.served ? ', serves the model' : ', model name not checked (no /models route)'}`;
+  // Reachable, but the configured model id is not served: the host's message says what is.
+  if (r.served) return `reachable${ms}, but ${r.error ?? 'the model is not served'}`;
+  return `unreachable: ${r.error ?? 'no answer'}`;
+}
+
+/** A taken name: saveModel answered 409 (Conflict). */
+const isConflict = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { status?: unknown }).status === 409;
+
+interface ModelForm {
+  name: string;
+  base_url: string;
+  api_key_env: string;
+}
+const EMPTY_FORM: ModelForm = { name: '', base_url: '', api_key_env: '' };
+
 function ModelsSection() {
   const api = useApi();
   const { data, error, reload } = useLoad(useCallback(() => api.call('listModels', {}), [api]));
   const [tests, setTests] = useState<Record<string, ModelTest | 'testing' | ShownError>>({});
-  const [form, setForm] = useState({ name: '', base_url: '', api_key_env: '' });
+  const [form, setForm] = useState<ModelForm>(EMPTY_FORM);
+  /** The config being edited (its Edit button), or null when the form adds a new one. */
+  const [editing, setEditing] = useState<ModelEntry | null>(null);
   const [formError, setFormError] = useState<ShownError | null>(null);
+  /** The host refused a taken name: the config to save if the user confirms the replacement. */
+  const [conflict, setConflict] = useState<{ config: ModelConfig; error: ShownError } | null>(null);
   const [busy, setBusy] = useState(false);
-  const add = async () => {
-    if (!form.name.trim() || !form.base_url.trim()) return setFormError({ message: 'give the model name and its base URL', fix: 'e.g. http://127.0.0.1:8000/v1 for a local vLLM server', method: null });
-    if (form.api_key_env && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(form.api_key_env.trim())) {
-      return setFormError({ message: 'the API key field takes the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself', fix: null, method: null });
+
+  /** The config the form describes; editing keeps the edited config's other fields (roles, limits, endpoints). */
+  const configOf = (): ModelConfig | ShownError => {
+    const name = form.name.trim();
+    const baseUrl = form.base_url.trim();
+    const keyEnv = form.api_key_env.trim();
+    const multi = editing?.config.endpoints !== undefined;
+    if (!name || (!baseUrl && !multi)) return { message: 'give the model name and its base URL', fix: 'e.g. http://127.0.0.1:8000/v1 for a local vLLM server', method: null };
+    if (keyEnv && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(keyEnv)) {
+      return { message: 'the API key field takes the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself', fix: null, method: null };
     }
+    const { api_key_env: _key, base_url: _url, ...kept } = editing?.config ?? ({} as Partial<ModelConfig>);
+    return { ...kept, name, ...(multi ? {} : { base_url: baseUrl }), ...(keyEnv ? { api_key_env: keyEnv } : {}) } as ModelConfig;
+  };
+
+  const save = async (config: ModelConfig, replace: boolean) => {
     setBusy(true);
     try {
-      await api.call('saveModel', { config: { name: form.name.trim(), base_url: form.base_url.trim(), ...(form.api_key_env.trim() ? { api_key_env: form.api_key_env.trim() } : {}) } });
-      setForm({ name: '', base_url: '', api_key_env: '' });
+      await api.call('saveModel', { config, ...(replace ? { replace: true } : {}) });
+      setForm(EMPTY_FORM);
+      setEditing(null);
+      setConflict(null);
       setFormError(null);
       reload();
     } catch (e) {
-      setFormError(toShownError(e));
+      if (!replace && isConflict(e)) {
+        setConflict({ config, error: toShownError(e) });
+        setFormError(null);
+      } else setFormError(toShownError(e));
     } finally {
       setBusy(false);
     }
   };
+
+  const submit = () => {
+    const config = configOf();
+    if ('message' in config) return setFormError(config);
+    // Editing replaces the config it was opened from; adding refuses a taken name (the host asks).
+    void save(config, editing !== null);
+  };
+
+  const edit = (m: ModelEntry) => {
+    setEditing(m);
+    setConflict(null);
+    setFormError(null);
+    setForm({ name: m.config.name, base_url: m.config.base_url ?? '', api_key_env: m.config.api_key_env ?? '' });
+  };
+
   return (
     <section aria-label="Model endpoints" className="settings-section">
       <h3>Model endpoints</h3>
@@ -73,7 +128,10 @@ function ModelsSection() {
               const t = tests[m.name];
               return (
                 <tr key={m.name}>
-                  <td>{m.name}</td>
+                  <td>
+                    {m.name}
+                    {m.builtin ? <span className="muted small"> (built-in)</span> : null}
+                  </td>
                   <td>
                     {endpointsOf(m).map((u) => {
                       const r = t && typeof t === 'object' && 'endpoints' in t ? t.endpoints.find((x) => x.base_url === u) : undefined;
@@ -83,7 +141,7 @@ function ModelsSection() {
                           {r ? (
                             <span className={r.ok ? 'ok' : 'error'} role="status">
                               {' '}
-                              {r.ok ? `reachable${r.latency_ms !== null ? ` (${Math.round(r.latency_ms)} ms)` : ''}` : `unreachable: ${r.error ?? 'no answer'}`}
+                              {endpointStatus(r)}
                             </span>
                           ) : null}
                         </div>
@@ -95,6 +153,7 @@ function ModelsSection() {
                   <td>{m.config.api_key_env ?? <span className="muted">none</span>}</td>
                   <td className="actions">
                     <button
+                      type="button"
                       onClick={async () => {
                         setTests((s) => ({ ...s, [m.name]: 'testing' }));
                         try {
@@ -108,7 +167,11 @@ function ModelsSection() {
                     >
                       Test
                     </button>
+                    <button type="button" aria-label={`Edit ${m.name}`} onClick={() => edit(m)}>
+                      Edit
+                    </button>
                     <button
+                      type="button"
                       className="danger"
                       aria-label={`Remove ${m.name}`}
                       onClick={async () => {
@@ -131,25 +194,59 @@ function ModelsSection() {
       ) : null}
       <form
         className="row add-form"
-        aria-label="Add a model endpoint"
+        aria-label={editing ? `Edit model endpoint ${editing.name}` : 'Add a model endpoint'}
         onSubmit={(e) => {
           e.preventDefault();
-          void add();
+          submit();
         }}
       >
-        <TextFields
-          form={form}
-          setForm={setForm}
-          fields={[
-            { key: 'name', label: 'Model name', placeholder: 'Qwen/Qwen3-VL-8B-Instruct' },
-            { key: 'base_url', label: 'Base URL', placeholder: 'http://127.0.0.1:8000/v1' },
-            { key: 'api_key_env', label: 'API key env var', placeholder: 'OPENAI_API_KEY', hint: "the variable's name; the key is never stored" },
-          ]}
-        />
+        <Field label="Model name" {...(editing ? { hint: 'the model id: saved under this name; to rename, add a new endpoint and remove this one' } : {})}>
+          <input value={form.name} readOnly={editing !== null} onChange={(e) => setForm({ ...form, name: e.target.value })} placeholder="Qwen/Qwen3-VL-8B-Instruct" />
+        </Field>
+        {editing?.config.endpoints ? (
+          <Field label="Endpoints" hint={`several endpoints: edit them in ${editing.file}`}>
+            <span>{editing.config.endpoints.map((e) => e.base_url).join(', ')}</span>
+          </Field>
+        ) : (
+          <Field label="Base URL">
+            <input value={form.base_url} onChange={(e) => setForm({ ...form, base_url: e.target.value })} placeholder="http://127.0.0.1:8000/v1" />
+          </Field>
+        )}
+        <Field label="API key env var" hint="the variable's name; the key is never stored">
+          <input value={form.api_key_env} onChange={(e) => setForm({ ...form, api_key_env: e.target.value })} placeholder="OPENAI_API_KEY" />
+        </Field>
         <button type="submit" disabled={busy}>
-          Add endpoint
+          {editing ? (editing.builtin ? 'Save as my own config' : 'Save changes') : 'Add endpoint'}
         </button>
+        {editing ? (
+          <button
+            type="button"
+            onClick={() => {
+              setEditing(null);
+              setForm(EMPTY_FORM);
+              setFormError(null);
+            }}
+          >
+            Cancel edit
+          </button>
+        ) : null}
       </form>
+      {conflict ? (
+        <div role="alertdialog" aria-label="Replace the existing endpoint?" className="confirm-box">
+          <ErrorBox error={conflict.error} title="Not saved" />
+          <p>
+            Replace the existing endpoint <strong>{conflict.config.name}</strong>?
+          </p>
+          <div className="row">
+            <button type="button" className="danger" disabled={busy} onClick={() => void save(conflict.config, true)}>
+              Replace
+            </button>
+            <button type="button" onClick={() => setConflict(null)}>
+              Keep the existing one
+            </button>
+          </div>
+        </div>
+      ) : null}
       {formError ? <ErrorBox error={formError} /> : null}
     </section>
   );

@@ -3,9 +3,14 @@ import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ShownError } from '../api.ts';
 import { useApi, useSamples, useSamplesStore, useUi, uiStore } from '../context.tsx';
 import { sampleKey, type SampleState } from '../stores.ts';
-import { cellStatusLine, errorLine, isArtifactId, type StepImage, type Timeline, timelineItems, type TimelineStep } from '../timeline.ts';
+import { outcomeOf } from '../sample-summary.ts';
+import { cellStatusLine, errorLine, isArtifactId, type ModelCall, type StepImage, type Timeline, timelineItems, type TimelineStep } from '../timeline.ts';
+import { AnnotationBar } from './Annotations.tsx';
 import { Code, ErrorBox, fmtSeconds, fmtTokens, LazyImage, LongText } from './common.tsx';
+import { ImageViewer, type ViewerImage } from './ImageViewer.tsx';
+import { Markdown } from './Markdown.tsx';
 import { RequestButton } from './RequestView.tsx';
+import { SampleHeader } from './SampleHeader.tsx';
 
 function base64Bytes(b64: string): Uint8Array {
   const bin = atob(b64);
@@ -14,25 +19,108 @@ function base64Bytes(b64: string): Uint8Array {
   return out;
 }
 
+/**
+ * A step's `show()` images as thumbnails; a click (or Enter) on one opens it in the image viewer at its pixel
+ * size, where the arrow keys move between this step's images.
+ */
 function StepImages({ runId, sampleId, images }: { runId: string; sampleId: string; images: StepImage[] }) {
   const api = useApi();
+  const [open, setOpen] = useState<number | null>(null);
+  const viewerImages = useMemo<ViewerImage[]>(
+    () =>
+      images.map((im) => ({
+        key: im.key,
+        label: im.label,
+        path: im.path,
+        width: im.width,
+        height: im.height,
+        load: () => (im.path ? api.call('sampleImage', { run_id: runId, sample_id: sampleId, path: im.path }) : Promise.resolve(base64Bytes(im.png ?? ''))),
+      })),
+    [api, runId, sampleId, images],
+  );
   if (!images.length) return null;
   return (
     <div className="step-images" aria-label="images">
-      {images.map((im) => (
+      {viewerImages.map((im, i) => (
         <figure key={im.key}>
-          <LazyImage
-            alt={im.label ?? im.path ?? 'image'}
-            width={im.width}
-            height={im.height}
-            load={() => (im.path ? api.call('sampleImage', { run_id: runId, sample_id: sampleId, path: im.path }) : Promise.resolve(base64Bytes(im.png ?? '')))}
-          />
+          <button className="image-open" aria-label={`Open image ${im.label ?? im.path ?? i + 1} (${im.width}×${im.height}) full size`} aria-haspopup="dialog" onClick={() => setOpen(i)}>
+            <LazyImage alt={im.label ?? im.path ?? 'image'} width={im.width} height={im.height} load={im.load} />
+          </button>
           <figcaption>{im.label ?? im.path}</figcaption>
         </figure>
       ))}
+      {open !== null && open < viewerImages.length ? (
+        <ImageViewer images={viewerImages} index={open} onIndex={setOpen} onClose={() => setOpen(null)} openInTab={api.transport === 'http'} />
+      ) : null}
     </div>
   );
 }
+
+/**
+ * A `<details>` whose content is mounted only while it is open: a reply shown rendered above is not also in the
+ * page as hidden text (text search and find-in-page then meet it once).
+ */
+function LazyDetails({ summary, children }: { summary: string; children: () => React.ReactNode }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <details onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>{summary}</summary>
+      {open ? children() : null}
+    </details>
+  );
+}
+
+/** What a sample-level model call is called in the timeline, and the title of its Request view. */
+function callTitles(call: ModelCall, all: readonly ModelCall[]): { heading: string; request: string } {
+  const same = all.filter((c) => c.role === call.role);
+  const n = same.length > 1 ? ` ${same.indexOf(call) + 1}` : '';
+  if (call.role === 'planner') return { heading: `Planner call${n}`, request: `planner call${n}` };
+  if (call.role === 'fallback') return { heading: `Answer fallback call${n}`, request: `answer fallback call${n}` };
+  return { heading: `${call.role} call${n}`, request: `${call.role} call${n}` };
+}
+
+/**
+ * A model call of the sample rather than of a step (the planner, the answer fallback): its reply as received,
+ * the model's thinking, a parse error, tokens, latency, and the Request it sent.
+ */
+export const CallCard = memo(function CallCard({ call, all, runId, sampleId }: { call: ModelCall; all: readonly ModelCall[]; runId: string; sampleId: string }) {
+  const { heading, request } = callTitles(call, all);
+  const tokens = call.usage.prompt_tokens + call.usage.completion_tokens;
+  const failed = call.raw === '' && call.parseError !== null;
+  return (
+    <article className={`step model-call role-${call.role}`} aria-label={heading}>
+      <header className="step-head">
+        <h4>{heading}</h4>
+        <span className={`badge ${failed ? 'status-error' : ''}`}>{call.role}</span>
+        {tokens ? <span className="muted small">{fmtTokens(tokens)} tokens</span> : null}
+        <span className="muted small">{fmtSeconds(call.latencyMs / 1000)}</span>
+        {call.attempts > 1 ? <span className="muted small">{call.attempts} attempts</span> : null}
+        <span className="muted small call-meta">{call.endpoint}</span>
+        <RequestButton runId={runId} sampleId={sampleId} call={call} title={request} />
+      </header>
+      {call.parseError ? (
+        <div className="parse-error" role="alert">
+          <strong>{failed ? 'The call failed:' : 'Reply could not be parsed:'}</strong> {call.parseError}
+        </div>
+      ) : null}
+      {call.thinking ? (
+        <details className="thinking">
+          <summary>Model thinking</summary>
+          <LongText text={call.thinking} label={`${heading} thinking`} />
+        </details>
+      ) : null}
+      {call.raw === '' ? null : call.role === 'planner' ? (
+        // The plan above is this reply, rendered; the exact text is one click away.
+        <LazyDetails summary="Reply as received">{() => <LongText text={call.raw} label={`${heading} reply`} />}</LazyDetails>
+      ) : (
+        <>
+          <Markdown text={call.raw} label={`${heading} reply`} />
+          <LazyDetails summary="Reply as received">{() => <LongText text={call.raw} label={`${heading} raw reply`} />}</LazyDetails>
+        </>
+      )}
+    </article>
+  );
+});
 
 /** One step of a timeline (agent or console), the same for live and recorded samples. */
 export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step: TimelineStep; runId: string; sampleId: string }) {
@@ -56,6 +144,7 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
             <RequestButton key={c.key} runId={runId} sampleId={sampleId} call={c} title={`step ${step.step} model call`} />
           ))}
       </header>
+      {step.origin === 'agent' && step.step > 0 ? <AnnotationBar runId={runId} sampleId={sampleId} step={step.step} compact /> : null}
       {step.reasoning ? (
         <p className="reasoning">
           <span className="muted">Reasoning: </span>
@@ -151,16 +240,19 @@ export const StepCard = memo(function StepCard({ step, runId, sampleId }: { step
         </ul>
       ) : null}
       {step.vlmCalls.length ? (
-        <details className="vlm-calls">
-          <summary>VLM calls ({step.vlmCalls.length})</summary>
-          {step.vlmCalls.map((v, i) => (
-            <p key={i}>
-              <span className="muted">{v.prompt ?? 'prompt'}: </span>
-              {v.error ? <span className="error">{v.error}</span> : v.text}
-              <RequestButton runId={runId} sampleId={sampleId} call={vlm[i]} title={`step ${step.step} VLM call ${i + 1}`} />
-            </p>
-          ))}
-        </details>
+        <section className="vlm-calls" aria-label={`${title} VLM calls`}>
+          <h5>VLM calls ({step.vlmCalls.length})</h5>
+          <ol>
+            {step.vlmCalls.map((v, i) => (
+              <li key={i} aria-label={`VLM call ${i + 1}`}>
+                <span className="muted">{v.prompt ?? 'prompt'}</span>
+                {vlm[i] ? <span className="muted small"> · {fmtSeconds(vlm[i].latencyMs / 1000)}</span> : null}
+                <RequestButton runId={runId} sampleId={sampleId} call={vlm[i]} title={`step ${step.step} VLM call ${i + 1}`} />
+                {v.error ? <p className="error">{v.error}</p> : <Markdown text={v.text} label={`${title} VLM call ${i + 1} reply`} />}
+              </li>
+            ))}
+          </ol>
+        </section>
       ) : null}
       {cell?.notes.length ? <p className="notes muted">{cell.notes.join(' · ')}</p> : null}
       {step.observation ? (
@@ -184,11 +276,8 @@ function Head({ tl, state }: { tl: Timeline; state: SampleState }) {
           <p className="error">Planner failed: {tl.plan.error}</p>
         ) : (
           <>
-            <h4>
-              Plan
-              <RequestButton runId={state.runId} sampleId={state.sampleId} call={tl.plannerCall} title="planner call" />
-            </h4>
-            <LongText text={tl.plan.text ?? '(empty plan)'} label="plan" className="plan" />
+            <h4>Plan</h4>
+            {tl.plan.text ? <Markdown text={tl.plan.text} label="plan text" className="plan" /> : <p className="muted">(empty plan)</p>}
           </>
         )
       ) : (
@@ -211,15 +300,10 @@ function End({ tl, state }: { tl: Timeline; state: SampleState }) {
       ) : (
         <p className="muted">No answer.</p>
       )}
-      {tl.fallbackCall?.request ? (
-        <p className="muted small">
-          The direct-answer fallback asked the model once more.
-          <RequestButton runId={state.runId} sampleId={state.sampleId} call={tl.fallbackCall} title="answer fallback call" />
-        </p>
-      ) : null}
+      {tl.fallbackCall ? <p className="muted small">The answer fallback asked the model once more (the call above).</p> : null}
       {r && r.ground_truth !== null ? (
         <p>
-          Ground truth: <strong>{String(r.ground_truth)}</strong> · score {r.score === null ? '—' : r.score.toFixed(2)}
+          Ground truth: <strong>{String(r.ground_truth)}</strong> · score {r.score === null ? '—' : `${r.score.toFixed(2)} (${outcomeOf(r.score)})`}
         </p>
       ) : null}
       {tl.termination ? (
@@ -277,6 +361,7 @@ export function TimelineList({ state }: { state: SampleState }) {
           return (
             <div key={v.key} data-index={v.index} ref={virtualizer.measureElement} className="tl-row" style={{ transform: `translateY(${v.start}px)` }}>
               {it.kind === 'head' ? <Head tl={tl} state={state} /> : null}
+              {it.kind === 'call' ? <CallCard call={it.call} all={tl.sampleCalls} runId={state.runId} sampleId={state.sampleId} /> : null}
               {it.kind === 'step' || it.kind === 'console' ? <StepCard step={it.step} runId={state.runId} sampleId={state.sampleId} /> : null}
               {it.kind === 'end' ? <End tl={tl} state={state} /> : null}
               {it.kind === 'console-head' ? <h4 className="console-head">Console cells</h4> : null}
@@ -390,19 +475,9 @@ export function SampleView({ runId, sampleId }: { runId: string; sampleId: strin
     void samples.getState().load(runId, sampleId);
   }, [samples, runId, sampleId]);
   if (!state) return <p className="muted">Loading sample {sampleId}…</p>;
-  const spec = state.timeline.sample;
   return (
     <section className="sample-view" aria-label={`Sample ${sampleId}`}>
-      <div className="sample-question">
-        <h3>{spec?.question ?? state.result?.question ?? sampleId}</h3>
-        {spec?.choices?.length ? (
-          <ul className="choices">
-            {spec.choices.map((c) => (
-              <li key={c}>{c}</li>
-            ))}
-          </ul>
-        ) : null}
-      </div>
+      <SampleHeader tl={state.timeline} result={state.result} fallbackTitle={sampleId} />
       <SampleBar state={state} />
       {state.loadError ? <ErrorBox error={state.loadError} title="Could not load the sample's events" /> : null}
       {state.doneError ? <ErrorBox error={{ message: state.doneError, fix: null, method: null }} title="The sample failed" /> : null}

@@ -6,7 +6,8 @@
  * Test hooks: `data-testid` on the panel (`inspector`, with `data-state` loading | ready | error), the
  * stats line (`inspector-stats`, `data-drawn`, `data-eligible`), picks (`pick-<i>` with `data-frame`,
  * `data-u`, `data-v`, `data-x`, `data-y`, `data-z`), `measure-distance` (`data-metres`), `measure-angle`
- * (`data-degrees`); and `window.__scInspector` (timings and `measureFrames` for the benchmark).
+ * (`data-degrees`), `pick-message` (why a pixel could not be picked), `inspector-legend`; and
+ * `window.__scInspector` (timings, `measureFrames` for the benchmark, `camera()` for the view buttons).
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type JSX } from 'react';
 import type { WorkbenchApi } from '../../../shared/api.ts';
@@ -15,7 +16,8 @@ import { colorize, COLOR_MODES, DEFAULT_BUDGET, frameRGBA, instanceColor, liftMa
 import { FrameView, type FrameImage } from './FrameView.tsx';
 import { loadArtifact, type LoadedArtifact } from './load.ts';
 import { maskOverlay } from './masks2d.ts';
-import { angleDeg, buildPly, distance, pickAt, picksToPython, pixelId, type Pick } from './measure.ts';
+import { Legend } from './Legend.tsx';
+import { angleDeg, buildPly, distance, pickAt, pickPixel, picksToPython, pixelId, type Pick } from './measure.ts';
 import type { Cloud } from './Scene.tsx';
 import { Viewer3D, type ViewerHandle } from './Viewer3D.tsx';
 import './inspector.css';
@@ -38,6 +40,8 @@ export interface InspectorProbe {
   drawn: number;
   /** Render `n` frames synchronously (each waits for the GPU via a 1-pixel read); ms per frame. `empty`: an empty scene, same camera. */
   measureFrames: ((n: number, empty?: boolean) => number[]) | null;
+  /** The 3D view's camera now: position (world metres), unit view direction, up, vertical fov (degrees). */
+  camera: (() => { position: [number, number, number]; direction: [number, number, number]; up: [number, number, number]; fov: number }) | null;
 }
 
 declare global {
@@ -73,7 +77,7 @@ function InspectorPanel(props: InspectorProps): JSX.Element {
 
   useEffect(() => {
     let live = true;
-    const probe: InspectorProbe = { openedAt: performance.now(), loadedAt: null, firstDrawnAt: null, drawn: 0, measureFrames: null };
+    const probe: InspectorProbe = { openedAt: performance.now(), loadedAt: null, firstDrawnAt: null, drawn: 0, measureFrames: null, camera: null };
     window.__scInspector = probe;
     loadArtifact(api, artifact, kind, (l) => live && setProgress(l)).then(
       (l) => {
@@ -147,6 +151,11 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
   const [hoverPixel, setHoverPixel] = useState<{ u: number; v: number } | null>(null);
   const [cloud, setCloud] = useState<Cloud | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  /** Why the last pixel clicked could not be picked (no depth, confidence below the threshold), or null. */
+  const [pickMessage, setPickMessage] = useState<string | null>(null);
+  /** The camera (frame position) chosen for "Look through camera", and the one the view looks through now. */
+  const [lookFrame, setLookFrame] = useState(0);
+  const [lookingThrough, setLookingThrough] = useState<number | null>(null);
   const handle = useRef<ViewerHandle | null>(null);
 
   const framePos = recon ? recon.frameIndices.indexOf(frame) : -1;
@@ -181,11 +190,12 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
   const addPick = useCallback(
     (id: number) => {
       if (!recon) return;
-      const p = pickAt(recon, id);
+      const { pick: p, reason } = pickPixel(recon, id, confThreshold);
+      setPickMessage(reason);
       if (!p) return;
       setPicks((old) => (old.length >= 3 ? [p] : [...old, p]));
     },
-    [recon],
+    [recon, confThreshold],
   );
   const onHover = useCallback(
     (id: number | null) => {
@@ -205,6 +215,7 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
     handle.current = h;
     const probe = window.__scInspector;
     if (!probe) return;
+    probe.camera = () => h.describe();
     probe.measureFrames = (n: number, empty = false) => {
       const { gl, scene, camera } = h;
       const blank = new (scene.constructor as new () => typeof scene)();
@@ -251,6 +262,18 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
     const ply = buildPly(pos, colorize(recon, sel.ids, colorMode, lifted), `spatialclaw artifact ${loaded.reconRef?.artifact_id}; world frame, metres`);
     download(ply, `artifact-${(loaded.reconRef?.artifact_id ?? '').slice(0, 8)}.ply`, 'application/octet-stream');
     setMessage(`exported ${sel.ids.length.toLocaleString()} points as PLY`);
+  };
+  const resetView = () => {
+    handle.current?.resetView();
+    setLookingThrough(null);
+    setMessage('view reset to the whole reconstruction');
+  };
+  const lookThrough = () => {
+    const h = handle.current;
+    if (!h || !recon) return;
+    setLookingThrough(lookFrame);
+    h.lookThrough(lookFrame);
+    setMessage(`looking through the camera of frame ${recon.frameIndices[lookFrame]} (vertical field of view ${h.describe().fov.toFixed(1)}°); Reset view goes back`);
   };
   const screenshot = () => {
     const h = handle.current;
@@ -309,6 +332,22 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
                 </label>
               ))}
             </section>
+            <section aria-label="view">
+              <h4>View</h4>
+              <div className="sc-insp-row">
+                <button onClick={resetView}>Reset view</button>
+              </div>
+              <div className="sc-insp-row">
+                <select aria-label="camera to look through" value={lookFrame} onChange={(e) => setLookFrame(Number(e.target.value))}>
+                  {recon.frameIndices.map((fi, f) => (
+                    <option key={fi} value={f}>
+                      camera {fi}
+                    </option>
+                  ))}
+                </select>
+                <button onClick={lookThrough}>Look through camera {recon.frameIndices[lookFrame]}</button>
+              </div>
+            </section>
             <section>
               <h4>Frames</h4>
               {recon.frameIndices.map((fi, f) => (
@@ -350,6 +389,11 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
         <section>
           <h4>Pick & measure</h4>
           <p className="sc-insp-dim">Click points in 3D or pixels in the frame (up to 3).</p>
+          {pickMessage && (
+            <p className="sc-insp-pick-message" role="status" data-testid="pick-message">
+              {pickMessage}
+            </p>
+          )}
           <ol data-testid="pick-readout" className="sc-insp-picks">
             {picks.map((p, i) => (
               <li key={i} data-testid={`pick-${i}`} data-frame={p.frame} data-u={p.u} data-v={p.v} data-x={p.world[0]} data-y={p.world[1]} data-z={p.world[2]}>
@@ -373,7 +417,13 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
             <button disabled={!picks.length} onClick={() => void copyPython()}>
               Copy as Python
             </button>
-            <button disabled={!picks.length} onClick={() => setPicks([])}>
+            <button
+              disabled={!picks.length}
+              onClick={() => {
+                setPicks([]);
+                setPickMessage(null);
+              }}
+            >
               Clear picks
             </button>
           </div>
@@ -408,6 +458,7 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
             showGrid={show.grid}
             showAxes={show.axes}
             selectedFrame={framePos}
+            lookingThrough={lookingThrough}
             picks={picks.map((p) => p.world)}
             hover={hoverFrom2D?.world ?? null}
             onPick={addPick}
@@ -416,6 +467,7 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
             onReady={onReady}
             onCloudDrawn={onCloudDrawn}
           />
+          <Legend recon={recon} mode={colorMode} range={cloud?.colorMode === colorMode ? cloud.range : null} masks={liftedMasks} enabledObjects={enabled} showFrustums={show.frustums} />
           <p className="sc-insp-hint">drag: orbit · right-drag: pan · wheel: zoom · click: pick</p>
         </main>
       )}
@@ -445,7 +497,11 @@ function ArtifactView({ loaded, api, artifact, onInsertCode }: InspectorProps & 
           cursor={cursor}
           picks={picks.flatMap((p, i) => (p.frame === frame ? [{ u: p.u, v: p.v, n: i + 1 }] : []))}
           onHoverPixel={setHoverPixel}
-          onClickPixel={(px) => recon && framePos >= 0 && addPick(pixelId(recon, framePos, px.u, px.v))}
+          onClickPixel={(px) => {
+            if (!recon) return;
+            if (framePos < 0) setPickMessage(`frame ${frame} is not in the reconstruction: pick a pixel of a frame it covers`);
+            else addPick(pixelId(recon, framePos, px.u, px.v));
+          }}
         />
         <p data-testid="hover-readout" className="sc-insp-dim">
           {hoverFrom2D

@@ -10,7 +10,7 @@
 import { useThree } from '@react-three/fiber';
 import { useCallback, useEffect, useMemo, useRef, type JSX } from 'react';
 import * as THREE from 'three';
-import { colorize, frameRGBA, frustumSegments, frustumCorners, gatherPositions, liftMasks, selectPoints, type ColorMode, type LiftedMasks, type Selection } from './cloud.ts';
+import { colorize, colorRange, frameRGBA, frustumSegments, frustumCorners, gatherPositions, liftMasks, selectPoints, type ColorMode, type LiftedMasks, type Selection } from './cloud.ts';
 import type { Vec3 } from './measure.ts';
 import type { Masks, Reconstruction } from './recon.ts';
 
@@ -23,6 +23,9 @@ export interface Cloud {
   positions: Float32Array;
   colors: Uint8Array;
   lifted: LiftedMasks | null;
+  /** The colour mode and the [lo, hi] its ramp spans over the drawn points (null for rgb), for the legend. */
+  colorMode: ColorMode;
+  range: [number, number] | null;
 }
 
 export interface CloudOptions {
@@ -51,8 +54,10 @@ export function useCloud(recon: Reconstruction, o: CloudOptions): Cloud {
     // eslint-disable-next-line react-hooks/exhaustive-deps -- enabledKey stands for o.enabledObjects
     [recon, o.masks, selection, enabledKey],
   );
-  const colors = useMemo(() => colorize(recon, selection.ids, o.colorMode, lifted), [recon, selection, o.colorMode, lifted]);
-  return useMemo(() => ({ selection, positions, colors, lifted }), [selection, positions, colors, lifted]);
+  const range = useMemo(() => colorRange(recon, selection.ids, o.colorMode), [recon, selection, o.colorMode]);
+  const colors = useMemo(() => colorize(recon, selection.ids, o.colorMode, lifted, range), [recon, selection, o.colorMode, lifted, range]);
+  const colorMode = o.colorMode;
+  return useMemo(() => ({ selection, positions, colors, lifted, colorMode, range }), [selection, positions, colors, lifted, colorMode, range]);
 }
 
 /** The merged point cloud. Geometry is rebuilt when the arrays change and disposed when replaced. */
@@ -142,6 +147,8 @@ export interface ReconstructionSceneProps extends CloudOptions {
   showAxes?: boolean;
   /** Frame position shown in the 2D view (its frustum is highlighted). */
   selectedFrame?: number;
+  /** Frame position whose camera the view looks through: its frustum (and image) is not drawn, it would fill the view. */
+  lookingThrough?: number | null;
   /** Frustum length and marker size scale with the scene size (metres). */
   sceneSize?: number;
   picks?: Vec3[];
@@ -171,7 +178,7 @@ export function ReconstructionScene(p: ReconstructionSceneProps): JSX.Element {
       <PointCloud positions={cloud.positions} colors={cloud.colors} pointSize={p.pointSize ?? 2} onDrawn={p.onCloudDrawn} />
       {p.showFrustums !== false &&
         p.visible.map((vis, f) =>
-          vis ? <Frustum key={f} recon={p.recon} frame={f} depth={frustumDepth} selected={f === p.selectedFrame} showImage={p.showImages !== false} /> : null,
+          vis && f !== p.lookingThrough ? <Frustum key={f} recon={p.recon} frame={f} depth={frustumDepth} selected={f === p.selectedFrame} showImage={p.showImages !== false} /> : null,
         )}
       {p.showGrid !== false && <gridHelper name="floor-grid" args={[Math.max(10, Math.ceil(size * 2)), Math.max(10, Math.ceil(size * 2)), '#666666', '#3a3a3a']} />}
       {p.showAxes !== false && <axesHelper name="world-axes" args={[Math.max(0.5, size * 0.15)]} />}

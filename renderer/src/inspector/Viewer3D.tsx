@@ -5,16 +5,24 @@
 import { OrbitControls } from '@react-three/drei';
 import { Canvas, useThree } from '@react-three/fiber';
 import { useEffect, useMemo, useRef, type JSX } from 'react';
-import type * as THREE from 'three';
+import * as THREE from 'three';
 import { robustBounds } from './cloud.ts';
+import type { Reconstruction } from './recon.ts';
+import { applyView, describeCamera, initialView, lookThroughView, type OrbitLike, type ViewPose } from './view.ts';
 import { GpuPicker } from './picking.ts';
 import { CLOUD_NAME, ReconstructionScene, type Cloud, type ReconstructionSceneProps } from './Scene.tsx';
 
-/** Handles for screenshots: render now and read the canvas. */
+/** Handles for screenshots (render now and read the canvas) and for the view buttons. */
 export interface ViewerHandle {
   gl: THREE.WebGLRenderer;
   scene: THREE.Scene;
   camera: THREE.Camera;
+  /** Back to the initial framing (the whole cloud from behind and above). */
+  resetView: () => void;
+  /** Look through the camera of frame position f (its pose and vertical field of view). */
+  lookThrough: (f: number) => void;
+  /** Where the viewer camera is and looks now (position, unit direction, up, vertical fov in degrees). */
+  describe: () => ReturnType<typeof describeCamera>;
 }
 
 export interface Viewer3DProps extends Omit<ReconstructionSceneProps, 'onCloud' | 'sceneSize'> {
@@ -84,13 +92,29 @@ function PickHandler({ cloudRef, pointSize, onPick, onHover }: { cloudRef: React
   return null;
 }
 
-function Ready({ onReady }: { onReady?: (h: ViewerHandle) => void }): null {
+function Ready({ onReady, recon, initial, size }: { onReady?: (h: ViewerHandle) => void; recon: Reconstruction; initial: ViewPose; size: number }): null {
   const gl = useThree((s) => s.gl);
   const scene = useThree((s) => s.scene);
   const camera = useThree((s) => s.camera);
+  const get = useThree((s) => s.get);
+  const invalidate = useThree((s) => s.invalidate);
   useEffect(() => {
-    onReady?.({ gl, scene, camera });
-  }, [gl, scene, camera, onReady]);
+    // The orbit controls register themselves as the default controls after mount: read them when used.
+    const show = (v: ViewPose) => {
+      if (!(camera instanceof THREE.PerspectiveCamera)) return;
+      applyView(camera, (get().controls as unknown as OrbitLike | null) ?? null, v);
+      invalidate();
+    };
+    onReady?.({
+      gl,
+      scene,
+      camera,
+      resetView: () => show(initial),
+      // A frame without depth in front of its camera orbits around a point a quarter of the scene ahead.
+      lookThrough: (f) => show(lookThroughView(recon, f, Math.max(0.5, size * 0.25))),
+      describe: () => describeCamera(camera as THREE.PerspectiveCamera),
+    });
+  }, [gl, scene, camera, get, invalidate, onReady, recon, initial, size]);
   return null;
 }
 
@@ -110,8 +134,9 @@ export function Viewer3D(props: Viewer3DProps): JSX.Element {
     }
     return robustBounds(Float32Array.from(sample));
   }, [recon]);
-  const [cx, cy, cz] = fit.center;
   const d = fit.size;
+  const initial = useMemo(() => initialView(fit.center, fit.size), [fit]);
+  const [cx, cy, cz] = initial.target;
   const handleCloud = (c: Cloud) => {
     cloudRef.current = c;
     onCloud(c);
@@ -122,14 +147,14 @@ export function Viewer3D(props: Viewer3DProps): JSX.Element {
       frameloop="demand"
       dpr={[1, 2]}
       gl={{ antialias: false, preserveDrawingBuffer: true }}
-      camera={{ position: [cx, cy + d * 0.45, cz + d * 0.9], fov: 50, near: Math.max(1e-3, d / 2000), far: d * 50 }}
+      camera={{ position: initial.position, fov: initial.fov, near: Math.max(1e-3, d / 2000), far: d * 50 }}
       onCreated={({ camera }) => camera.lookAt(cx, cy, cz)}
     >
       <color attach="background" args={['#14161b']} />
       <OrbitControls makeDefault target={[cx, cy, cz]} enableDamping={false} />
       <ReconstructionScene {...scene} recon={recon} sceneSize={d} onCloud={handleCloud} />
       <PickHandler cloudRef={cloudRef} pointSize={props.pointSize ?? 2} onPick={onPick} onHover={onHover} />
-      <Ready onReady={onReady} />
+      <Ready onReady={onReady} recon={recon} initial={initial} size={d} />
     </Canvas>
   );
 }

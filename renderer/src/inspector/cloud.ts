@@ -113,6 +113,12 @@ export function ramp(t: number, out: Uint8Array, o: number): void {
   out[o + 2] = Math.round(a[2] + (b[2] - a[2]) * f);
 }
 
+/** The colour ramp as a CSS gradient from left (t = 0) to right (t = 1), for legends. */
+export function rampCss(): string {
+  const stops = RAMP.map(([r, g, b], i) => `rgb(${r}, ${g}, ${b}) ${((i / (RAMP.length - 1)) * 100).toFixed(0)}%`);
+  return `linear-gradient(to right, ${stops.join(', ')})`;
+}
+
 /** Distinct instance colours for masks (object k uses PALETTE[k % length]). */
 export const PALETTE: [number, number, number][] = [
   [230, 25, 75],
@@ -160,6 +166,19 @@ export function robustRange(count: number, value: (i: number) => number): [numbe
   const lo = vals[Math.floor(0.02 * (vals.length - 1))]!;
   const hi = vals[Math.ceil(0.98 * (vals.length - 1))]!;
   return hi > lo ? [lo, hi] : [lo, lo + 1e-6];
+}
+
+/**
+ * The values a colour mode's ramp spans over the drawn points, [lo, hi] (the ramp's ends; values outside are
+ * clamped): depth (metres along the camera z axis) and height (world Y, metres) at the 2nd and 98th
+ * percentiles, confidence the fixed [0, 1]. Null for `rgb`, which has no ramp.
+ */
+export function colorRange(r: Reconstruction, ids: Uint32Array, mode: ColorMode): [number, number] | null {
+  const n = ids.length;
+  if (mode === 'depth') return robustRange(n, (i) => pointDepth(r, ids[i]!));
+  if (mode === 'height') return robustRange(n, (i) => r.points[ids[i]! * 3 + 1]!);
+  if (mode === 'confidence') return [0, 1];
+  return null;
 }
 
 /** Per drawn point: the object index of the mask it falls in (-1: none). */
@@ -212,8 +231,9 @@ export function liftMasks(r: Reconstruction, m: Masks, ids: Uint32Array, enabled
 /**
  * (count*3) uint8 colours of the selected points.
  * With `lifted`, masked points take their object's colour (blended with RGB) and the others are dimmed to 30 %.
+ * @param range the ramp's [lo, hi] for depth and height ({@link colorRange}; computed when absent).
  */
-export function colorize(r: Reconstruction, ids: Uint32Array, mode: ColorMode, lifted?: LiftedMasks | null): Uint8Array {
+export function colorize(r: Reconstruction, ids: Uint32Array, mode: ColorMode, lifted?: LiftedMasks | null, range?: [number, number] | null): Uint8Array {
   const out = new Uint8Array(ids.length * 3);
   const n = ids.length;
   if (mode === 'rgb') {
@@ -229,10 +249,10 @@ export function colorize(r: Reconstruction, ids: Uint32Array, mode: ColorMode, l
   } else if (mode === 'confidence') {
     for (let i = 0; i < n; i++) ramp(r.confidence ? r.confidence[ids[i]!]! : 1, out, i * 3);
   } else if (mode === 'depth') {
-    const [lo, hi] = robustRange(n, (i) => pointDepth(r, ids[i]!));
+    const [lo, hi] = range ?? colorRange(r, ids, mode)!;
     for (let i = 0; i < n; i++) ramp((pointDepth(r, ids[i]!) - lo) / (hi - lo), out, i * 3);
   } else {
-    const [lo, hi] = robustRange(n, (i) => r.points[ids[i]! * 3 + 1]!);
+    const [lo, hi] = range ?? colorRange(r, ids, mode)!;
     for (let i = 0; i < n; i++) ramp((r.points[ids[i]! * 3 + 1]! - lo) / (hi - lo), out, i * 3);
   }
   if (lifted) {

@@ -54,6 +54,36 @@ export function pickAt(r: Reconstruction, id: number): Pick | null {
   };
 }
 
+/** A pick, or why a pixel cannot be picked (a sentence for people that says what to do). */
+export type PickResult = { pick: Pick; reason: null } | { pick: null; reason: string };
+
+/**
+ * Pick the pixel `id`, or say why not: the pixel has no 3D point (not valid, a non-finite point, or a depth
+ * that is 0 or not finite: "no depth at (u, v) in frame F: pick another pixel"), or its confidence is below
+ * the threshold the view hides points under. Frame numbers are absolute frame indices.
+ * @param confThreshold the inspector's confidence threshold (0: any confidence).
+ */
+export function pickPixel(r: Reconstruction, id: number, confThreshold = 0): PickResult {
+  const hw = r.h * r.w;
+  if (!Number.isInteger(id) || id < 0 || id >= r.n * hw) return { pick: null, reason: 'that pixel is outside the reconstruction: pick inside the frame' };
+  const framePos = Math.floor(id / hw);
+  const v = Math.floor((id - framePos * hw) / r.w);
+  const u = id - framePos * hw - v * r.w;
+  const where = `(${u}, ${v}) in frame ${r.frameIndices[framePos]}`;
+  const depth = r.depth ? r.depth[id]! : null;
+  const p = pickAt(r, id);
+  if (!p || (r.valid && !r.valid[id]) || (depth !== null && !(Number.isFinite(depth) && depth > 0))) {
+    return { pick: null, reason: `no depth at ${where}: pick another pixel` };
+  }
+  if (r.confidence && confThreshold > 0 && !(r.confidence[id]! >= confThreshold)) {
+    return {
+      pick: null,
+      reason: `the depth at ${where} has confidence ${r.confidence[id]!.toFixed(2)}, below the threshold ${confThreshold.toFixed(2)}: pick another pixel or lower the threshold`,
+    };
+  }
+  return { pick: p, reason: null };
+}
+
 /** Euclidean distance, metres. */
 export function distance(a: Vec3, b: Vec3): number {
   return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
