@@ -27,6 +27,7 @@ import { RequestMessageSchema, RunEventSchema, RunInfoSchema, RunProgressSchema,
 import { TriagePageSchema, TriageQuerySchema } from './triage.ts';
 
 import { RunIdSchema, SampleIdSchema } from './ids.ts';
+import { ImportReportSchema, ImportRequestSchema } from './import.ts';
 
 export { RunIdSchema, SampleIdSchema } from './ids.ts';
 // Artifact ids, array names and manifests are contracts shared with the perception server (shared/contracts/).
@@ -375,6 +376,11 @@ export const METHODS = {
     CompareRequestSchema,
     RunComparisonSchema,
     'Compare 2-6 runs of the same benchmark against the first, sample by sample: flips, McNemar, paired bootstrap CI, per task (shared/compare.ts).',
+  ),
+  importWorkdir: method(
+    ImportRequestSchema,
+    ImportReportSchema,
+    'Import a SpatialClaw work dir (predictions.jsonl, session-<id>/trace.jsonl, show_images/) as a new run under the runs root (docs/import.md).',
   ),
   // Annotations
   getAnnotations: method(RunRef, RunAnnotationsSchema, "A run's tags and notes, folded from its annotations.jsonl, by sample id."),

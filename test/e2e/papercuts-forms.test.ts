@@ -99,7 +99,7 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     await page.getByLabel('Model endpoint').locator('option', { hasText: 'wrong-name' }).waitFor({ state: 'attached' });
     await page.getByLabel('Input kind').selectOption('images');
     await page.getByRole('textbox', { name: 'Input folder' }).fill(base);
-    await page.getByLabel('Question', { exact: true }).fill(QUESTION);
+    await page.getByRole('textbox', { name: 'Question', exact: true }).fill(QUESTION);
     await page.getByLabel('Choices (optional, one per line)').fill('A. 1 m\nB. 2 m');
     await page.getByLabel('Ground truth (optional)').fill('B');
     await page.getByLabel('Model endpoint').selectOption('wrong-name');
@@ -116,7 +116,7 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
 
     await expect(page.getByLabel('Input kind').inputValue()).resolves.toBe('images');
     await expect(page.getByRole('textbox', { name: 'Input folder' }).inputValue()).resolves.toBe(base);
-    await expect(page.getByLabel('Question', { exact: true }).inputValue()).resolves.toBe(QUESTION);
+    await expect(page.getByRole('textbox', { name: 'Question', exact: true }).inputValue()).resolves.toBe(QUESTION);
     await expect(page.getByLabel('Choices (optional, one per line)').inputValue()).resolves.toBe('A. 1 m\nB. 2 m');
     await expect(page.getByLabel('Ground truth (optional)').inputValue()).resolves.toBe('B');
     await expect(page.getByLabel('Model endpoint').inputValue()).resolves.toBe('wrong-name');
@@ -133,7 +133,7 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     const shown = dialog.getByRole('status', { name: 'Folder shown' });
     // It opens on the folder typed in the form.
     await entries.getByRole('button', { name: 'beta' }).waitFor();
-    await expect(shown.textContent()).resolves.toBe(`${base}: 3 entries`);
+    await expect.poll(() => shown.textContent()).toBe(`${base}: 3 entries`);
     const pathBox = dialog.getByLabel('Folder path');
     await expect(pathBox.inputValue()).resolves.toBe(base);
 
@@ -142,12 +142,12 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     await pathBox.press('Enter');
     await entries.getByRole('button', { name: 'inner' }).waitFor();
     await entries.getByRole('button', { name: 'beta' }).waitFor({ state: 'detached' });
-    await expect(shown.textContent()).resolves.toBe(`${join(base, 'alpha')}: 2 entries`);
+    await expect.poll(() => shown.textContent()).toBe(`${join(base, 'alpha')}: 2 entries`);
     // Go lists it again, even when it is the folder shown.
     const before = count('listDir');
     await dialog.getByRole('button', { name: 'Go', exact: true }).click();
     await expect.poll(() => count('listDir')).toBe(before + 1);
-    await expect(shown.textContent()).resolves.toBe(`${join(base, 'alpha')}: 2 entries`);
+    await expect.poll(() => shown.textContent()).toBe(`${join(base, 'alpha')}: 2 entries`);
 
     // Go with a missing folder: the host's error and fix, inline; the last listing stays.
     await pathBox.fill(join(base, 'missing'));
@@ -155,7 +155,7 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     const alert = dialog.getByRole('alert');
     await alert.filter({ hasText: `${join(base, 'missing')} does not exist` }).waitFor();
     await expect(alert.textContent()).resolves.toMatch(/Fix: pick an existing folder/);
-    await expect(shown.textContent()).resolves.toMatch(/still shown/);
+    await expect.poll(() => shown.textContent()).toMatch(/still shown/);
     // Enter on a file: "is a file, not a folder", and the fix names its folder.
     await pathBox.fill(join(base, 'notes.txt'));
     await pathBox.press('Enter');
@@ -196,7 +196,7 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     const runs = page.getByRole('table', { name: 'Runs' });
     await search.fill('red kettle');
     await runs.getByRole('button', { name: 'run-k' }).waitFor();
-    await expect(runs.getByRole('row').filter({ hasText: 'run-k' }).textContent()).resolves.toContain(`question: ${KETTLE}`);
+    await expect.poll(() => runs.getByRole('row').filter({ hasText: 'run-k' }).textContent()).toContain(`question: ${KETTLE}`);
     await search.fill('red kettles on fire');
     await page.getByText('No runs match').waitFor();
     await search.fill('');

@@ -249,7 +249,7 @@ d = ${JSON.stringify(adir)}
 E = np.load(d + '/extrinsics.npy').astype(np.float64); K = np.load(d + '/intrinsics.npy').astype(np.float64); P = np.load(d + '/points.npy')
 E = E if E.ndim == 3 else E[None]; K = K if K.ndim == 3 else np.repeat(K[None], len(E), 0)
 F = np.load(d + '/frame_indices.npy').tolist()
-print(json.dumps(dict(frame=F[2], t=E[2][:3, 3].tolist(), z=E[2][:3, 2].tolist(), y=E[2][:3, 1].tolist(), fov=float(np.degrees(2 * np.arctan(P.shape[1] / (2 * K[2][1, 1]))))))
+print(json.dumps(dict(frame=F[2], t=E[2][:3, 3].tolist(), z=E[2][:3, 2].tolist(), y=E[2][:3, 1].tolist(), fov=float(np.degrees(2 * np.arctan(P.shape[1] / (2 * K[2][1, 1])))))))
 `], { encoding: 'utf8' }).trim(),
     ) as { frame: number; t: number[]; z: number[]; y: number[]; fov: number };
     const initial = await page.evaluate(readCamera);

@@ -180,6 +180,42 @@ describe('triage, annotation and export in the workbench (real eval runs)', () =
     expect(out.rows[rows[1]!.id]!).toMatchObject({ tool_failures: 1, error_class: 'NameError' });
     writeFileSync(join(ARTIFACTS, 'export-readback.json'), JSON.stringify(out, null, 2));
   }, 60_000);
+
+  it('imports a SpatialClaw work dir from the Runs view, browses it, opens a sample with its show() images and tags it', async () => {
+    const workDir = join(mkdtempSync(join(tmpdir(), 'sc-workdir-')), 'spatial_vsibench_run');
+    execFileSync(PYTHON, [join(ROOT, 'test', 'python', 'spatialclaw_workdir.py'), workDir], { stdio: 'pipe' });
+    await page.getByRole('button', { name: 'Runs', exact: true }).click();
+    await page.getByRole('button', { name: 'Runs', exact: true }).click();
+    await page.getByRole('button', { name: 'Import SpatialClaw work dir…' }).click();
+    const panel = page.getByRole('region', { name: 'Import a SpatialClaw work dir' });
+    await panel.getByRole('textbox', { name: 'Work dir' }).fill(workDir);
+    await panel.getByRole('button', { name: 'Import', exact: true }).click();
+    const report = panel.getByRole('status', { name: 'Import report' });
+    await report.waitFor({ timeout: 60_000 });
+    const text = (await report.textContent()) ?? '';
+    const m = /Imported (\d+) samples into run (\S+) \((\d+) with a session trace/.exec(text);
+    expect(m, text).not.toBeNull();
+    const [, n, runId, withTrace] = m!;
+    expect(Number(n)).toBe(5); // the replica: 4 sessions and one prediction without a session
+    expect(Number(withTrace)).toBe(4);
+    expect(text).toMatch(/[1-9]\d* show\(\) images/);
+    await page.getByRole('table', { name: 'Runs' }).getByRole('button', { name: runId! }).waitFor();
+    await report.getByRole('button', { name: `Open run ${runId}` }).click();
+    await countText().filter({ hasText: /^5 samples/ }).waitFor();
+    // The multiple-choice sample that showed three frames: its steps and its show() images, as recorded.
+    await samplesTable().getByRole('button', { name: 'vsibench-1236', exact: true }).click();
+    const timeline = page.getByRole('feed', { name: 'Step timeline' });
+    await timeline.getByRole('article').first().waitFor();
+    await expect.poll(() => timeline.getByRole('img').count()).toBeGreaterThan(0);
+    await page.getByText('Ground truth').first().waitFor();
+    // Annotated like a run of our own: a number key tags it, in the imported run's journal.
+    await page.locator('body').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('1');
+    await page.getByRole('region', { name: 'Annotations of sample vsibench-1236' }).getByText(DEFAULT_TAXONOMY.tags[0]!.label).waitFor();
+    expect(journal(join(runs.runsRoot, runId!)).at(-1)).toMatchObject({ op: 'tag', sample_id: 'vsibench-1236', tag: DEFAULT_TAXONOMY.tags[0]!.id });
+    await shot(page, 'imported-run');
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
 });
 
 /** The position of an outcome value among the facet's checkboxes. */

@@ -249,7 +249,10 @@ describe('workbench UI against spatialclaw serve (real kernels and perception)',
     await row.getByRole('button', { name: 'q1' }).click();
     const timeline = page.getByRole('feed', { name: 'Step timeline' });
     await timeline.getByRole('article', { name: 'Step 1: reconstruct the frames' }).waitFor();
+    // The timeline is virtualised: its end (the answer) mounts once scrolled into view.
+    await timeline.evaluate(scrollToEnd);
     await expect(page.getByTestId('final-answer').textContent()).resolves.toBe('2.1');
+    await timeline.evaluate((el) => ((el as { scrollTop: number }).scrollTop = 0));
     await shot(page, 'sample');
 
     await page.getByLabel('Console cell').fill('print(f"restored d = {d:.3f}")\nshow(InputImages[4], label="last frame")');

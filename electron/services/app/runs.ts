@@ -8,6 +8,8 @@ import { join, resolve, sep } from 'node:path';
 import { WorkbenchError } from '../../../shared/api.ts';
 import type { ArtifactManifest, RequestMessages, RunDetail, RunQuery, RunRow, SampleEvents, SamplePage, SampleQuery } from '../../../shared/workbench.ts';
 import { RunProgressSchema, type SampleResult } from '../../../shared/run.ts';
+import type { ImportReport, ImportRequest } from '../../../shared/import.ts';
+import { importWorkDir } from '../runs/import.ts';
 import { PROGRESS_JSON, RUN_JSON } from '../runs/layout.ts';
 import { isRunLive, listRuns, readRunInfo, readSampleEvents, readSampleMessages } from '../runs/reader.ts';
 import type { ExportFormat } from '../../../shared/export.ts';
@@ -162,6 +164,14 @@ export class RunsService {
   /** One array of a kept artifact as raw .npy bytes. @throws WorkbenchError, ArtifactNotKeptError */
   artifactArray(runId: string, sampleId: string, artifactId: string, name: string): Uint8Array {
     return new Uint8Array(readFileSync(keptArrayPath(this.sampleFolder(runId, sampleId), artifactId, name)));
+  }
+
+  /**
+   * Import a SpatialClaw work dir as a new run under this runs root (electron/services/runs/import.ts).
+   * @throws ImportError (message and fix) when nothing could be imported; problems with single lines are in the report.
+   */
+  async importWorkdir(req: ImportRequest): Promise<ImportReport> {
+    return importWorkDir(req.path, { runsRoot: this.root, id: req.id, dataRoot: req.data_root });
   }
 
   /** Drop the cached samples of a run folder (a sample of it just finished). */

@@ -20,6 +20,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { CellError, CellImage, CellResult, InputSpec } from '../../../shared/kernel.ts';
+import type { ImportReport } from '../../../shared/import.ts';
 import type { RunEvent, SampleResult, SampleSpec, Termination } from '../../../shared/run.ts';
 import { imageSize } from '../../../shared/image.ts';
 import { BenchError, LiveScorer, loadBenchmarks, type ScoringName } from '../bench/index.ts';
@@ -40,12 +41,7 @@ export const WORKDIR_SCORING = 'spatialclaw-workdir';
 export const BENCHMARK_ALIASES: Readonly<Record<string, string>> = { vsibench_unbiased: 'vsibench_debiased' };
 
 /** A line or file that could not be imported (the rest was). */
-export interface ImportProblem {
-  /** `path:line` or a path. */
-  where: string;
-  /** What was wrong and what was expected. */
-  message: string;
-}
+export type ImportProblem = ImportReport['problems'][number];
 
 /** Something the reader could not bring into the run record but kept elsewhere (never an error). */
 export type ImportNote = string;
@@ -75,34 +71,7 @@ export interface ImportOptions {
   scoring?: ScoringName | undefined;
 }
 
-/** What an import did (printed by the CLI; `--json` prints this object). */
-export interface ImportReport {
-  run_id: string;
-  run_dir: string;
-  /** The work dir read (absolute). */
-  source: string;
-  /** The benchmark (spatial_eval's name), or null when the work dir does not say. */
-  benchmark: string | null;
-  /** The model (`llm_model` of config.json), or null. */
-  model: string | null;
-  /** Samples written to the run. */
-  samples: number;
-  /** Of those: with a session trace, from predictions.jsonl alone (no session folder), from a session folder alone. */
-  with_trace: number;
-  without_trace: number;
-  without_prediction: number;
-  /** Samples with a score, and where the scores came from (`spatialclaw-workdir`, `official`, `paper`). */
-  scored: number;
-  scoring: string;
-  /** Mean score over the scored samples, or null. */
-  mean_score: number | null;
-  /** Samples whose inputs were recovered from the data root (else they carry a placeholder input, docs/import.md). */
-  inputs_recovered: number;
-  /** `show()` images written. */
-  images: number;
-  problems: ImportProblem[];
-  notes: ImportNote[];
-}
+export type { ImportReport } from '../../../shared/import.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the work dir

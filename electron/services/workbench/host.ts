@@ -19,6 +19,7 @@ import { ModelConfigError } from '../model/config.ts';
 import { PerceptionServerError } from '../perception/server.ts';
 import { PythonNotFoundError } from '../python.ts';
 import { ExportError } from '../runs/export.ts';
+import { ImportError } from '../runs/import.ts';
 import { ArtifactNotKeptError } from './artifacts.ts';
 import { PreviewError } from './preview.ts';
 import { QueryError } from './runs.ts';
@@ -41,6 +42,7 @@ export function toWorkbenchError(e: unknown): unknown {
   if (e instanceof SettingsError || e instanceof QueryError) return new WorkbenchError(e.message, e.fix);
   if (e instanceof PreviewError) return new WorkbenchError(e.message, 'pick another file or folder, or fix the one named');
   if (e instanceof PythonNotFoundError) return new WorkbenchError(e.message, 'run `npm run setup` (it builds .venv), or set SPATIALCLAW_PYTHON to an interpreter with the project installed');
+  if (e instanceof ImportError) return new WorkbenchError(e.message, e.fix);
   if (e instanceof ExportError) return new WorkbenchError(e.message, 'check the run folder is readable and the disk has room; `spatialclaw export RUN --format csv` prints the same error');
   if (e instanceof ArtifactNotKeptError) {
     return new WorkbenchError(e.message, 'run the question again with a perception server: artifacts are copied into the run by default (`spatialclaw run` without --no-artifacts)');
@@ -65,6 +67,7 @@ function handlersOver(s: Services): WorkbenchHandlers {
     },
     listRuns: async (q) => s.runs.list(q),
     getRun: async ({ run_id }) => s.runs.get(run_id),
+    importWorkdir: (req) => s.runs.importWorkdir(req),
     runResults: async ({ run_id }) => s.runs.results(run_id),
     listSamples: async (q) => s.runs.samples(q),
     triageSamples: async (q) => s.runs.triage(q),

@@ -7,6 +7,7 @@ import { toggleId } from '../compare.ts';
 import { ErrorBox, fmtDate, fmtSeconds } from './common.tsx';
 import { SampleView } from './Timeline.tsx';
 import { AnnotationBar } from './Annotations.tsx';
+import { ImportPanel } from './ImportPanel.tsx';
 import { TriageView, useTriageKeys } from './TriageView.tsx';
 import { RunTabs } from './ResultsView.tsx';
 
@@ -59,6 +60,7 @@ function RunsList() {
           Compare selected ({picked.length})
         </button>
       </div>
+      <ImportPanel />
       {error ? <ErrorBox error={error} title="Could not list runs" /> : null}
       {runs === null && !error ? <p className="muted">Loading runs…</p> : null}
       {runs && runs.length === 0 ? <p className="muted">No runs match. Ask a question or run a benchmark (spatialclaw run) to make one.</p> : null}
