@@ -14,7 +14,7 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunWriter } from '../../electron/services/runs/writer.ts';
 import type { SampleSpec } from '../../shared/run.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { openWorkbenchPage } from '../helpers/workbench-page.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
 import { type Serve, startServe, stopServe } from '../helpers/serve.ts';
@@ -74,8 +74,8 @@ describe('Compare view against spatialclaw serve and spatialclaw compare', () =>
   let serve: Serve;
   let browser: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
-  const calls: string[] = [];
+  let pageErrors: string[] = [];
+  let calls: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -112,18 +112,7 @@ describe('Compare view against spatialclaw serve and spatialclaw compare', () =>
 
     const home = mkdtempSync(join(tmpdir(), 'sc-compare-home-'));
     serve = await startServe(['--runs', runs], { SPATIALCLAW_HOME: home });
-    browser = await launchChromium();
-    page = await browser.newPage();
-    await page.setViewportSize({ width: 1500, height: 950 });
-    page.on('request', (r) => {
-      const m = /\/api\/call\/(\w+)$/.exec(r.url());
-      if (m) calls.push(m[1]!);
-    });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-      // Chromium logs every 4xx answer as a console error; the test causes one on purpose (a refused comparison).
-      if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 400/.test(m.text())) pageErrors.push(m.text());
-    });
+    ({ browser, page, pageErrors, calls } = await openWorkbenchPage(serve, { width: 1500, height: 950, goto: false }));
   }, 1_500_000);
 
   afterAll(async () => {

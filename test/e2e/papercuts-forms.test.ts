@@ -20,7 +20,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunWriter } from '../../electron/services/runs/writer.ts';
 import type { SampleResult } from '../../shared/run.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { openWorkbenchPage } from '../helpers/workbench-page.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
 import { type Serve, startServe, stopServe } from '../helpers/serve.ts';
@@ -52,8 +52,8 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
   let page: Page;
   /** A folder tree for the path picker: base/{alpha/{inner/, a.txt}, beta/, notes.txt}. */
   let base: string;
-  const pageErrors: string[] = [];
-  const calls: string[] = [];
+  let pageErrors: string[] = [];
+  let calls: string[] = [];
   const count = (method: string) => calls.filter((c) => c === method).length;
 
   beforeAll(async () => {
@@ -71,19 +71,7 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     writeFileSync(join(base, 'alpha', 'a.txt'), 'a');
     writeFileSync(join(base, 'notes.txt'), 'notes');
     serve = await startServe(['--runs', runs], { SPATIALCLAW_HOME: home });
-    browser = await launchChromium();
-    page = await browser.newPage();
-    await page.setViewportSize({ width: 1400, height: 900 });
-    page.on('request', (r) => {
-      const m = /\/api\/call\/(\w+)$/.exec(r.url());
-      if (m) calls.push(m[1]!);
-    });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-      // Chromium logs every 4xx answer as a console error; this test causes them on purpose (a missing folder, a taken name).
-      if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(`${serve.url}/#token=${serve.token}`);
+    ({ browser, page, pageErrors, calls } = await openWorkbenchPage(serve, { width: 1400, height: 900 }));
     await page.getByTestId('transport').filter({ hasText: 'http' }).waitFor();
   }, 180_000);
 

@@ -23,7 +23,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageSize } from '../../shared/image.ts';
 import type { RunEvent } from '../../shared/run.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { openWorkbenchPage } from '../helpers/workbench-page.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
 import { QUESTION, ROOM, step } from '../helpers/rgbd-script.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
@@ -70,7 +70,7 @@ describe('opening a sample and the inspector papercuts (real run with a fallback
   let browser: BrowserContext;
   let page: Page;
   let sampleDir: string;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -94,13 +94,7 @@ describe('opening a sample and the inspector papercuts (real run with a fallback
     const result = JSON.parse(readFileSync(join(out, 'samples.jsonl'), 'utf8').trim().split('\n')[0]!) as { score: number; answer_source: string; termination: string };
     expect(result).toMatchObject({ score: 1, answer_source: 'direct_answer', termination: 'max_steps' });
     serve = await startServe(['--runs', runs], { SPATIALCLAW_HOME: home });
-    browser = await launchChromium();
-    page = await browser.newPage();
-    await page.setViewportSize({ width: 1500, height: 950 });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(m.text());
-    });
+    ({ browser, page, pageErrors } = await openWorkbenchPage(serve, { width: 1500, height: 950, goto: false }));
   }, 300_000);
 
   afterAll(async () => {

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/browser.ts';
+import { openWorkbenchPage } from '../helpers/workbench-page.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { answerCell, EVAL_BENCHMARKS, EVAL_LIMIT, type EvalRuns, evalRuns } from '../helpers/eval-runs.ts';
 import { startScriptedModelServer } from '../helpers/scripted-model.ts';
@@ -51,22 +51,14 @@ describe('the Results tab (real eval runs, plotly charts)', () => {
   let serve: Serve;
   let browser: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     runs = await evalRuns(mkdtempSync(join(tmpdir(), 'sc-results-runs-')));
     const home = mkdtempSync(join(tmpdir(), 'sc-results-home-'));
     serve = await startServe(['--runs', runs.runsRoot], { SPATIALCLAW_HOME: home });
-    browser = await launchChromium();
-    page = await browser.newPage();
-    await page.setViewportSize({ width: 1500, height: 1000 });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-      // Chromium logs every 4xx answer as a console error; a failed call shows up in the page (and fails a wait) anyway.
-      if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(`${serve.url}/#token=${serve.token}`);
+    ({ browser, page, pageErrors } = await openWorkbenchPage(serve, { width: 1500, height: 1000 }));
   }, 900_000);
 
   afterAll(async () => {

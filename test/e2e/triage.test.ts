@@ -15,7 +15,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnotationEntrySchema, DEFAULT_TAXONOMY } from '../../shared/annotations.ts';
 import { SampleResultSchema, type SampleResult } from '../../shared/run.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { openWorkbenchPage } from '../helpers/workbench-page.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { type EvalRuns, evalRuns, PYTHON } from '../helpers/eval-runs.ts';
 import { type Serve, startServe, stopServe } from '../helpers/serve.ts';
@@ -37,7 +37,7 @@ describe('triage, annotation and export in the workbench (real eval runs)', () =
   let serve: Serve;
   let browser: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   let runA: string;
   let rows: SampleResult[];
 
@@ -48,14 +48,7 @@ describe('triage, annotation and export in the workbench (real eval runs)', () =
     rows = results(runA);
     const home = mkdtempSync(join(tmpdir(), 'sc-triage-home-'));
     serve = await startServe(['--runs', runs.runsRoot], { SPATIALCLAW_HOME: home });
-    browser = await launchChromium();
-    page = await browser.newPage();
-    await page.setViewportSize({ width: 1500, height: 950 });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 400/.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(`${serve.url}/#token=${serve.token}`);
+    ({ browser, page, pageErrors } = await openWorkbenchPage(serve, { width: 1500, height: 950 }));
   }, 900_000);
 
   afterAll(async () => {
@@ -216,6 +209,36 @@ describe('triage, annotation and export in the workbench (real eval runs)', () =
     await shot(page, 'imported-run');
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  it('edits the tag taxonomy in Settings: a bad id is refused with the row, a new first tag gets key 1', async () => {
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    const editor = page.getByRole('region', { name: 'Tag taxonomy' });
+    await editor.getByLabel('Tag 1 id').waitFor();
+    const n = await editor.getByRole('table', { name: 'Tags' }).locator('tbody tr').count();
+    expect(n).toBe(DEFAULT_TAXONOMY.tags.length);
+    await editor.getByRole('button', { name: 'Add tag' }).click();
+    await editor.getByLabel(`Tag ${n + 1} id`).fill('Counting Error');
+    await editor.getByLabel(`Tag ${n + 1} label`).fill('counting error');
+    await editor.getByLabel(`Tag ${n + 1} group`).fill('reasoning');
+    await editor.getByRole('button', { name: 'Save taxonomy' }).click();
+    await editor.getByRole('alert').filter({ hasText: `row ${n + 1}` }).waitFor();
+    await editor.getByLabel(`Tag ${n + 1} id`).fill('reasoning.counting_error');
+    for (let i = n + 1; i > 1; i--) await editor.getByRole('button', { name: `Move tag ${i} up` }).click();
+    await editor.getByRole('button', { name: 'Save taxonomy' }).click();
+    await editor.getByRole('status').filter({ hasText: `saved ${n + 1} tags` }).waitFor();
+    // The triage view uses it at once: key 1 is the new tag.
+    await page.getByRole('button', { name: 'Runs', exact: true }).click();
+    await page.getByRole('button', { name: 'Runs', exact: true }).click();
+    await page.getByRole('table', { name: 'Runs' }).getByRole('button', { name: runs.b }).click();
+    const first = results(join(runs.runsRoot, runs.b))[0]!.id;
+    await samplesTable().locator(`[data-sample="${first}"][aria-selected="true"]`).waitFor();
+    await page.locator('body').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('1');
+    await samplesTable().locator(`[data-sample="${first}"]`).getByText('counting error').waitFor();
+    expect(journal(join(runs.runsRoot, runs.b)).at(-1)).toMatchObject({ op: 'tag', sample_id: first, tag: 'reasoning.counting_error' });
+    await shot(page, 'triage-custom-tag');
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
 });
 
 /** The position of an outcome value among the facet's checkboxes. */

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { CellResult } from '../../shared/kernel.ts';
 import type { RunEvent, SampleResult, SampleSpec } from '../../shared/run.ts';
 import { RunWriter, type SampleWriter, type WriterOptions } from '../../electron/services/runs/writer.ts';
+import { seededRandom } from '../../electron/services/app/results.ts';
 
 /** A real 1x1 PNG. */
 export const PNG_1x1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
@@ -118,17 +119,8 @@ export async function openRun(dir: string, total: number, options: WriterOptions
   return RunWriter.create(dir, { ...options, config: { model: { name: 'test-model', api_key_env: 'TEST_KEY' }, samples: total }, versions: { workbench: '0.1.0' }, total_samples: total });
 }
 
-/** mulberry32: a small seeded PRNG, so a failing random schedule can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the host's seeded PRNG (the live results' bootstrap), so a failing random schedule can be replayed. */
+export const seeded = seededRandom;
 
 async function main(argv: string[]): Promise<void> {
   const dir = resolve(argv[0] ?? '');

@@ -14,10 +14,11 @@
  * - lines that are not JSON objects with a string `question` (a torn last line, another writer's garbage) are
  *   skipped: the search never fails the run list (the run's own view reports a bad line).
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SAMPLES_JSONL } from '../runs/layout.ts';
 import { splitLines } from '../runs/reader.ts';
+import { readFrom } from './runs.ts';
 
 /** Search terms shorter than this (after trimming) match run metadata only, not questions. */
 export const QUESTION_SEARCH_MIN_CHARS = 3;
@@ -35,24 +36,6 @@ interface Entry {
   joined: string;
   seen: Set<string>;
   chars: number;
-}
-
-/** Bytes of `path` from `start` to its end. */
-function readTail(path: string, start: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.max(0, size - start));
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, start + off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class RunQuestionIndex {
@@ -105,7 +88,7 @@ export class RunQuestionIndex {
     if (old) this.forget(dir);
     let buf: Buffer;
     try {
-      buf = readTail(path, e.complete);
+      buf = readFrom(path, e.complete);
     } catch {
       return null;
     }

@@ -169,7 +169,8 @@ export class SampleCache {
   }
 }
 
-function readFrom(path: string, start: number): Buffer {
+/** Bytes of `path` from byte `start` to its end (the part of an append-only file a cache has not read yet). */
+export function readFrom(path: string, start: number): Buffer {
   if (start === 0) return readFileSync(path);
   const fd = openSync(path, 'r');
   try {

@@ -12,7 +12,8 @@ import type { RunRow } from '../../../shared/workbench.ts';
 import { type ShownError, toShownError } from '../api.ts';
 import { answerWords, asBaseline, FLIP_FILTERS, FLIP_WORDS, type FlipFilter, filterSamples, fmtCi, fmtP, fmtPct, fmtPoints, toggleId } from '../compare.ts';
 import { useApi, useUi, uiStore } from '../context.tsx';
-import { ErrorBox, fmtDate } from './common.tsx';
+import { ErrorBox } from './common.tsx';
+import { RunsTable } from './RunsTable.tsx';
 import { SampleView } from './Timeline.tsx';
 
 /** Rows of the per-sample table rendered at first, and added by "Show more". */
@@ -97,40 +98,7 @@ function RunPicker({ picked, onCompare, busy, stale }: { picked: string[]; onCom
       {runs && runs.length === 0 ? <p className="muted">No runs yet. Run a benchmark twice (spatialclaw eval) to compare the runs.</p> : null}
       {shown.length ? (
         <div className="compare-picker-scroll">
-          <table className="runs" aria-label="Runs to compare">
-            <thead>
-              <tr>
-                <th>Compare</th>
-                <th>Run</th>
-                <th>Kind</th>
-                <th>Status</th>
-                <th>Model</th>
-                <th>Created</th>
-                <th>Samples</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((r) => (
-                <tr key={r.id} className={picked.includes(r.id) ? 'compare-picked-row' : ''}>
-                  <td>
-                    <input type="checkbox" aria-label={`Select ${r.id} for comparison`} checked={picked.includes(r.id)} onChange={() => set(toggleId(picked, r.id))} />
-                  </td>
-                  <td>
-                    <code>{r.id}</code>
-                  </td>
-                  <td>{r.kind ?? '—'}</td>
-                  <td>
-                    <span className={`badge status-${r.status}`}>{r.live ? 'live' : r.status}</span>
-                  </td>
-                  <td>{r.model ?? '—'}</td>
-                  <td>{fmtDate(r.created_at)}</td>
-                  <td>
-                    {r.done} / {r.total_samples}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <RunsTable runs={shown} picked={picked} onPick={(id) => set(toggleId(picked, id))} label="Runs to compare" />
         </div>
       ) : null}
     </section>

@@ -8,6 +8,7 @@ import { ErrorBox, fmtDate, fmtSeconds } from './common.tsx';
 import { SampleView } from './Timeline.tsx';
 import { AnnotationBar } from './Annotations.tsx';
 import { ImportPanel } from './ImportPanel.tsx';
+import { RunsTable } from './RunsTable.tsx';
 import { TriageView, useTriageKeys } from './TriageView.tsx';
 import { RunTabs } from './ResultsView.tsx';
 
@@ -65,48 +66,7 @@ function RunsList() {
       {runs === null && !error ? <p className="muted">Loading runs…</p> : null}
       {runs && runs.length === 0 ? <p className="muted">No runs match. Ask a question or run a benchmark (spatialclaw run) to make one.</p> : null}
       {runs && runs.length > 0 ? (
-        <table className="runs" aria-label="Runs">
-          <thead>
-            <tr>
-              <th>Compare</th>
-              <th>Run</th>
-              <th>Kind</th>
-              <th>Status</th>
-              <th>Model</th>
-              <th>Created</th>
-              <th>Samples</th>
-            </tr>
-          </thead>
-          <tbody>
-            {runs.map((r) => (
-              <tr key={r.id}>
-                <td>
-                  <input type="checkbox" aria-label={`Select ${r.id} for comparison`} checked={picked.includes(r.id)} onChange={() => uiStore.getState().setCompareRuns(toggleId(picked, r.id))} />
-                </td>
-                <td>
-                  <button className="link" onClick={() => uiStore.getState().openRun(r.id)}>
-                    {r.id}
-                  </button>
-                  {r.matched_question ? (
-                    <div className="muted small matched-question" title={r.matched_question}>
-                      question: {r.matched_question}
-                    </div>
-                  ) : null}
-                </td>
-                <td>{r.kind ?? '—'}</td>
-                <td>
-                  <span className={`badge status-${r.status}`}>{r.live ? 'live' : r.status}</span>
-                  {r.error ? <span className="error small"> {r.error}</span> : null}
-                </td>
-                <td>{r.model ?? '—'}</td>
-                <td>{fmtDate(r.created_at)}</td>
-                <td>
-                  {r.done} / {r.total_samples}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <RunsTable runs={runs} picked={picked} onPick={(id) => uiStore.getState().setCompareRuns(toggleId(picked, id))} onOpen={(id) => uiStore.getState().openRun(id)} label="Runs" />
       ) : null}
     </section>
   );

@@ -6,6 +6,7 @@ import type { LocalBackends, ModelEntry, ModelTest, PerceptionBackend, Perceptio
 import { type ShownError, toShownError } from '../api.ts';
 import { useApi, useSamples } from '../context.tsx';
 import { ErrorBox, Field, TextFields } from './common.tsx';
+import { TaxonomyEditor } from './TaxonomyEditor.tsx';
 
 function useLoad<T>(load: () => Promise<T>): { data: T | null; error: ShownError | null; reload: () => void } {
   const [data, setData] = useState<T | null>(null);
@@ -522,6 +523,7 @@ export function SettingsView() {
       <ModelsSection />
       <PerceptionSection />
       <KernelSection />
+      <TaxonomyEditor />
       <DoctorSection />
     </div>
   );
