@@ -73,7 +73,13 @@ async function main(argv: string[]): Promise<void> {
       if ((i + 1) % 25 === 0) writeSync(1, `WROTE ${i + 1}\n`);
     }
   }
-  for (const e of writerEntries(k, Number(countArg))) appendAnnotation(dir, e);
+  // A pause every 10 entries: the writers, started together, overlap for certain even on a busy 2-core machine
+  // (without it one writer could finish its 250 fsynced appends before another is scheduled).
+  let i = 0;
+  for (const e of writerEntries(k, Number(countArg))) {
+    appendAnnotation(dir, e);
+    if (++i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+  }
   writeSync(1, 'DONE\n');
 }
 
