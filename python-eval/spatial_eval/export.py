@@ -30,6 +30,7 @@ from spatial_common.contract import SCHEMAS
 
 FORMATS = ("csv", "parquet", "jsonl")
 
+
 def _arrow_type(prop: dict[str, Any]) -> pa.DataType:
     """The Arrow type of one ``ExportRow`` property of the generated JSON Schema (a string or a number: text)."""
     if "$ref" in prop:  # an enum such as Termination
