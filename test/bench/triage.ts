@@ -12,43 +12,21 @@
  *   - annotation change: one tag appended to annotations.jsonl, then the index (re-folds, no events read).
  * Prints p50 / p90 in ms as a markdown table for docs/benchmarks.md. BENCH_KEEP=1 keeps the run folder (path printed last).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendAnnotation, newAnnotationId } from '../../electron/services/runs/annotations.ts';
 import { readSampleEvents } from '../../electron/services/runs/reader.ts';
 import { SampleIndex, triagePage } from '../../electron/services/runs/sample-index.ts';
 import { SampleCache } from '../../electron/services/workbench/runs.ts';
-import { RUN_FORMAT, type RunEvent, type SampleResult } from '../../shared/run.ts';
 import { TriageQuerySchema } from '../../shared/triage.ts';
-import { cellResult } from '../helpers/triage-run.ts';
+import { writeSyntheticRun } from '../helpers/triage-run.ts';
 
 const N = Number(process.env.BENCH_SAMPLES ?? 5000);
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const T = '2026-12-05T10:00:00.000Z';
 
-function writeRun(dir: string): void {
-  mkdirSync(join(dir, 'samples'), { recursive: true });
-  writeFileSync(join(dir, 'run.json'), JSON.stringify({ format: RUN_FORMAT, id: 'bench', created_at: T, updated_at: T, status: 'finished', config: {}, versions: {}, total_samples: N }));
-  const lines: string[] = [];
-  for (let i = 0; i < N; i++) {
-    const id = `s${i}`;
-    const failed = i % 5 === 0;
-    const events: RunEvent[] = [
-      { type: 'model_call', t: T, step: 1, role: i % 7 ? 'step' : 'fallback', endpoint: 'http://m', latency_ms: 5, attempts: 1, usage: { prompt_tokens: 900, completion_tokens: 80 }, raw: 'x'.repeat(400), reasoning: null, parsed: null, parse_error: null },
-      { type: 'cell', t: T, step: 1, result: cellResult({ code: `x = ${i}\nprint(x * 2)`, stdout: 'y'.repeat(500), status: failed ? 'error' : 'ok', error: failed ? { ename: 'ValueError', evalue: 'bad', traceback: [], lineno: 1, line: 'x' } : null }) },
-      { type: 'termination', t: T, step: 1, reason: 'answered', detail: null },
-    ];
-    mkdirSync(join(dir, 'samples', id));
-    writeFileSync(join(dir, 'samples', id, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-    const r: SampleResult = {
-      id, question: `question ${i}`, answer: 'A', answer_source: 'return_answer', ground_truth: i % 3 ? 'A' : 'B', score: i % 3 ? 1 : 0, question_type: `type_${i % 8}`,
-      termination: 'answered', steps: 1 + (i % 10), parse_failures: 0, usage: { prompt_tokens: 900, completion_tokens: 80 }, model_calls: 1, duration_s: i % 100, error: null, started_at: T, finished_at: T,
-    };
-    lines.push(JSON.stringify(r));
-  }
-  writeFileSync(join(dir, 'samples.jsonl'), lines.join('\n') + '\n');
-}
+const writeRun = (dir: string): void => writeSyntheticRun(dir, N);
 
 function time(f: () => unknown): number {
   const t = performance.now();

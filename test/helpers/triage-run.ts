@@ -9,11 +9,13 @@
  * - q3 (no benchmark): a host-side error before any cell (termination error), no ground truth.
  * - q4 vsibench/object_counting: a cell the safety check rejected, then an ok one answering; score 0.25.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { appendAnnotation, newAnnotationId } from '../../electron/services/runs/annotations.ts';
 import { RunWriter } from '../../electron/services/runs/writer.ts';
 import type { AnnotationEntry } from '../../shared/annotations.ts';
 import { type CellResult, CellResultSchema } from '../../shared/kernel.ts';
-import type { RunEvent, SampleResult, SampleSpec } from '../../shared/run.ts';
+import { RUN_FORMAT, type RunEvent, type SampleResult, type SampleSpec } from '../../shared/run.ts';
 
 const T = '2026-12-05T10:00:00.000Z';
 
@@ -105,4 +107,33 @@ export async function writeTriageRun(dir: string): Promise<void> {
   const gone = appendAnnotation(dir, entry({ op: 'note', author: 'bob', sample_id: 'q2', step: null, text: 'to be deleted' }));
   appendAnnotation(dir, entry({ op: 'delete_note', author: 'bob', sample_id: 'q2', step: null, target: gone.id }));
   appendAnnotation(dir, entry({ op: 'tag', author: 'carol', sample_id: 'q2', step: null, tag: 'infrastructure.timeout' }));
+}
+
+/**
+ * A finished run of `n` synthetic samples, written directly (not through RunWriter, so large runs are quick): sample i
+ * scores 0 when i % 3 == 0, its cell fails (ValueError) when i % 5 == 0, a fallback call is made when i % 7 == 0;
+ * question_type type_<i % 8>, steps 1 + i % 10, duration i % 100 s. For the 5,000-sample triage test and bench.
+ */
+export function writeSyntheticRun(dir: string, n: number): void {
+  const T = '2026-12-05T10:00:00.000Z';
+  mkdirSync(join(dir, 'samples'), { recursive: true });
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ format: RUN_FORMAT, id: 'bench', created_at: T, updated_at: T, status: 'finished', config: {}, versions: {}, total_samples: n }));
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `s${i}`;
+    const failed = i % 5 === 0;
+    const events: RunEvent[] = [
+      { type: 'model_call', t: T, step: 1, role: i % 7 ? 'step' : 'fallback', endpoint: 'http://m', latency_ms: 5, attempts: 1, usage: { prompt_tokens: 900, completion_tokens: 80 }, raw: 'x'.repeat(400), reasoning: null, parsed: null, parse_error: null },
+      { type: 'cell', t: T, step: 1, result: cellResult({ code: `x = ${i}\nprint(x * 2)`, stdout: 'y'.repeat(500), status: failed ? 'error' : 'ok', error: failed ? { ename: 'ValueError', evalue: 'bad', traceback: [], lineno: 1, line: 'x' } : null }) },
+      { type: 'termination', t: T, step: 1, reason: 'answered', detail: null },
+    ];
+    mkdirSync(join(dir, 'samples', id));
+    writeFileSync(join(dir, 'samples', id, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const r: SampleResult = {
+      id, question: `question ${i}`, answer: 'A', answer_source: 'return_answer', ground_truth: i % 3 ? 'A' : 'B', score: i % 3 ? 1 : 0, question_type: `type_${i % 8}`,
+      termination: 'answered', steps: 1 + (i % 10), parse_failures: 0, usage: { prompt_tokens: 900, completion_tokens: 80 }, model_calls: 1, duration_s: i % 100, error: null, started_at: T, finished_at: T,
+    };
+    lines.push(JSON.stringify(r));
+  }
+  writeFileSync(join(dir, 'samples.jsonl'), lines.join('\n') + '\n');
 }

@@ -3,15 +3,15 @@
  * appendAnnotation (test/helpers/triage-run.ts): what each sample's events and annotations derive, the per-run
  * cache, filters, FiftyOne-style facet counts, sort, ranges, paging and export rows; and a run of 5,000 samples.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appendAnnotation } from '../../electron/services/runs/annotations.ts';
 import { exportRow, filterSamples, filterWithFacets, type IndexedSample, rangesOf, SampleIndex, sortSamples, triagePage } from '../../electron/services/runs/sample-index.ts';
-import { RUN_FORMAT, type RunEvent, type SampleResult } from '../../shared/run.ts';
+import type { SampleResult } from '../../shared/run.ts';
 import { type SampleFilter, TriagePageSchema, TriageQuerySchema } from '../../shared/triage.ts';
-import { cellResult, writeTriageRun } from '../helpers/triage-run.ts';
+import { writeSyntheticRun, writeTriageRun } from '../helpers/triage-run.ts';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 let dir: string;
@@ -181,26 +181,7 @@ describe('export rows', () => {
 describe('a run of 5,000 samples', () => {
   it('reads each sample\'s events once and answers later queries from the cache (timings: test/bench/triage.ts)', () => {
     const d = join(tmp('sc-triage-big-'), 'run');
-    mkdirSync(join(d, 'samples'), { recursive: true });
-    const T = '2026-12-05T10:00:00.000Z';
-    writeFileSync(join(d, 'run.json'), JSON.stringify({ format: RUN_FORMAT, id: 'run', created_at: T, updated_at: T, status: 'finished', config: {}, versions: {}, total_samples: 5000 }));
-    const lines: string[] = [];
-    for (let i = 0; i < 5000; i++) {
-      const id = `s${i}`;
-      const events: RunEvent[] = [
-        { type: 'model_call', t: T, step: 1, role: i % 7 ? 'step' : 'fallback', endpoint: 'http://m', latency_ms: 5, attempts: 1, usage: { prompt_tokens: 900, completion_tokens: 80 }, raw: 'x'.repeat(400), reasoning: null, parsed: null, parse_error: null },
-        { type: 'cell', t: T, step: 1, result: cellResult({ code: `x = ${i}\nprint(x * 2)`, stdout: 'y'.repeat(500), status: i % 5 ? 'ok' : 'error', error: i % 5 ? null : { ename: 'ValueError', evalue: 'bad', traceback: [], lineno: 1, line: 'x' } }) },
-        { type: 'termination', t: T, step: 1, reason: 'answered', detail: null },
-      ];
-      mkdirSync(join(d, 'samples', id));
-      writeFileSync(join(d, 'samples', id, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-      const r: SampleResult = {
-        id, question: `question ${i}`, answer: 'A', answer_source: 'return_answer', ground_truth: i % 3 ? 'A' : 'B', score: i % 3 ? 1 : 0, question_type: `type_${i % 8}`,
-        termination: 'answered', steps: 1 + (i % 10), parse_failures: 0, usage: { prompt_tokens: 900, completion_tokens: 80 }, model_calls: 1, duration_s: i % 100, error: null, started_at: T, finished_at: T,
-      };
-      lines.push(JSON.stringify(r));
-    }
-    writeFileSync(join(d, 'samples.jsonl'), lines.join('\n') + '\n');
+    writeSyntheticRun(d, 5000);
 
     const index = new SampleIndex();
     const built = index.samples(d);
