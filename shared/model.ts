@@ -52,6 +52,12 @@ export const EndpointSchema = z.object({
   /** Name of the env var with this endpoint's key (overrides the model's api_key_env). */
   api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
   /**
+   * Absolute path of a file holding this endpoint's key (first line), read before each request; overrides
+   * `api_key_env`. Used for servers registered on a SLURM cluster (`--model cluster`, docs/cluster.md), whose token
+   * lives in a file readable by the user only (mode 0600). The path is not a secret; the key never enters the config.
+   */
+  api_key_file: z.string().min(1).optional(),
+  /**
    * Most requests in flight to this endpoint at once (a positive integer); overrides the config's
    * `max_in_flight`. Default: the config's `max_in_flight`, else {@link DEFAULT_MAX_IN_FLIGHT} (16).
    */

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { AnnotateRequestSchema, RunAnnotationsSchema, SampleAnnotationsSchema, TaxonomySchema } from './annotations.ts';
+import { ClusterStatusSchema } from './cluster.ts';
 import { CompareRequestSchema, RunComparisonSchema } from './compare.ts';
 import { ArrayNameSchema, ArtifactIdSchema, ArtifactManifestSchema } from './contracts/artifact.ts';
 import { DEFAULTS } from './defaults.ts';
@@ -419,6 +420,12 @@ export const METHODS = {
     'Register a remote perception server (its token is read from the named env var, never stored).',
   ),
   removePerception: method(z.object({ name: z.string().min(1) }).strict(), Ok, 'Unregister (or stop, if local) a perception server.'),
+  // Cluster (SLURM)
+  clusterStatus: method(
+    Empty,
+    ClusterStatusSchema,
+    "SLURM's state, the user's jobs, every sharded run under the runs root with per-shard progress, and the registered cluster servers with health (shared/cluster.ts, docs/cluster.md).",
+  ),
   // Settings: kernels
   getSettings: method(Empty, SettingsSchema, 'Kernel pool size and limits, default step budget.'),
   saveSettings: method(SettingsSchema, SettingsSchema, 'Save settings (applied to kernels started afterwards).'),

@@ -13,8 +13,10 @@ import { runDemo } from './demo.ts';
 import { ask } from './ask.ts';
 import { kernelRun } from './kernel.ts';
 import { replay } from './replay.ts';
+import { checkSlurmTime } from './cluster-servers.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 import { runDataset } from './run.ts';
+import { armEarlyShardSignal } from './shard-stop.ts';
 import { compareRuns, datasets, evalBenchmarks, score } from './eval.ts';
 import { exportFormatOpt, exportRun } from './export.ts';
 import { tagCommand, type TagOptions } from './tag.ts';
@@ -35,6 +37,9 @@ process.on('unhandledRejection', (reason) => {
   }
   throw reason;
 });
+
+// A shard task of a sharded run (docs/cluster.md): SLURM's warning signal may come while the CLI still loads.
+if (process.argv.some((a) => a === '--shard' || a.startsWith('--shard='))) armEarlyShardSignal();
 
 const program = new Command();
 
@@ -60,7 +65,7 @@ program
 /** The options of every command that talks to a model: --model, --base-url, --api-key-env (docs/models.md). */
 function withModelOptions(cmd: Command): Command {
   return cmd
-    .option('--model <config|name>', `model config file or name (in <data dir>/models, or built in: the paper's backbones such as qwen3.5-397b-a17b), or the model id of a config (see docs/models.md); default $${ENV.model}`)
+    .option('--model <config|name>', `model config file or name (in <data dir>/models, or built in: the paper's backbones such as qwen3.5-397b-a17b), or the model id of a config (see docs/models.md), or "cluster" / "cluster:NAME" (the model servers registered on the SLURM cluster, docs/cluster.md); default $${ENV.model}`)
     .option('--base-url <url>', `OpenAI-compatible endpoint for an ad-hoc config (with --model NAME), or for a built-in one; default $${ENV.baseUrl}`)
     .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)');
 }
@@ -93,7 +98,7 @@ const orderOpt = (v: string): 'media' | 'dataset' => {
 };
 const ORDER_HELP = 'media (default): samples about the same video or images run one after another, so perception results are reused; dataset: the order of the file';
 
-const PERCEPTION_HELP = 'perception server for tools.Reconstruct / tools.SAM3: a server name (started here or registered), "local" (start one), or a URL (token in $' + ENV.perceptionToken + ')';
+const PERCEPTION_HELP = 'perception server for tools.Reconstruct / tools.SAM3: a server name (started here or registered), "local" (start one), "cluster" (the least-loaded one registered on the SLURM cluster), or a URL (token in $' + ENV.perceptionToken + ')';
 
 const profileOpt = (v: string): ProfileName => {
   if (!(PROFILE_NAMES as readonly string[]).includes(v)) throw new Error(`--profile must be ${PROFILE_NAMES.join(' or ')}, got ${v}`);
@@ -126,22 +131,36 @@ withModelOptions(program
   .option('--json', 'print the sample result as JSON instead of the live view')
   .action(exitWith((opts: Parameters<typeof ask>[0]) => ask(opts)));
 
-withModelOptions(program
+/** The flags of a sharded run on SLURM (docs/cluster.md), on `run` and `eval`. */
+function withSlurmOptions(cmd: Command): Command {
+  return cmd
+    .option('--slurm', 'submit to SLURM as a sharded run (one job array + a finalize job) instead of running here; prints the job ids and returns')
+    .option('--shards <n>', 'with --slurm: how many shards (job-array tasks), default 4; samples go to shards by a stable hash of their id', num('--shards'))
+    .option('--partition <name>', 'with --slurm: the partition (sbatch --partition)')
+    .option('--time <limit>', 'with --slurm: each task\'s time limit (sbatch --time, e.g. 04:00:00); tasks near it are requeued and resume')
+    .option('--gpus-per-task <n>', 'with --slurm: GPUs per task (sbatch --gpus-per-task)', num('--gpus-per-task'))
+    .option('--sbatch-arg <arg>', 'with --slurm: one more sbatch option for every job, e.g. --sbatch-arg=--qos=high; repeatable', collect, [])
+    .option('--signal-before <s>', 'with --slurm: seconds before the time limit at which SLURM tells a task to stop and requeue (default 300)', num('--signal-before'))
+    .option('--wait', 'with --slurm: stay and print each shard\'s progress until the finalize job ends (exit 0 when the run finished)')
+    .option('--shard <k/n>', 'run only shard K of N of a sharded run in --out (what each job-array task runs; also works without SLURM)');
+}
+
+const runCmd = withModelOptions(program
   .command('run')
   .description('run a batch of questions from a JSONL dataset with progress, scores and --resume')
   .requiredOption('--dataset <file>', 'JSONL: {"id", "inputs": [InputSpec], "question", "choices"?, "answer"?, "question_type"?} per line'))
   .option('--concurrency <n|auto>', CONCURRENCY_HELP, concurrencyOpt)
   .option('--order <order>', ORDER_HELP, orderOpt)
   .option('--limit <n>', 'only the first N samples', num('--limit'))
-  .option('--resume', 'continue the run in --out where it stopped')
+  .option('--resume [run]', 'continue the run RUN (or the one in --out) where it stopped; with --slurm, resubmit only its unfinished shards')
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
   .option('--perception <target>', PERCEPTION_HELP)
   .option('--profile <name>', PROFILE_HELP, profileOpt)
   .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
   .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
   .option('--no-plan', 'skip the planner call')
-  .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder')
-  .action(exitWith((opts: Parameters<typeof runDataset>[0]) => runDataset(opts)));
+  .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder');
+withSlurmOptions(runCmd).action(exitWith((opts: Parameters<typeof runDataset>[0]) => runDataset(opts)));
 
 const scoringOpt = (v: string): 'official' | 'paper' => {
   if (v !== 'official' && v !== 'paper') throw new Error(`--scoring must be official or paper, got ${v}`);
@@ -154,7 +173,7 @@ const int = (name: string) => (v: string): number => {
   return x;
 };
 
-withModelOptions(program
+const evalCmd = withModelOptions(program
   .command('eval')
   .description('run the paper\'s benchmarks from their published snapshots, score them as each benchmark\'s released evaluation does, and print the table (docs/benchmarks-eval.md)')
   .requiredOption('--benchmark <names>', 'a benchmark, a comma-separated list, or "all" (the paper\'s 20); `spatialclaw datasets list` shows them')
@@ -168,12 +187,34 @@ withModelOptions(program
   .option('--concurrency <n|auto>', CONCURRENCY_HELP, concurrencyOpt)
   .option('--order <order>', ORDER_HELP, orderOpt)
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
-  .option('--resume', 'continue the run in --out where it stopped (pass the same --benchmark and selection)')
+  .option('--resume [run]', 'continue the run RUN (or the one in --out) where it stopped (pass the same --benchmark and selection); with --slurm, resubmit only its unfinished shards')
   .option('--perception <target>', PERCEPTION_HELP)
   .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
   .option('--no-plan', 'skip the planner call')
-  .option('--no-artifacts', 'do not copy perception artifacts into the run folder')
-  .action(exitWith((opts: Parameters<typeof evalBenchmarks>[0]) => evalBenchmarks(opts)));
+  .option('--no-artifacts', 'do not copy perception artifacts into the run folder');
+withSlurmOptions(evalCmd).action(exitWith((opts: Parameters<typeof evalBenchmarks>[0]) => evalBenchmarks(opts)));
+
+const clusterCmd = program.command('cluster').description('SLURM clusters: sharded runs and cluster-hosted servers (docs/cluster.md)');
+clusterCmd
+  .command('finalize')
+  .description('what the finalize job of a sharded run runs: mark it finished when every shard is (else interrupted, saying what to resume), score it and print the summary')
+  .argument('<run>', 'the sharded run folder')
+  .action(exitWith(async (run: string) => (await import('./slurm-run.ts')).finalizeShardedRun(run)));
+clusterCmd
+  .command('serve-job', { hidden: true })
+  .description('what the job of `perception start --slurm` / `model serve --slurm` runs: start the server on this node, register it, deregister on exit')
+  .argument('<kind>', 'perception or model')
+  .argument('[vllm_args...]', 'model: the arguments after `vllm serve NAME --host ... --port ...` (after --)')
+  .option('--backends <list>', 'perception: comma-separated backends')
+  .option('--oracle-root <dir>', 'perception: folder of ground-truth annotation sets for the oracle backend')
+  .option('--sam3-checkpoint <dir>', 'perception: local SAM 3 checkpoint directory')
+  .option('--da3-checkpoint <dir>', 'perception: local Depth Anything 3 checkpoint directory')
+  .option('--model <name>', 'model: the model vLLM serves')
+  .option('--vllm-command <cmd>', 'model: the vLLM executable', 'vllm')
+  .option('--ready-timeout <s>', 'seconds the server may take to answer (default 600 for perception, 1800 for vLLM)', num('--ready-timeout'))
+  .option('--host <addr>', 'address to bind and register (default: this node\'s address)')
+  .action(exitWith(async (kind: string, rest: string[], opts: Parameters<typeof import('./cluster-servers.ts').serveJobCommand>[2]) =>
+    (await import('./cluster-servers.ts')).serveJobCommand(kind, rest, opts)));
 
 program
   .command('score')
@@ -273,8 +314,19 @@ program
     console.log(await benchAgent(opts));
   });
 
+/** The sbatch flags of `perception start --slurm` and `model serve --slurm` (docs/cluster.md, "Servers on the cluster"). */
+function withServerSlurmOptions(cmd: Command): Command {
+  return cmd
+    .option('--partition <name>', 'with --slurm: the partition (sbatch --partition)')
+    .option('--time <limit>', 'with --slurm: the job\'s time limit, e.g. 08:00:00 (sbatch --time); it deregisters 60 s before', (v: string) => checkSlurmTime(v))
+    .option('--gpus <n>', 'with --slurm: GPUs for the job (sbatch --gpus; 0 for none); default 1 for a model server and for the da3/sam3 backends, else 0', int('--gpus'))
+    .option('--sbatch-arg <arg>', 'with --slurm: one more sbatch option, written as an #SBATCH line, e.g. --sbatch-arg=--cpus-per-task=8; repeatable', collect, [])
+    .option('--no-wait', 'with --slurm: return once the job is submitted instead of waiting until the server registers')
+    .option('--wait-timeout <s>', 'with --slurm: seconds to wait for the server to register, queueing included (default 900 for perception, 1800 for a model)', num('--wait-timeout'));
+}
+
 const perception = program.command('perception').description('run and manage perception servers (reconstruction and segmentation backends)');
-perception
+const perceptionStart_ = perception
   .command('start')
   .description('start a local perception server (foreground; --detach keeps it running and registers it)')
   .option('--backends <list>', 'comma-separated backends: rgbd, classical, oracle, da3, sam3', DEFAULTS.localPerceptionBackends.join(','))
@@ -284,6 +336,8 @@ perception
   .option('--oracle-root <dir>', 'folder of ground-truth annotation sets for the oracle backend')
   .option('--sam3-checkpoint <dir>', 'local SAM 3 checkpoint directory')
   .option('--da3-checkpoint <dir>', 'local Depth Anything 3 checkpoint directory')
+  .option('--slurm', 'submit a SLURM job that runs the server on a cluster node and registers it for --perception cluster (docs/cluster.md)');
+withServerSlurmOptions(perceptionStart_)
   .action(exitWith((opts: Parameters<typeof perceptionStart>[0]) => perceptionStart(opts)));
 perception
   .command('add')
@@ -321,6 +375,16 @@ perception
   .action((name: string) => {
     process.exitCode = perceptionRemove(name);
   });
+
+const model = program.command('model').description('model servers: serve a model with vLLM as a SLURM job, registered for --model cluster (docs/cluster.md)');
+withServerSlurmOptions(model
+  .command('serve')
+  .description('submit a SLURM job that runs `vllm serve NAME` on a cluster node with a generated token and registers it for --model cluster')
+  .option('--slurm', 'submit it as a SLURM job (required: the only way this command serves)')
+  .requiredOption('--model <name>', 'the model vLLM serves, e.g. Qwen/Qwen2.5-VL-7B-Instruct')
+  .option('--vllm-args <args>', 'more arguments for `vllm serve`, as one string, e.g. "--tensor-parallel-size 4 --max-model-len 32768" (not --host, --port or --api-key: the job sets those)', '')
+  .option('--vllm-command <cmd>', 'the vLLM executable on the job\'s PATH, or its full path', 'vllm'))
+  .action(exitWith(async (opts: Parameters<typeof import('./cluster-servers.ts').modelServe>[0]) => (await import('./cluster-servers.ts')).modelServe(opts)));
 
 const kernel = program.command('kernel').description('agent kernels: run cells on an input, benchmark the runtime');
 kernel

@@ -1,15 +1,20 @@
 /**
- * `spatialclaw perception start|add|status|stop|remove`: run and manage perception servers.
+ * `spatialclaw perception start|add|status|stop|remove`: run and manage perception servers. `start --slurm` submits
+ * a SLURM job instead (./cluster-servers.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { env, ENV } from '../services/config/env.ts';
 import { connectRegistered, loadRegistry, register, registryPath, unregister } from '../services/perception/registry.ts';
 import { PerceptionServer } from '../services/perception/server.ts';
+import { type SlurmFlags, submitServerCommand } from './cluster-servers.ts';
 
 const TOKEN_ENV = ENV.perceptionToken;
 
-export interface StartOptions {
+export interface StartOptions extends SlurmFlags {
   backends: string;
+  /** Submit a SLURM job that runs the server and registers it on the cluster (docs/cluster.md). */
+  slurm?: boolean;
   port?: number;
   detach?: boolean;
   name: string;
@@ -19,6 +24,19 @@ export interface StartOptions {
 }
 
 export async function perceptionStart(o: StartOptions): Promise<number> {
+  if (o.slurm) {
+    if (o.detach || o.port !== undefined) throw new Error('--slurm starts the server in a SLURM job on a free port of its node: leave out --detach and --port');
+    return submitServerCommand({
+      kind: 'perception',
+      backends: o.backends.split(',').map((b) => b.trim()).filter(Boolean),
+      backendArgs: [
+        ...(o.oracleRoot ? ['--oracle-root', resolve(o.oracleRoot)] : []),
+        ...(o.sam3Checkpoint ? ['--sam3-checkpoint', resolve(o.sam3Checkpoint)] : []),
+        ...(o.da3Checkpoint ? ['--da3-checkpoint', resolve(o.da3Checkpoint)] : []),
+      ],
+      partition: o.partition, time: o.time, gpus: o.gpus, sbatchArgs: o.sbatchArg ?? [],
+    }, o);
+  }
   const fromEnv = env('perceptionToken');
   const generated = !fromEnv;
   const token = fromEnv ?? randomBytes(24).toString('hex');

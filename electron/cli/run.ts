@@ -25,6 +25,9 @@ import { newRunId } from '../services/runs/layout.ts';
 import { type PerceptionCacheSummary, perceptionCacheSummary } from '../services/runs/cache-summary.ts';
 import { assertNoSecrets } from '../services/runs/secrets.ts';
 import { RunWriter } from '../services/runs/writer.ts';
+import { shardDir } from '../services/runs/layout.ts';
+import { shardOf } from '../../shared/shards.ts';
+import { DEFAULT_SIGNAL_BEFORE_S, ShardStop } from './shard-stop.ts';
 import { batchSummary, formatBatchSummary } from '../services/runs/batch-summary.ts';
 import { type ModelFlags, modelFlags, requireModel } from './ask.ts';
 
@@ -82,7 +85,8 @@ export interface RunOptions extends ModelFlags {
   /** Samples in flight, or `auto` ({@link resolveConcurrency}). */
   concurrency?: number | 'auto';
   limit?: number;
-  resume?: boolean;
+  /** `--resume` (with --out DIR) or `--resume DIR`. */
+  resume?: boolean | string;
   out?: string;
   perception?: string;
   profile?: ProfileName;
@@ -92,6 +96,34 @@ export interface RunOptions extends ModelFlags {
   plan?: boolean;
   /** `--no-artifacts`: do not copy perception artifacts into the run folder. */
   artifacts?: boolean;
+  /** Submit to SLURM as a sharded run (docs/cluster.md) instead of running here. */
+  slurm?: boolean;
+  /** `--slurm`: how many shards (job-array tasks); default {@link DEFAULT_SHARDS}. */
+  shards?: number;
+  partition?: string;
+  /** `--slurm`: each task's time limit, `HH:MM:SS` (or any form sbatch's --time takes). */
+  time?: string;
+  gpusPerTask?: number;
+  /** Extra sbatch arguments, each passed as one argument (`--sbatch-arg=--qos=high`). */
+  sbatchArg?: string[];
+  /** `--slurm`: seconds before the time limit at which SLURM signals a task to stop and requeue (default 300). */
+  signalBefore?: number;
+  /** `--slurm`: stay and show progress per shard until the finalize job ends. */
+  wait?: boolean;
+  /** Run one shard of a sharded run: `K/N` (the job array's tasks pass it; also usable by hand). */
+  shard?: string;
+}
+
+/** Shards of `--slurm` without `--shards`. */
+export const DEFAULT_SHARDS = 4;
+
+/** `K/N` → {shard K, shards N}. @throws naming the value when it is not `K/N` with 0 ≤ K < N. */
+export function parseShardRef(v: string): { shard: number; shards: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  const shard = m ? Number(m[1]) : NaN;
+  const shards = m ? Number(m[2]) : NaN;
+  if (!m || shards < 1 || shard >= shards) throw new Error(`--shard must be K/N with 0 <= K < N (e.g. 2/8), got ${JSON.stringify(v)}`);
+  return { shard, shards };
 }
 
 /** Run the dataset; returns the exit code. */
@@ -119,11 +151,48 @@ export interface RunPlan {
  * Run samples as one run folder with the services of the resolved config: progress per sample, --limit, --resume.
  * Shared by `spatialclaw run` (a JSONL dataset) and `spatialclaw eval` (benchmarks). Returns the exit code.
  */
-export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, plan: RunPlan): Promise<number> {
-  const t0 = Date.now();
-  const flags: ConfigFlags = {
+/** The configuration flags of a batch command. */
+export function runFlags(o: RunOptions | Omit<RunOptions, 'dataset'>): ConfigFlags {
+  return {
     ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
   };
+}
+
+/**
+ * run.json's `config` of a batch run: what was run (the plan's fields), the model (without secrets), the agent and
+ * the scheduling. @throws when it would hold a secret's value.
+ */
+export function runRecord(plan: RunPlan, config: ReturnType<SettingsService['config']>, model: ModelClient, concurrency: number, o: Pick<RunOptions, 'order'>, auto: boolean): { runConfig: Record<string, unknown>; options: ReturnType<typeof agentOptions> } {
+  const cfg = model.config;
+  const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
+  const runConfig = {
+    ...plan.describe(), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
+    profile: options.profile.name, agent: agentRecord(options), concurrency, order: o.order ?? 'media', ...(auto ? { concurrency_auto: true } : {}),
+  };
+  assertNoSecrets(runConfig, modelSecretValues(cfg));
+  return { runConfig, options };
+}
+
+/** `--resume DIR` names the run folder itself; `--resume` alone needs `--out DIR`. */
+export function resumeDir(o: Pick<RunOptions, 'resume' | 'out'>): string | undefined {
+  if (typeof o.resume === 'string') {
+    if (o.out && resolve(o.out) !== resolve(o.resume)) throw new Error(`--resume ${o.resume} and --out ${o.out} name different folders; give the run folder once`);
+    return o.resume;
+  }
+  return o.out;
+}
+
+export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, plan: RunPlan): Promise<number> {
+  if (o.slurm) {
+    const { submitShardedRun } = await import('./slurm-run.ts');
+    return submitShardedRun(o, plan);
+  }
+  if (o.wait || o.shards !== undefined || o.partition !== undefined || o.time !== undefined || o.gpusPerTask !== undefined || o.sbatchArg?.length || (o.signalBefore !== undefined && !o.shard)) {
+    throw new Error('--shards, --partition, --time, --gpus-per-task, --sbatch-arg, --signal-before and --wait only apply with --slurm');
+  }
+  const t0 = Date.now();
+  const shard = o.shard ? parseShardRef(o.shard) : null;
+  const flags = runFlags(o);
   // Samples in flight: as asked, or (auto) as many as the model takes in flight, at most 2 × CPUs. One kernel per
   // sample in flight, started in the background and reused between samples (reset in place; a sample that changed
   // the interpreter gets a fresh one). settings.json's pool_size is the workbench's.
@@ -135,36 +204,43 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
   let stopProgress: (() => void) | null = null;
   try {
     const config = services.settings.config();
-    const cfg = model.config;
     // The Jupyter server starts while the samples are read, and the tool reference for the system prompt builds
     // meanwhile (one Python process for the whole run).
     const runtimeP = services.kernels.runtime();
     runtimeP.catch(() => undefined);
-    const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
-    loadApiDoc(options.profile.kernel.name).catch(() => undefined);
+    const earlyOptions = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: model.config });
+    loadApiDoc(earlyOptions.profile.kernel.name).catch(() => undefined);
     let samples = await plan.samples();
+    // After the samples: the plan's description names what they were read from (eval: the benchmarks).
+    const { runConfig, options } = runRecord(plan, config, model, concurrency, o, early.concurrency === 'auto');
     if (o.limit) samples = samples.slice(0, o.limit);
+    // A shard runs only its own samples (shared/shards.ts: a stable hash of the sample id).
+    if (shard) samples = samples.filter((x) => shardOf(x.id, shard.shards) === shard.shard);
     // Samples about the same video run one after another (perception and frame caches hit); --order dataset keeps the file's order.
     samples = scheduleSamples(samples, o.order ?? 'media');
-    if (o.resume && !o.out) throw new Error('--resume needs --out DIR (the run folder to continue)');
-    const dir = resolve(o.out ?? join(config.runsRoot, newRunId()));
-    const runConfig = {
-      ...plan.describe(), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
-      profile: options.profile.name, agent: agentRecord(options), concurrency, order: o.order ?? 'media', ...(early.concurrency === 'auto' ? { concurrency_auto: true } : {}),
-    };
-    assertNoSecrets(runConfig, modelSecretValues(cfg));
-    const writer = o.resume && existsSync(join(dir, 'run.json'))
-      ? await RunWriter.resume(dir)
-      : await RunWriter.create(dir, { config: runConfig, versions: runVersions(), total_samples: samples.length });
+    const out = resumeDir(o);
+    if (o.resume && !out) throw new Error('--resume needs the run folder: --resume DIR (or --out DIR --resume)');
+    if (shard && !out) throw new Error('--shard K/N needs the sharded run folder: --out DIR (made by --slurm)');
+    const dir = resolve(out ?? join(config.runsRoot, newRunId()));
+    const writer = shard
+      ? await RunWriter.openShard(dir, { ...shard, total: samples.length })
+      : o.resume && existsSync(join(dir, 'run.json'))
+        ? await RunWriter.resume(dir)
+        : await RunWriter.create(dir, { config: runConfig, versions: runVersions(), total_samples: samples.length });
     const already = samples.filter((s) => writer.doneIds.has(s.id)).length;
-    if (already) console.log(`resuming ${dir}: ${already} of ${samples.length} samples already done`);
+    const where = shard ? `shard ${shard.shard} of ${shard.shards} of ${dir}` : dir;
+    if (already) console.log(`resuming ${where}: ${already} of ${samples.length} samples already done`);
+    else if (shard) console.log(`shard ${shard.shard} of ${shard.shards}: ${samples.length} samples${writer.recovery.movedAside.length ? ` (${writer.recovery.movedAside.length} unfinished attempts moved aside)` : ''}`);
     const todo = samples.length - already;
     const progress = new RunProgressTracker({ total: samples.length, done: already, kernelTarget: Math.min(concurrency, Math.max(todo, 1)), now: Date.now });
-    stopProgress = writeProgressFile(progress, dir);
+    stopProgress = writeProgressFile(progress, shard ? shardDir(dir, shard.shard) : dir);
     const stopPrinting = printProgress(progress, t0);
     progress.changed(); // the first line at once (the Jupyter server is starting)
     let status: 'finished' | 'failed' = 'finished';
     let runtime: Awaited<typeof runtimeP> | null = null;
+    // A shard stops on SLURM's warning signal (time limit, preemption), SIGTERM (scancel) or SIGINT: no new sample
+    // starts, samples in flight get a grace period, then the shard records how it ended (shards/<kkk>/state.json).
+    const stop = shard ? new ShardStop(o.signalBefore ?? DEFAULT_SIGNAL_BEFORE_S) : null;
     try {
       runtime = await runtimeP;
       const pool = runtime.pool;
@@ -173,12 +249,13 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
       if (pool && todo >= concurrency) pool.fill().catch(() => undefined);
       scorer = plan.scorer ? await plan.scorer() : undefined;
       const perception = await services.perception.resolve(config.perception);
-      await runBatch(samples, {
+      const batch = runBatch(samples, {
         runtime,
         model,
         writer,
         perception,
         concurrency,
+        ...(stop ? { drain: stop.drain.signal } : {}),
         ...(o.artifacts === false ? { keepArtifacts: false } : {}),
         ...(scorer ? { scorer } : {}),
         options,
@@ -190,13 +267,46 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
           console.log(`[${bar}] ${done}/${total} ${r.id}: ${JSON.stringify(r.answer)}${r.score !== null ? ` score ${r.score.toFixed(2)}` : ''} (${r.termination}, ${r.steps} steps, ${r.duration_s.toFixed(1)} s)${r.error ? ` error: ${r.error}` : ''}`);
         },
       });
+      if (stop) {
+        const ended = await stop.race(batch);
+        if (ended === 'stopped') {
+          // Samples still in flight after the grace period are abandoned: left unfinished, redone when the shard resumes.
+          const abandoned = writer.activeIds;
+          batch.catch(() => undefined);
+          stopPrinting();
+          const how = stop.how();
+          await writer.finish('interrupted', { status: how.status, reason: `${how.reason}; ${abandoned.length} samples in flight abandoned (redone on resume)`, abandoned });
+          console.log(`shard ${shard!.shard}: stopped by ${how.reason}; ${writer.doneIds.size} samples of the run done, ${abandoned.length} abandoned: ${abandoned.join(', ') || 'none'}`);
+          await services.kernels.close({ fast: true }).catch(() => undefined);
+          return how.then();
+        }
+      } else {
+        await batch;
+      }
       progress.finish('finishing');
     } catch (e) {
       status = 'failed';
       throw e;
     } finally {
       stopPrinting();
-      await writer.finish(status);
+      stop?.dispose();
+      if (!writer.closed) {
+        if (shard && stop?.stopped && samples.some((x) => !writer.doneIds.has(x.id))) {
+          const how = stop.how();
+          await writer.finish('interrupted', { status: how.status, reason: how.reason });
+        } else if (shard && status === 'finished' && samples.some((x) => !writer.doneIds.has(x.id))) {
+          await writer.finish('interrupted', { status: 'interrupted', reason: 'stopped before every sample of the shard was done' });
+        } else {
+          await writer.finish(status);
+        }
+      }
+    }
+    if (shard) {
+      console.log(`shard ${shard.shard} of ${shard.shards} recorded in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${samples.filter((x) => writer.doneIds.has(x.id)).length} of ${samples.length} samples done`);
+      console.log(throughputSummary(progress.snapshot(), model, runtime, null));
+      progress.finish('done');
+      // A signal that came when every sample was done anyway needs no requeue.
+      return stop?.stopped && samples.some((x) => !writer.doneIds.has(x.id)) ? stop.how().then() : 0;
     }
     console.log(await plan.summary(dir, (Date.now() - t0) / 1000));
     let cache: PerceptionCacheSummary | null = null;

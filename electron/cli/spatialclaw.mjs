@@ -7,6 +7,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freshBundle } from '../../build/cli-fresh.mjs';
 
+// A shard task of a sharded run (--shard, docs/cluster.md): SLURM's warning signal SIGUSR1 may come while the CLI
+// still loads; keep it for the shard (electron/cli/shard-stop.ts) instead of Node's default (start the inspector).
+if (process.argv.some((a) => a === '--shard' || a.startsWith('--shard='))) {
+  const early = { usr1: false, handler: () => { early.usr1 = true; } };
+  globalThis.__spatialclawEarlySignal = early;
+  process.on('SIGUSR1', early.handler);
+}
+
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 if (!existsSync(join(root, 'node_modules', 'tsx', 'package.json'))) {
   console.error(`spatialclaw: node_modules is missing in ${root}.`);

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from spatial_common.run_journals import sample_journals
+
 from spatial_eval.registry import benchmarks, get, resolve_names, unavailable
 from spatial_eval.results import build_results, format_table, prediction_text, score_samples
 from spatial_eval.types import SCORINGS, Benchmark, DatasetMissing, LoadContext, Loaded, Sample
@@ -329,11 +331,11 @@ def _cmd_score(a: argparse.Namespace) -> int:
 
 
 def run_samples(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """run.json and the finished samples (samples.jsonl, the last line per id wins) of a run folder."""
+    """run.json and the finished samples (samples.jsonl, or the union of a sharded run's journals; the last line per
+    id wins) of a run folder."""
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     rows: dict[str, dict[str, Any]] = {}
-    sj = run_dir / "samples.jsonl"
-    if sj.exists():
+    for sj in sample_journals(run_dir):
         for line in sj.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 try:
@@ -358,16 +360,16 @@ def score_run(run_dir: Path, scoring: str, data_root: Path | None, n_resamples: 
     for name in names:
         for s in load_benchmark(get(name), root).samples:
             samples[s.id] = s
-    chosen: list[Sample] = []
     preds: dict[str, str | None] = {}
     missing: list[str] = []
     for r in rows:
-        s = samples.get(r["id"])
-        if s is None:
+        if r["id"] not in samples:
             missing.append(r["id"])
             continue
-        chosen.append(s)
-        preds[s.id] = prediction_text(r.get("answer"))
+        preds[r["id"]] = prediction_text(r.get("answer"))
+    # The benchmark's order, not the order samples finished in: the bootstrap intervals are then the same for a run
+    # made with any concurrency or number of shards (the journals' order differs between them).
+    chosen = [s for s in samples.values() if s.id in preds]
     results = build_results(
         score_samples(chosen, preds, scoring),  # type: ignore[arg-type]
         scoring,  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from spatial_common.run_journals import sample_journals
 
 from spatial_eval.files import iter_jsonl
 
@@ -43,13 +44,13 @@ def read_scores(run: str | Path) -> dict[str, dict[str, Any]]:
         FileNotFoundError: naming the folder when it has no ``samples.jsonl`` (not a run folder).
         ValueError: naming the file and line of a line that is not JSON.
     """
-    path = Path(run) / "samples.jsonl"
-    if not path.is_file():
+    paths = sample_journals(run)
+    if not paths:
         raise FileNotFoundError(
             f"{run} is not a run folder: it has no samples.jsonl (pass the folder `spatialclaw run` or `eval` wrote)"
         )
     out: dict[str, dict[str, Any]] = {}
-    for i, row in iter_jsonl(path):
+    for path, i, row in ((p, i, row) for p in paths for i, row in iter_jsonl(p)):
         if isinstance(row, ValueError):
             raise ValueError(f"{path}:{i}: not valid JSON") from row
         qt = row.get("question_type") or "(none)"
@@ -193,7 +194,7 @@ def compare_many(runs: Sequence[str | Path], *, n_resamples: int = 9999, seed: i
         raise CompareError(f"run {', '.join(twice)} is listed twice", "pick each run once")
     tables = []
     for p, rid in zip(paths, ids, strict=True):
-        if not (p / "samples.jsonl").is_file():
+        if not sample_journals(p):
             raise CompareError(
                 f"run {rid} has no finished samples yet ({p} has no samples.jsonl)",
                 "wait until it has finished samples, or pick another run",

@@ -1,6 +1,7 @@
 import { Component, lazy, type ReactNode, Suspense } from 'react';
 import type { WorkbenchApi } from '../../shared/api.ts';
 import { AskView } from './components/AskView.tsx';
+import { ClusterView } from './components/ClusterView.tsx';
 import { CompareView } from './components/CompareView.tsx';
 import { ErrorBox } from './components/common.tsx';
 import { RunsView } from './components/RunsView.tsx';
@@ -15,6 +16,7 @@ const VIEWS: { id: View; label: string; blurb: string }[] = [
   { id: 'ask', label: 'Ask', blurb: 'Ask a spatial question about a local video, images or an RGB-D folder and watch the agent work.' },
   { id: 'runs', label: 'Runs', blurb: 'Browse past runs and benchmark results, open a sample and try code in its kernel.' },
   { id: 'compare', label: 'Compare', blurb: 'Compare runs of the same benchmark sample by sample: flips, McNemar\'s test, the paired bootstrap CI of the score difference, per category.' },
+  { id: 'cluster', label: 'Cluster', blurb: 'Sharded runs on SLURM shard by shard, your jobs, and the perception and model servers running on the cluster with their health.' },
   { id: 'settings', label: 'Settings', blurb: 'Model endpoints, perception servers, kernel limits and the installation check.' },
 ];
 
@@ -82,6 +84,7 @@ function CurrentView({ view }: { view: View }) {
   if (view === 'ask') return <AskView />;
   if (view === 'runs') return <RunsView />;
   if (view === 'compare') return <CompareView />;
+  if (view === 'cluster') return <ClusterView />;
   return <SettingsView />;
 }
 

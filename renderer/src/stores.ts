@@ -18,7 +18,7 @@ import { addConsoleResult, emptyTimeline, foldEvent, type Timeline } from './tim
 // ---------------------------------------------------------------------------------------------------
 // UI
 
-export type View = 'ask' | 'runs' | 'compare' | 'settings';
+export type View = 'ask' | 'runs' | 'compare' | 'cluster' | 'settings';
 
 export interface InspectorTarget {
   artifact: ArtifactRef;

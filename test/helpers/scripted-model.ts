@@ -56,6 +56,12 @@ export interface ScriptedServerOptions {
   model?: string;
   /** The model ids GET /v1/models lists instead of `model` (e.g. several, or none). */
   models?: string[];
+  /** Address to listen on (default 127.0.0.1), e.g. a cluster node's address (test/helpers/vllm-shim.ts). */
+  host?: string;
+  /** Port of the first endpoint (default: a free one; further endpoints always get free ones). */
+  port?: number;
+  /** Like vLLM's --api-key / VLLM_API_KEY: every /v1 request without `Authorization: Bearer <apiKey>` gets HTTP 401. */
+  apiKey?: string;
 }
 
 export interface RecordedRequest {
@@ -120,13 +126,20 @@ class Endpoint implements ScriptedEndpoint {
   maxInFlight = 0;
   healthStatus = 200;
   private server: Server | null = null;
-  private port = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(readonly index: number, private readonly handler: (ep: Endpoint, body: Record<string, unknown>, req: IncomingMessage) => ReplySpec, private readonly models: string[], private readonly all: RecordedRequest[]) {}
+  constructor(
+    readonly index: number,
+    private readonly handler: (ep: Endpoint, body: Record<string, unknown>, req: IncomingMessage) => ReplySpec,
+    private readonly models: string[],
+    private readonly all: RecordedRequest[],
+    private readonly host = '127.0.0.1',
+    private port = 0,
+    private readonly apiKey: string | null = null,
+  ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}/v1`;
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}/v1`;
   }
   get up(): boolean {
     return this.server !== null;
@@ -137,7 +150,7 @@ class Endpoint implements ScriptedEndpoint {
     const server = createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(this.port, this.host, () => resolve());
     });
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
@@ -159,6 +172,9 @@ class Endpoint implements ScriptedEndpoint {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const path = (req.url ?? '').split('?')[0];
+      if (this.apiKey !== null && path?.startsWith('/v1/') && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+        return sendJson(res, 401, { error: { message: 'Unauthorized', type: 'invalid_request_error', code: 401 } });
+      }
       if (req.method === 'GET' && path === '/v1/models') {
         this.healthChecks++;
         if (this.healthStatus !== 200) return sendJson(res, this.healthStatus, { error: { message: `scripted health status ${this.healthStatus}` } });
@@ -271,7 +287,8 @@ export async function startScriptedModelServer(opts: ScriptedServerOptions = {})
   };
 
   const n = Math.max(1, opts.endpoints ?? 1);
-  const endpoints = Array.from({ length: n }, (_, i) => new Endpoint(i, handler, opts.models ?? [opts.model ?? 'scripted-model'], all));
+  const endpoints = Array.from({ length: n }, (_, i) => new Endpoint(i, handler, opts.models ?? [opts.model ?? 'scripted-model'], all,
+    opts.host, i === 0 ? opts.port ?? 0 : 0, opts.apiKey ?? null));
   await Promise.all(endpoints.map((e) => e.start()));
   return {
     get url() {

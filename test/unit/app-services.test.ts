@@ -47,7 +47,7 @@ describe('PerceptionService.resolve', () => {
     const unknown = await rejection(services.perception.resolve('nowhere'));
     expect(unknown).toBeInstanceOf(WorkbenchError);
     expect(unknown.message).toBe('no perception server called nowhere');
-    expect((unknown as WorkbenchError).fix).toMatch(/one of gpu-box, "local" \(start one on this host\), a server URL, or none/);
+    expect((unknown as WorkbenchError).fix).toMatch(/one of gpu-box, "local" \(start one on this host\), "cluster" \(one registered on the SLURM cluster\), a server URL, or none/);
     // A registered server whose token variable is unset: the variable is named.
     const noToken = await rejection(services.perception.resolve('gpu-box'));
     expect(noToken).toBeInstanceOf(PerceptionServerError);

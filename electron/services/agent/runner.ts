@@ -301,14 +301,19 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
  */
 export async function runBatch(
   samples: SampleSpec[],
-  ctx: SampleContext & { concurrency: number; onDone?: (r: SampleResult, done: number, total: number) => void },
+  ctx: SampleContext & {
+    concurrency: number;
+    onDone?: (r: SampleResult, done: number, total: number) => void;
+    /** When aborted, no new sample starts; samples in flight go on (unlike `signal`, which stops them). */
+    drain?: AbortSignal;
+  },
 ): Promise<SampleResult[]> {
   const todo = samples.filter((s) => !ctx.writer.doneIds.has(s.id));
   const results: SampleResult[] = [];
   let next = 0;
   let done = samples.length - todo.length;
   const worker = async (): Promise<void> => {
-    while (next < todo.length && !ctx.signal?.aborted) {
+    while (next < todo.length && !ctx.signal?.aborted && !ctx.drain?.aborted) {
       const sample = todo[next++]!;
       const r = await runOne(sample, ctx);
       results.push(r);

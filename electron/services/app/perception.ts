@@ -10,6 +10,7 @@ import { BackendInfoSchema } from '../../../shared/contracts/perception-api.ts';
 import type { LocalBackends, PerceptionBackend, PerceptionEntry } from '../../../shared/workbench.ts';
 import { env, ENV, secretFrom } from '../config/env.ts';
 import type { SettingsService } from '../config/settings.ts';
+import { clusterPerceptionServer } from '../cluster/servers.ts';
 import { connectRegistered, loadRegistry, register, type RegisteredServer, unregister } from '../perception/registry.ts';
 import { PerceptionServer } from '../perception/server.ts';
 import { resolvePython, runPython } from '../python.ts';
@@ -47,6 +48,8 @@ export class PerceptionService {
    * - the name of a registered server (its token is read from its variable);
    * - "local": start a server on this host with the configured backends (kept as `local`, `local-2`, ...,
    *   reused by later questions of this host, stopped when it closes);
+   * - "cluster": the least-loaded healthy perception server registered on the SLURM cluster whose job is alive
+   *   (`spatialclaw perception start --slurm`; cluster/servers.ts), its token read from its token file;
    * - an http(s) URL: a running server, its token read from SPATIAL_PERCEPTION_TOKEN.
    * @throws WorkbenchError naming the known servers for an unknown name, or the variable to set for a URL;
    *   PerceptionServerError when a server cannot be reached or started.
@@ -58,6 +61,7 @@ export class PerceptionService {
     const entry = loadRegistry().find((e) => e.name === target);
     if (entry) return connectRegistered(entry);
     if (target === 'local') return this.startServer(this.settings.config().localPerceptionBackends).then((s) => s.server);
+    if (target === 'cluster') return clusterPerceptionServer();
     if (/^https?:\/\//.test(target)) {
       const token = env('perceptionToken');
       if (!token) {
@@ -68,7 +72,7 @@ export class PerceptionService {
     }
     const known = this.names();
     throw new WorkbenchError(`no perception server called ${target}`,
-      `pick ${known.length ? `one of ${known.join(', ')}, ` : ''}"local" (start one on this host), a server URL, or none`);
+      `pick ${known.length ? `one of ${known.join(', ')}, ` : ''}"local" (start one on this host), "cluster" (one registered on the SLURM cluster), a server URL, or none`);
   }
 
   /** Every server with its health: those this host started, then the registered ones. */

@@ -28,6 +28,11 @@ export const ENV = {
   frameCache: 'SPATIALCLAW_FRAME_CACHE',
   /** Show the kernel client's debug messages. */
   debug: 'SPATIALCLAW_DEBUG',
+  /**
+   * Cluster folder on the shared filesystem (docs/cluster.md): the registry of cluster-hosted servers
+   * (`servers/`), their token files (`tokens/`, 0600) and generated job scripts (`jobs/`); default `<data dir>/cluster`.
+   */
+  clusterDir: 'SPATIALCLAW_CLUSTER_DIR',
   /** Token of a running Jupyter server given with `--jupyter-url`. */
   jupyterToken: 'SPATIALCLAW_JUPYTER_TOKEN',
   /** Default variable holding a perception server's token (remote servers, `perception start --detach`). */

@@ -7,6 +7,7 @@
  * 429/5xx/timeouts/connection errors with exponential backoff and full jitter, and separates a
  * reasoning model's thinking from its answer. Behaviour and config: docs/models.md.
  */
+import { readFileSync } from 'node:fs';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { DEFAULT_MAX_IN_FLIGHT, type ChatResult, type ModelConfig, type Role, type Sampling, type Usage } from '../../../shared/model.ts';
@@ -182,7 +183,10 @@ interface Endpoint {
   /** base_url without trailing slashes. */
   url: string;
   keyEnv: string | null;
-  key: string;
+  /** The file the key is read from before each request (`api_key_file`), or null. */
+  keyFile: string | null;
+  /** The key to send now: the variable's value read once, or the key file's first line read at each call. */
+  key: () => string;
   client: OpenAI;
   inFlight: number;
   /** Configured cap on requests in flight (max_in_flight). */
@@ -240,6 +244,23 @@ const STICKY_MAX = 10_000;
 /** The soonest a cooling endpoint's end of cool-down is checked for waiting calls, ms. */
 const WAKE_MIN_MS = 10;
 const NO_KEY = 'not-needed';
+
+/**
+ * The key in an endpoint's `api_key_file`: its first line, trimmed.
+ * @throws ModelError (kind `config`) naming the file when it cannot be read or is empty.
+ */
+function readKeyFile(file: string, model: string, baseUrl: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ModelError(`model "${model}": cannot read the key file ${file} (api_key_file for ${baseUrl}): ${(e as Error).message}; ` +
+      'for a cluster server, check that its job still runs (`squeue`) and that the cluster folder is shared with this machine', { kind: 'config', endpoint: baseUrl });
+  }
+  const k = text.split('\n')[0]!.trim();
+  if (!k) throw new ModelError(`model "${model}": the key file ${file} (api_key_file for ${baseUrl}) is empty`, { kind: 'config', endpoint: baseUrl });
+  return k;
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -353,9 +374,12 @@ export class ModelClient {
     const list = cfg.endpoints ?? (cfg.base_url ? [{ base_url: cfg.base_url }] : []);
     if (!list.length) throw new ModelError(`model "${cfg.name}": the config gives neither base_url nor endpoints`, { kind: 'config' });
     this.endpoints = list.map((e) => {
-      const keyEnv = ('api_key_env' in e ? e.api_key_env : undefined) ?? cfg.api_key_env ?? null;
+      const keyFile = ('api_key_file' in e ? e.api_key_file : undefined) ?? null;
+      const keyEnv = keyFile ? null : ('api_key_env' in e ? e.api_key_env : undefined) ?? cfg.api_key_env ?? null;
       let key = NO_KEY;
-      if (keyEnv) {
+      if (keyFile) {
+        key = readKeyFile(keyFile, cfg.name, e.base_url);
+      } else if (keyEnv) {
         const v = secretFrom(keyEnv);
         if (!v) {
           throw new ModelError(
@@ -365,11 +389,23 @@ export class ModelClient {
         key = v;
       }
       const url = e.base_url.replace(/\/+$/, '');
+      // A key file is read at each call; when it has gone (its server deregistered) the last key is sent and the
+      // request fails as that server's failures do (refused connection, 401), so fail-over moves on.
+      const currentKey = (): string => {
+        if (!keyFile) return key;
+        try {
+          key = readKeyFile(keyFile, cfg.name, e.base_url);
+        } catch {
+          /* keep the last key */
+        }
+        return key;
+      };
       const limit = ('max_in_flight' in e ? e.max_in_flight : undefined) ?? cfg.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
       return {
-        base_url: e.base_url, url, keyEnv, key, limit, effLimit: limit, epoch: 0, rateLimited: 0,
-        // organization/project: null so OPENAI_ORG_ID/OPENAI_PROJECT_ID never reach other providers.
-        client: new OpenAI({ baseURL: url, apiKey: key, maxRetries: 0, timeout: this.timeoutMs, organization: null, project: null, fetch: normalisingFetch }),
+        base_url: e.base_url, url, keyEnv, keyFile, key: currentKey, limit, effLimit: limit, epoch: 0, rateLimited: 0,
+        // organization/project: null so OPENAI_ORG_ID/OPENAI_PROJECT_ID never reach other providers. A key file is
+        // read again before each request (the SDK calls an apiKey function per request).
+        client: new OpenAI({ baseURL: url, apiKey: keyFile ? async () => currentKey() : key, maxRetries: 0, timeout: this.timeoutMs, organization: null, project: null, fetch: normalisingFetch }),
         inFlight: 0, cooldownUntil: 0, requests: 0, failures: 0, lastError: null,
       };
     });
@@ -464,7 +500,7 @@ export class ModelClient {
       let error: string | null = null;
       try {
         const res = await fetch(ep.url + this.healthPath, {
-          headers: { Authorization: `Bearer ${ep.key}` },
+          headers: { Authorization: `Bearer ${ep.key()}` },
           signal: AbortSignal.timeout(Math.min(HEALTH_TIMEOUT_MS, this.timeoutMs)),
         });
         status = res.status;
@@ -763,6 +799,7 @@ export class ModelClient {
 
   private hint(status: number, ep: Endpoint): string {
     if (status === 401 || status === 403) {
+      if (ep.keyFile) return ` (check the key file ${ep.keyFile}: the server behind it may have restarted with a new token)`;
       return ep.keyEnv
         ? ` (check the API key in the environment variable ${ep.keyEnv})`
         : ' (the endpoint wants an API key: export it in an environment variable and name that variable in the config\'s "api_key_env")';

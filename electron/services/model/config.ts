@@ -123,6 +123,16 @@ function secretValues(cfg: ModelConfig): string[] {
     // Very short values ("1", "true") are flags, not keys; replacing them would mangle the record.
     if (v && v.length >= 8) values.add(v);
   }
+  // Keys in key files (cluster servers' tokens) are secrets too, though no variable holds them.
+  for (const e of cfg.endpoints ?? []) {
+    if (!e.api_key_file) continue;
+    try {
+      const v = readFileSync(e.api_key_file, 'utf8').split('\n')[0]!.trim();
+      if (v.length >= 8) values.add(v);
+    } catch {
+      /* an unreadable file holds nothing to redact */
+    }
+  }
   // Longest first, so a key that contains another is removed whole.
   return [...values].sort((a, b) => b.length - a.length);
 }
@@ -175,8 +185,8 @@ export function redactSecrets(value: unknown): unknown {
 }
 
 /**
- * The config as it may be written to a run record: `api_key_env` NAMES are kept; key values never
- * appear. Secret-looking keys in extra_body/roles (api_key, token, password, ...), credentials in
+ * The config as it may be written to a run record: `api_key_env` NAMES and `api_key_file` paths are kept; key
+ * values never appear. Secret-looking keys in extra_body/roles (api_key, token, password, ...), credentials in
  * URLs and any value of a key-holding environment variable found anywhere are replaced by "[redacted]".
  */
 export function redactConfig(cfg: ModelConfig): ModelConfig {
@@ -186,6 +196,8 @@ export function redactConfig(cfg: ModelConfig): ModelConfig {
   if (cfg.api_key_env) out.api_key_env = cfg.api_key_env;
   cfg.endpoints?.forEach((e, i) => {
     if (e.api_key_env && out.endpoints?.[i]) out.endpoints[i]!.api_key_env = e.api_key_env;
+    // Nor is the path of a key file (a cluster server's token file): the key stays in the file.
+    if (e.api_key_file && out.endpoints?.[i]) out.endpoints[i]!.api_key_file = e.api_key_file;
   });
   return out;
 }

@@ -15,11 +15,18 @@ import type { ModelConfig } from '../../../shared/model.ts';
 import type { ModelEntry, ModelTest } from '../../../shared/workbench.ts';
 import { writeJsonAtomic } from '../fs/atomic.ts';
 import { appRoot, dataDir } from '../paths.ts';
+import { clusterModelEndpoints } from '../cluster/servers.ts';
 import { ModelClient } from './client.ts';
 import { loadModelConfig, ModelConfigError, modelConfigFromFlags, parseModelConfig } from './config.ts';
 
 /** What a config name (a file stem) may look like. */
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+const CLUSTER = 'cluster';
+/** Whether a `--model` value names the cluster's registered model servers: `cluster` or `cluster:NAME`. */
+export function isClusterTarget(arg: string): boolean {
+  return arg === CLUSTER || arg.startsWith(`${CLUSTER}:`);
+}
 
 /** A config file name for a model id ("Qwen/Qwen2.5-VL-7B" → "Qwen_Qwen2.5-VL-7B"), at most 120 characters. */
 export function modelFileStem(name: string): string {
@@ -199,6 +206,7 @@ export class ModelRegistry {
    * @throws ModelConfigError naming the file or name, and the known configs.
    */
   resolve(arg: string): ModelConfig {
+    if (isClusterTarget(arg)) return this.cluster(arg);
     const looksLikePath = arg.endsWith('.json') || arg.includes('/') || arg.includes('\\') || isAbsolute(arg);
     const exists = existsSync(arg);
     if (exists && statSync(arg).isFile()) return loadModelConfig(arg);
@@ -228,6 +236,8 @@ export class ModelRegistry {
    */
   fromArgs(a: ModelArgs): ModelConfig | null {
     if (!a.model) return null;
+    // The cluster's endpoints are the registered servers: a base URL does not apply.
+    if (isClusterTarget(a.model)) return this.cluster(a.model);
     const builtin = a.baseUrl && NAME_RE.test(a.model) && !a.model.endsWith('.json') ? this.builtin(a.model) : undefined;
     if (builtin && a.baseUrl) {
       // A built-in config at another endpoint: its roles and limits, the given base URL (and key variable).
@@ -236,6 +246,34 @@ export class ModelRegistry {
     }
     if (a.baseUrl) return modelConfigFromFlags({ model: a.model, baseUrl: a.baseUrl, ...(a.apiKeyEnv ? { apiKeyEnv: a.apiKeyEnv } : {}) });
     return this.resolve(a.model);
+  }
+
+  /**
+   * `cluster` or `cluster:NAME`: a config whose endpoints are the healthy model servers registered on the SLURM
+   * cluster (least loaded first; cluster/servers.ts `clusterModelEndpoints`), each with its token file as
+   * `api_key_file` (read by the client at each call; the key never enters the config). NAME is the model id the
+   * servers serve, or the name of a config that serves it. The roles, limits and sampling come from the config (saved
+   * or built in) that serves the same model id, else the defaults.
+   * @throws WorkbenchError when no registered server serves the model or none answers.
+   */
+  private cluster(arg: string): ModelConfig {
+    const asked = arg === CLUSTER ? undefined : arg.slice(CLUSTER.length + 1);
+    const byName = asked ? this.lookup(asked) : undefined;
+    let found: ReturnType<typeof clusterModelEndpoints>;
+    try {
+      found = clusterModelEndpoints(asked);
+    } catch (e) {
+      // NAME may be a config's name rather than the served model id.
+      if (!byName || byName.config.name === asked) throw e;
+      found = clusterModelEndpoints(byName.config.name);
+    }
+    const base = this.lookup(found.model)?.config ?? (byName?.config.name === found.model ? byName.config : undefined);
+    const { base_url: _url, endpoints: _endpoints, api_key_env: _key, ...settings } = base ?? { name: found.model };
+    return parseModelConfig({
+      ...settings,
+      name: found.model,
+      endpoints: found.endpoints.map((e) => ({ base_url: e.base_url, api_key_file: e.api_key_file })),
+    }, `--model ${arg}`);
   }
 
   /** A built-in config by name, unless a config in {@link dir} replaces it. */

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DEFAULTS } from '../../../shared/defaults.ts';
-import { ManagedChild } from '../child.ts';
+import { type ChildExit, ManagedChild } from '../child.ts';
 import { ENV } from '../config/env.ts';
 import { resolvePython } from '../python.ts';
 
@@ -23,6 +23,11 @@ export interface LocalPerceptionOptions {
   /** Backends to load, e.g. ['rgbd', 'classical']. Default: DEFAULTS.localPerceptionBackends. */
   backends?: string[];
   python?: string;
+  /**
+   * Address to bind; default 127.0.0.1. Anything else makes the server reachable from other machines (a cluster
+   * job binds its node's address so that shards on other nodes reach it): the token is then its only guard.
+   */
+  host?: string;
   port?: number;
   /** Extra CLI flags for `python -m spatial_perception` (e.g. --oracle-root DIR). */
   extraArgs?: string[];
@@ -58,10 +63,15 @@ export class PerceptionServer {
     return this.child?.pid;
   }
 
+  /** Resolves once a local server's process has exited (how it ended); null for a remote server. */
+  get exited(): Promise<ChildExit> | null {
+    return this.child?.exited ?? null;
+  }
+
   /**
-   * Start `python -m spatial_perception` on 127.0.0.1 with a free port, in its own process group, and wait
-   * for its READY line. The token travels in the environment (SPATIAL_PERCEPTION_TOKEN), not in argv; no
-   * other secret of this process reaches the server. A server that is not `detached` is killed when this
+   * Start `python -m spatial_perception` on 127.0.0.1 (or `opts.host`) with a free port (or `opts.port`), in its
+   * own process group, and wait for its READY line. The token travels in the environment
+   * (SPATIAL_PERCEPTION_TOKEN), not in argv; no other secret of this process reaches the server. A server that is not `detached` is killed when this
    * process exits and stops by itself if this process dies.
    * @throws PerceptionServerError with the server's last output when it cannot start, exits or does not
    *   get ready in time (it is killed then).
@@ -70,7 +80,7 @@ export class PerceptionServer {
     const python = opts.python ?? resolvePython();
     const token = opts.token ?? randomBytes(24).toString('hex');
     const backends = opts.backends ?? [...DEFAULTS.localPerceptionBackends];
-    const args = ['-m', 'spatial_perception', '--host', '127.0.0.1', '--port', String(opts.port ?? 0),
+    const args = ['-m', 'spatial_perception', '--host', opts.host ?? '127.0.0.1', '--port', String(opts.port ?? 0),
       '--backends', backends.join(','), ...(opts.extraArgs ?? [])];
     const child = ManagedChild.start({
       name: 'the perception server',

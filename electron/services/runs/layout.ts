@@ -12,9 +12,15 @@
  *   progress.json                    RunProgress of a batch in flight (`run` / `eval`), replaced atomically; its last snapshot stays
  *   annotations.jsonl                tags and notes (shared/annotations.ts), an append-only journal
  *   samples/<id>/imported/           `spatialclaw import` runs only: the sample's own records in the imported folder, verbatim
+ *
+ * A sharded run (`--slurm`, shared/cluster.ts) adds slurm.json, slurm/ (generated scripts and logs) and one folder per
+ * shard, `shards/<kkk>/` with its own journal (samples.jsonl), lock (shard.lock), state.json and progress.json. The
+ * run's finished samples are the union of every journal ({@link sampleJournals}).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { shardDirName } from '../../../shared/cluster.ts';
 import { dataDir } from '../paths.ts';
 
 export const RUN_JSON = 'run.json';
@@ -29,6 +35,40 @@ export const PROGRESS_JSON = 'progress.json';
 export const ANNOTATIONS_JSONL = 'annotations.jsonl';
 /** `samples/<id>/imported/`: an imported sample's source records, copied verbatim (runs/import.ts, docs/import.md). */
 export const IMPORTED_DIR = 'imported';
+/** Sharded runs: `slurm.json` (SlurmRecord), `slurm/` (scripts, logs), `shards/<kkk>/` (one folder per shard). */
+export const SLURM_JSON = 'slurm.json';
+export const SLURM_DIR = 'slurm';
+export const SHARDS_DIR = 'shards';
+export const SHARD_LOCK = 'shard.lock';
+export const SHARD_STATE = 'state.json';
+
+/** `shards/<kkk>` of shard `k` in the run folder `dir`. */
+export function shardDir(dir: string, shard: number): string {
+  return join(dir, SHARDS_DIR, shardDirName(shard));
+}
+
+/** The shard indices that have a folder under `shards/`, ascending. */
+export function shardIndices(dir: string): number[] {
+  const root = join(dir, SHARDS_DIR);
+  if (!existsSync(root)) return [];
+  return readdirSync(root).filter((f) => /^\d{3,}$/.test(f)).map(Number).sort((a, b) => a - b);
+}
+
+/**
+ * Every journal of finished samples of the run in `dir` that exists, in reading order: the top-level samples.jsonl,
+ * then each shard's `shards/<kkk>/samples.jsonl` by shard index. A sample is done iff its line is in one of them;
+ * the shard rule puts each sample in exactly one shard's journal.
+ */
+export function sampleJournals(dir: string): string[] {
+  const out: string[] = [];
+  const top = join(dir, SAMPLES_JSONL);
+  if (existsSync(top)) out.push(top);
+  for (const k of shardIndices(dir)) {
+    const p = join(shardDir(dir, k), SAMPLES_JSONL);
+    if (existsSync(p)) out.push(p);
+  }
+  return out;
+}
 
 /** The default parent folder of runs: `<data dir>/runs` (the data dir is created if missing). */
 export function runsRoot(): string {

@@ -1,12 +1,15 @@
 /**
  * The run lock: `run.lock` holds `{pid, host, since}` while a RunWriter has the run open, so that two
  * processes never write one run. A lock left by a process that died (on this host) is stale and is taken
- * over; a lock written on another host cannot be checked and is respected.
+ * over; a lock written on another host cannot be checked and is respected. Sharded runs have one lock per shard
+ * instead ({@link acquireShardLock}), whose staleness SLURM decides.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { RUN_LOCK } from './layout.ts';
+import { type ShardLock, ShardLockSchema, type SlurmTaskIds } from '../../../shared/cluster.ts';
+import { currentTask, jobState, LIVE_STATES, taskJobRef } from '../cluster/slurm.ts';
+import { RUN_LOCK, SHARD_LOCK, shardDir } from './layout.ts';
 
 /** The contents of run.lock. */
 export interface LockInfo {
@@ -91,4 +94,91 @@ export function releaseLock(dir: string): void {
   openRuns.delete(resolve(dir));
   const l = readLock(dir);
   if (l !== null && l.pid === process.pid && l.host === hostname()) rmSync(join(dir, RUN_LOCK), { force: true });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shard locks (sharded runs, shared/cluster.ts): one per shard, holding the SLURM job and task ids
+
+/** shards/<kkk>/shard.lock of shard `shard`, or null when missing or unreadable. */
+function readShardLock(dir: string, shard: number): ShardLock | null {
+  try {
+    const r = ShardLockSchema.safeParse(JSON.parse(readFileSync(join(shardDir(dir, shard), SHARD_LOCK), 'utf8')));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Shards open in this process: `<resolved run dir>\0<shard>`. */
+const openShards = new Set<string>();
+
+/**
+ * The holder of a shard's lock, or null when the shard is not locked or its lock is stale:
+ * - held by this process: live while the shard is open here;
+ * - the same SLURM task (a requeued task starting again): the earlier incarnation is gone, so stale;
+ * - same host: live iff the pid is alive;
+ * - with SLURM ids: live iff SLURM reports that job pending or running (`squeue`, `scontrol`, `sacct`); when SLURM
+ *   cannot be asked, or `askSlurm` is false, it counts as live;
+ * - another host without SLURM ids: cannot be checked, counts as live.
+ */
+export function shardLockHolder(dir: string, shard: number, opts: { askSlurm?: boolean; self?: SlurmTaskIds | null } = {}): ShardLock | null {
+  const l = readShardLock(dir, shard);
+  if (l === null) return null;
+  if (l.host === hostname() && l.pid === process.pid) return openShards.has(`${resolve(dir)}\0${shard}`) ? l : null;
+  const self = opts.self === undefined ? currentTask() : opts.self;
+  if (self && l.slurm && taskJobRef(l.slurm) === taskJobRef(self) && (l.slurm.restart_count ?? 0) < (self.restart_count ?? 0)) return null;
+  if (l.host === hostname()) return alive(l.pid) ? l : null;
+  if (l.slurm && opts.askSlurm !== false) {
+    try {
+      const state = jobState(taskJobRef(l.slurm));
+      return state !== null && LIVE_STATES.has(state) ? l : null;
+    } catch {
+      return l;
+    }
+  }
+  return l;
+}
+
+/**
+ * Take shard `shard`'s lock (`shards/<kkk>/shard.lock`, the folder is made) for this process, recording the SLURM
+ * task from the environment. A lock that {@link shardLockHolder} finds stale is taken over.
+ * @returns `stale: true` when a stale lock was taken over, with its holder.
+ * @throws Error naming the lock and its holder (the SLURM task or the process) when the shard is held, with what to do.
+ */
+export function acquireShardLock(dir: string, shard: number, shards: number): { stale: boolean; previous: ShardLock | null } {
+  const key = `${resolve(dir)}\0${shard}`;
+  if (openShards.has(key)) throw new Error(`shard ${shard} of ${dir} is already open in this process`);
+  const folder = shardDir(dir, shard);
+  mkdirSync(folder, { recursive: true });
+  const path = join(folder, SHARD_LOCK);
+  const slurm = currentTask();
+  const me: ShardLock = { pid: process.pid, host: hostname(), since: new Date().toISOString(), shard, shards, ...(slurm ? { slurm } : {}) };
+  const text = `${JSON.stringify(me)}\n`;
+  let previous: ShardLock | null = null;
+  let exists = false;
+  try {
+    writeFileSync(path, text, { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    exists = true;
+  }
+  if (exists) {
+    previous = readShardLock(dir, shard);
+    const holder = shardLockHolder(dir, shard, { self: slurm });
+    if (holder !== null) {
+      const who = holder.slurm ? `SLURM task ${taskJobRef(holder.slurm)} on ${holder.host}` : `process ${holder.pid} on ${holder.host}`;
+      const fix = holder.slurm ? `wait for it, or cancel it (scancel ${taskJobRef(holder.slurm)})` : holder.host === hostname() ? `stop process ${holder.pid}` : `if that process is gone, delete ${path}`;
+      throw new Error(`${path}: shard ${shard} is open in ${who} since ${holder.since}; ${fix}`);
+    }
+    writeFileSync(path, text);
+  }
+  openShards.add(key);
+  return { stale: previous !== null, previous };
+}
+
+/** Release a shard's lock: forget it here and delete shard.lock if this process wrote it. */
+export function releaseShardLock(dir: string, shard: number): void {
+  openShards.delete(`${resolve(dir)}\0${shard}`);
+  const l = readShardLock(dir, shard);
+  if (l !== null && l.pid === process.pid && l.host === hostname()) rmSync(join(shardDir(dir, shard), SHARD_LOCK), { force: true });
 }

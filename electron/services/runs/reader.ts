@@ -7,8 +7,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type RequestMessage, RequestMessageSchema, RUN_FORMAT, type RunEvent, RunEventSchema, type RunInfo, RunInfoSchema, type SampleResult, SampleResultSchema } from '../../../shared/run.ts';
-import { EVENTS_JSONL, MESSAGES_JSONL, RUN_JSON, runsRoot, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
-import { lockHolder } from './lock.ts';
+import { EVENTS_JSONL, MESSAGES_JSONL, RUN_JSON, runsRoot, SAMPLES_DIR, sampleJournals, shardIndices } from './layout.ts';
+import { lockHolder, shardLockHolder } from './lock.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // JSON lines
@@ -71,16 +71,19 @@ export function readRunInfo(dir: string): RunInfo {
 }
 
 /**
- * Read a run: run.json and every finished sample (samples.jsonl, in the order they finished).
+ * Read a run: run.json and every finished sample (samples.jsonl in the order they finished; for a sharded run the
+ * union of its journals, layout.ts {@link sampleJournals}, each in the order its samples finished).
  * A torn last line is ignored (the file is not modified).
- * @throws naming the file and line when run.json or a complete line of samples.jsonl is invalid.
+ * @throws naming the file and line when run.json or a complete line of a journal is invalid.
  */
 export function readRun(dir: string): { info: RunInfo; samples: SampleResult[] } {
   const info = readRunInfo(dir);
-  const path = join(dir, SAMPLES_JSONL);
-  if (!existsSync(path)) return { info, samples: [] };
-  const { lines } = splitLines(readFileSync(path));
-  return { info, samples: lines.map(({ text, line }) => parseJsonLine(SampleResultSchema, text, path, line)) };
+  const samples: SampleResult[] = [];
+  for (const path of sampleJournals(dir)) {
+    const { lines } = splitLines(readFileSync(path));
+    for (const { text, line } of lines) samples.push(parseJsonLine(SampleResultSchema, text, path, line));
+  }
+  return { info, samples };
 }
 
 /** A file of sample `id`. @throws naming the id when it is not 1-128 letters, digits, `_`, `.` or `-`. */
@@ -124,9 +127,9 @@ export interface RunListEntry {
   dir: string;
   /** run.json, or null when it could not be read (see `error`). */
   info: RunInfo | null;
-  /** Finished samples (complete lines of samples.jsonl). */
+  /** Finished samples (complete lines of samples.jsonl, or of every journal of a sharded run). */
   done: number;
-  /** Whether a live process on this host holds the run open (a `running` run that is not live crashed). */
+  /** Whether a live process on this host holds the run open, or (sharded runs) a shard lock is held (a `running` run that is not live crashed). */
   live: boolean;
   /** Why run.json could not be read, or null. */
   error: string | null;
@@ -148,17 +151,20 @@ export function listRuns(root: string = runsRoot()): RunListEntry[] {
       error = e instanceof Error ? e.message : String(e);
     }
     let done = 0;
-    const samples = join(dir, SAMPLES_JSONL);
-    if (existsSync(samples)) {
-      const buf = readFileSync(samples);
+    for (const path of sampleJournals(dir)) {
+      const buf = readFileSync(path);
       for (let i = 0; i < buf.length; i++) if (buf[i] === 0x0a) done++;
     }
-    out.push({ dir, info, done, live: lockHolder(dir) !== null, error });
+    out.push({ dir, info, done, live: isRunLive(dir), error });
   }
   return out.sort((a, b) => (b.info?.created_at ?? '').localeCompare(a.info?.created_at ?? '') || a.dir.localeCompare(b.dir));
 }
 
-/** Whether a live process (this one included) holds the run in `dir` open for writing. */
+/**
+ * Whether a live process (this one included) holds the run in `dir` open for writing, or one of its shards (a shard
+ * lock from another host counts as held: SLURM is not asked here, so listing runs stays cheap).
+ */
 export function isRunLive(dir: string): boolean {
-  return lockHolder(dir) !== null;
+  if (lockHolder(dir) !== null) return true;
+  return shardIndices(dir).some((k) => shardLockHolder(dir, k, { askSlurm: false }) !== null);
 }

@@ -28,8 +28,12 @@ import {
   SampleSpecSchema,
 } from '../../../shared/run.ts';
 import { fsyncDir, fsyncFd, fsyncPath, writeAll, writeJsonAtomic } from '../fs/atomic.ts';
-import { ATTEMPTS_DIR, EVENTS_JSONL, IMAGES_DIR, MESSAGES_JSONL, RUN_JSON, SAMPLES_DIR, SAMPLES_JSONL } from './layout.ts';
-import { acquireLock, releaseLock } from './lock.ts';
+import { hostname } from 'node:os';
+import { type ShardState, ShardStateSchema, type ShardStatus } from '../../../shared/cluster.ts';
+import { shardOf } from '../../../shared/shards.ts';
+import { currentTask } from '../cluster/slurm.ts';
+import { ATTEMPTS_DIR, EVENTS_JSONL, IMAGES_DIR, MESSAGES_JSONL, RUN_JSON, SAMPLES_DIR, SAMPLES_JSONL, SHARD_STATE, sampleJournals, shardDir, SLURM_JSON } from './layout.ts';
+import { acquireLock, acquireShardLock, releaseLock, releaseShardLock } from './lock.ts';
 import { parseJsonLine, parseOrThrow, readRunInfo, splitLines } from './reader.ts';
 import { type ImagePart, modelRequest, type RequestImage, toRequestMessages } from './requests.ts';
 
@@ -67,6 +71,12 @@ export interface Recovery {
   staleLock: boolean;
 }
 
+/** Which shard a shard writer ({@link RunWriter.openShard}) writes. */
+export interface ShardRef {
+  shard: number;
+  shards: number;
+}
+
 /**
  * Writes one run. Create with {@link RunWriter.create} or reopen with {@link RunWriter.resume}; start
  * samples with {@link RunWriter.startSample}; end with {@link RunWriter.finish}.
@@ -86,10 +96,18 @@ export class RunWriter {
   private readonly folded = new Map<string, string>();
   private readonly pending = new Set<Promise<void>>();
   private samplesFd: number | null;
-  private closed = false;
+  /** Whether {@link RunWriter.finish} ran (nothing more can be written). */
+  closed = false;
+  /** The journal this writer appends to: samples.jsonl, or shards/<kkk>/samples.jsonl of a shard writer. */
+  readonly journal: string;
+  /** The shard this writer owns (a sharded run's task), or null for a whole run. */
+  readonly shard: ShardRef | null;
+  private shardStarted = '';
 
-  private constructor(dir: string, info: RunInfo, done: Set<string>, samplesFd: number, recovery: Recovery, options: WriterOptions) {
+  private constructor(dir: string, info: RunInfo, done: Set<string>, samplesFd: number, recovery: Recovery, options: WriterOptions, shard: ShardRef | null = null) {
     this.dir = dir;
+    this.shard = shard;
+    this.journal = shard ? join(shardDir(dir, shard.shard), SAMPLES_JSONL) : join(dir, SAMPLES_JSONL);
     this.runInfo = info;
     this.done = done;
     this.doneIds = done;
@@ -157,6 +175,9 @@ export class RunWriter {
   static async resume(dir: string, options: WriterOptions = {}): Promise<RunWriter> {
     dir = resolve(dir);
     const info = readRunInfo(dir);
+    if (existsSync(join(dir, SLURM_JSON))) {
+      throw new Error(`${dir} is a sharded run (${SLURM_JSON}): resume it with \`spatialclaw eval|run --resume ${dir} --slurm\`, or run one shard here with --shard K/N`);
+    }
     const lock = acquireLock(dir);
     try {
       for (const f of readdirSync(dir)) if (f.startsWith(`${RUN_JSON}.tmp-`)) rmSync(join(dir, f), { force: true });
@@ -200,6 +221,86 @@ export class RunWriter {
   }
 
   /**
+   * Open one shard of a sharded run (shared/cluster.ts) for writing: take `shards/<kkk>/shard.lock` (holding the
+   * SLURM job and task ids), cut a torn last line of the shard's journal, read the union of every journal (a sample
+   * done anywhere is done), move the folders of this shard's unfinished samples (and only this shard's: other shards
+   * run at the same time) to attempts/<id>/<n>/, and write the shard's state.json (`running`). run.json is never
+   * written by a shard: the submitter and the finalize job own it.
+   * @param total how many samples the shard is assigned (for state.json).
+   * @throws naming the file when run.json is missing or invalid, a journal line is invalid, the shard's journal
+   *   records a sample twice, or the shard is held by a live task (the message names the SLURM task).
+   */
+  static async openShard(dir: string, ref: ShardRef & { total: number }, options: WriterOptions = {}): Promise<RunWriter> {
+    dir = resolve(dir);
+    const info = readRunInfo(dir);
+    if (!Number.isInteger(ref.shard) || ref.shard < 0 || ref.shard >= ref.shards) throw new Error(`shard ${ref.shard} is not in 0..${ref.shards - 1}`);
+    const lock = acquireShardLock(dir, ref.shard, ref.shards);
+    try {
+      const own = join(shardDir(dir, ref.shard), SAMPLES_JSONL);
+      const fd = openSync(own, 'a+');
+      let tornBytes = 0;
+      const done = new Set<string>();
+      try {
+        const buf = readFileSync(own);
+        const { lines, completeBytes } = splitLines(buf);
+        tornBytes = buf.length - completeBytes;
+        if (tornBytes > 0) {
+          ftruncateSync(fd, completeBytes);
+          fsyncSync(fd);
+        }
+        for (const { text, line } of lines) {
+          const r = parseJsonLine(SampleResultSchema, text, own, line);
+          if (done.has(r.id)) throw new Error(`${own}:${line}: sample ${r.id} is recorded twice`);
+          done.add(r.id);
+        }
+        for (const path of sampleJournals(dir)) {
+          if (path === own) continue;
+          for (const { text, line } of splitLines(readFileSync(path)).lines) done.add(parseJsonLine(SampleResultSchema, text, path, line).id);
+        }
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      mkdirSync(join(dir, SAMPLES_DIR), { recursive: true });
+      const movedAside: string[] = [];
+      for (const ent of readdirSync(join(dir, SAMPLES_DIR), { withFileTypes: true })) {
+        if (ent.isDirectory() && !done.has(ent.name) && shardOf(ent.name, ref.shards) === ref.shard) {
+          moveAside(dir, ent.name);
+          movedAside.push(ent.name);
+        }
+      }
+      movedAside.sort();
+      const w = new RunWriter(dir, info, done, fd, { tornBytes, movedAside, staleLock: lock.stale }, options, { shard: ref.shard, shards: ref.shards });
+      w.shardStarted = new Date().toISOString();
+      w.writeShardState('running', null, ref.total);
+      return w;
+    } catch (e) {
+      releaseShardLock(dir, ref.shard);
+      throw e;
+    }
+  }
+
+  private shardTotal = 0;
+
+  /**
+   * Replace the shard's state.json (atomically). Shard writers only.
+   * @param total samples assigned to the shard (kept from the last call when omitted).
+   */
+  writeShardState(status: ShardStatus, reason: string | null, total?: number, abandoned: string[] = []): ShardState {
+    if (!this.shard) throw new Error('writeShardState: not a shard writer');
+    if (total !== undefined) this.shardTotal = total;
+    const slurm = currentTask();
+    const now = new Date().toISOString();
+    const doneHere = [...this.done].filter((id) => shardOf(id, this.shard!.shards) === this.shard!.shard).length;
+    const state = ShardStateSchema.parse({
+      shard: this.shard.shard, shards: this.shard.shards, status, reason, total: this.shardTotal, done: doneHere, abandoned,
+      ...(slurm ? { slurm } : {}), host: hostname(), started_at: this.shardStarted || now, updated_at: now,
+    });
+    writeJsonAtomic(join(shardDir(this.dir, this.shard.shard), SHARD_STATE), state);
+    return state;
+  }
+
+  /**
    * Start writing a sample. Its first event must be its `sample_start`. A folder left by an earlier,
    * unfinished attempt is moved to attempts/<id>/<n>/ first, so the sample is redone from scratch.
    * @throws when the sample is done already, is being written, or its id differs only in case from one
@@ -209,7 +310,10 @@ export class RunWriter {
     this.assertOpen();
     const s = parseOrThrow(SampleSpecSchema, spec, 'invalid sample');
     if (s.id === '.' || s.id === '..') throw new Error(`invalid sample id ${JSON.stringify(s.id)}`);
-    if (this.done.has(s.id)) throw new Error(`sample ${s.id} is already done (recorded in ${join(this.dir, SAMPLES_JSONL)})`);
+    if (this.done.has(s.id)) throw new Error(`sample ${s.id} is already done (recorded in ${this.journal})`);
+    if (this.shard && shardOf(s.id, this.shard.shards) !== this.shard.shard) {
+      throw new Error(`sample ${s.id} belongs to shard ${shardOf(s.id, this.shard.shards)}, not to shard ${this.shard.shard} of ${this.shard.shards}`);
+    }
     if (this.active.has(s.id)) throw new Error(`sample ${s.id} is already being written`);
     const other = this.folded.get(s.id.toLowerCase());
     if (other !== undefined && other !== s.id) throw new Error(`sample ids ${other} and ${s.id} differ only in case; their folders would collide`);
@@ -225,7 +329,7 @@ export class RunWriter {
    * `updated_at`, and release the lock. Samples still open are aborted (left unfinished, redone on
    * resume); with status `finished` an open sample is an error instead.
    */
-  async finish(status: Exclude<RunInfo['status'], 'running'>): Promise<void> {
+  async finish(status: Exclude<RunInfo['status'], 'running'>, shardEnd?: { status: Exclude<ShardStatus, 'running'>; reason: string | null; abandoned?: string[] }): Promise<void> {
     this.assertOpen();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     if (status === 'finished' && this.active.size > 0) {
@@ -237,6 +341,13 @@ export class RunWriter {
       fsyncSync(this.samplesFd);
       closeSync(this.samplesFd);
       this.samplesFd = null;
+    }
+    if (this.shard) {
+      // A shard never writes run.json (the finalize job does); its state.json says how it ended.
+      const end = shardEnd ?? { status: status === 'finished' ? 'finished' : status === 'failed' ? 'failed' : 'interrupted', reason: null };
+      this.writeShardState(end.status, end.reason, undefined, end.abandoned ?? []);
+      releaseShardLock(this.dir, this.shard.shard);
+      return;
     }
     this.runInfo = { ...this.runInfo, status, updated_at: new Date().toISOString() };
     writeJsonAtomic(join(this.dir, RUN_JSON), this.runInfo);

@@ -12,6 +12,7 @@
 import { WorkbenchError } from '../../../shared/api.ts';
 import type { HostEvent, WorkbenchHandlers } from '../../../shared/workbench.ts';
 import { createServices, type Services } from '../app/index.ts';
+import { clusterStatus } from '../cluster/status.ts';
 import { SettingsError } from '../config/settings.ts';
 import { runDoctor } from '../doctor.ts';
 import { ModelError } from '../model/client.ts';
@@ -98,6 +99,7 @@ function handlersOver(s: Services): WorkbenchHandlers {
       await s.perception.remove(name);
       return { ok: true as const };
     },
+    clusterStatus: () => clusterStatus({ runsRoot: s.runs.root }),
     getSettings: async () => s.settings.get(),
     saveSettings: async (v) => s.settings.save(v),
   };

@@ -16,7 +16,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { SAMPLES_JSONL } from '../runs/layout.ts';
+import { SAMPLES_JSONL, sampleJournals } from '../runs/layout.ts';
 import { splitLines } from '../runs/reader.ts';
 import { readFrom } from './runs.ts';
 
@@ -67,10 +67,16 @@ export class RunQuestionIndex {
   }
 
   private entry(dir: string): Entry | null {
-    const path = join(dir, SAMPLES_JSONL);
-    let st;
+    // A sharded run has one journal per shard: their sizes and latest mtime stand for the run's, and any change
+    // re-reads all of them (the single-journal case below reads only what was appended).
+    const paths = sampleJournals(dir);
+    const sharded = paths.length > 1;
+    const path = paths[0] ?? join(dir, SAMPLES_JSONL);
+    let st: { size: number; mtimeMs: number };
     try {
-      st = statSync(path);
+      st = sharded
+        ? paths.map((p) => statSync(p)).reduce((a, b) => ({ size: a.size + b.size, mtimeMs: Math.max(a.mtimeMs, b.mtimeMs) }), { size: 0, mtimeMs: 0 })
+        : statSync(path);
     } catch {
       this.forget(dir);
       return null;
@@ -81,14 +87,14 @@ export class RunQuestionIndex {
       return old;
     }
     // Grown (the append-only journal of a live run): parse only the new part. Shrunk or replaced: start over.
-    const grown = old !== undefined && st.size >= old.size && old.complete > 0;
+    const grown = !sharded && old !== undefined && st.size >= old.size && old.complete > 0;
     const e: Entry = grown
       ? { ...old, size: st.size, mtimeMs: st.mtimeMs }
       : { size: st.size, mtimeMs: st.mtimeMs, complete: 0, questions: [], lower: [], joined: '', seen: new Set(), chars: 0 };
     if (old) this.forget(dir);
     let buf: Buffer;
     try {
-      buf = readFrom(path, e.complete);
+      buf = sharded ? Buffer.concat(paths.map((p) => { const b = readFrom(p, 0); return b.subarray(0, b.lastIndexOf(0x0a) + 1); })) : readFrom(path, e.complete);
     } catch {
       return null;
     }

@@ -7,7 +7,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { type RunEvent, RunEventSchema, type SampleResult, SampleResultSchema } from '../../../shared/run.ts';
 import type { RunQuery, RunRow, SamplePage } from '../../../shared/workbench.ts';
-import { SAMPLES_DIR, SAMPLES_JSONL } from '../runs/layout.ts';
+import { SAMPLES_DIR, sampleJournals } from '../runs/layout.ts';
 import { type RunListEntry, splitLines } from '../runs/reader.ts';
 
 export const CONSOLE_JSONL = 'console.jsonl';
@@ -108,11 +108,20 @@ export interface SampleRow {
   haystack: string;
 }
 
-interface CacheEntry {
+/** One journal's parsed lines, keyed on its size and mtime. */
+interface JournalEntry {
   size: number;
   mtimeMs: number;
-  /** Bytes of samples.jsonl covered by `rows` (complete lines only). */
+  /** Bytes covered by `results` (complete lines only). */
   complete: number;
+  results: SampleResult[];
+}
+
+interface CacheEntry {
+  /** Per journal path (samples.jsonl, and each shard's of a sharded run). */
+  journals: Map<string, JournalEntry>;
+  /** `journals`' paths in reading order when `rows` was built. */
+  order: string[];
   rows: SampleRow[];
 }
 
@@ -122,7 +131,9 @@ function toRow(result: SampleResult, index: number): SampleRow {
 
 /**
  * Parsed samples.jsonl per run, keyed on the file's size and mtime. A file that only grew (the
- * append-only journal of a live run) is parsed from where the cache stopped.
+ * append-only journal of a live run) is parsed from where the cache stopped. A sharded run (shared/cluster.ts) has
+ * one journal per shard: each is cached the same way, and the rows are their union in reading order
+ * (layout.ts sampleJournals: the top-level journal, then the shards'); `index` is the position in that union.
  */
 export class SampleCache {
   private readonly entries = new Map<string, CacheEntry>();
@@ -131,17 +142,47 @@ export class SampleCache {
 
   constructor(private readonly maxRuns = 16) {}
 
-  /** The finished samples of the run in `dir`, in file order. @throws naming file:line on an invalid line. */
+  /** The finished samples of the run in `dir`, in journal order. @throws naming file:line on an invalid line. */
   rows(dir: string): SampleRow[] {
-    const path = join(dir, SAMPLES_JSONL);
-    if (!existsSync(path)) return [];
-    const st = statSync(path);
+    const paths = sampleJournals(dir);
+    if (paths.length === 0) return [];
     const old = this.entries.get(dir);
-    if (old && old.size === st.size && old.mtimeMs === st.mtimeMs) return old.rows;
-    let rows: SampleRow[] = [];
+    const journals = new Map<string, JournalEntry>();
+    let changed = !old || old.order.length !== paths.length || old.order.some((p, i) => p !== paths[i]);
+    for (const path of paths) {
+      const before = old?.journals.get(path);
+      const j = this.journal(path, before);
+      if (j !== before) changed = true;
+      journals.set(path, j);
+    }
+    if (old && !changed) {
+      this.touch(dir, old);
+      return old.rows;
+    }
+    let rows: SampleRow[];
+    if (paths.length === 1 && old && old.order.length === 1 && old.order[0] === paths[0]) {
+      // One journal that grew: keep the row objects already made (the triage index reuses its entries by identity).
+      const results = journals.get(paths[0]!)!.results;
+      const before = old.journals.get(paths[0]!)!.results;
+      const grew = before.length <= results.length && (before.length === 0 || results[before.length - 1] === before[before.length - 1]);
+      rows = grew ? old.rows.slice() : [];
+      for (let i = rows.length; i < results.length; i++) rows.push(toRow(results[i]!, i));
+    } else {
+      rows = [];
+      for (const path of paths) for (const r of journals.get(path)!.results) rows.push(toRow(r, rows.length));
+    }
+    this.touch(dir, { journals, order: paths, rows });
+    return rows;
+  }
+
+  /** One journal, parsed from where `old` stopped when it only grew; `old` itself when unchanged. */
+  private journal(path: string, old: JournalEntry | undefined): JournalEntry {
+    const st = statSync(path);
+    if (old && old.size === st.size && old.mtimeMs === st.mtimeMs) return old;
+    let results: SampleResult[] = [];
     let start = 0;
     if (old && st.size >= old.size && old.complete > 0) {
-      rows = old.rows.slice();
+      results = old.results.slice();
       start = old.complete;
     }
     const buf = readFrom(path, start);
@@ -155,13 +196,16 @@ export class SampleCache {
       }
       const r = SampleResultSchema.safeParse(raw);
       if (!r.success) throw new Error(`${path}: invalid sample result (${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message})`);
-      rows.push(toRow(r.data, rows.length));
+      results.push(r.data);
       this.parsedLines++;
     }
+    return { size: st.size, mtimeMs: st.mtimeMs, complete: start + completeBytes, results };
+  }
+
+  private touch(dir: string, e: CacheEntry): void {
     this.entries.delete(dir);
-    this.entries.set(dir, { size: st.size, mtimeMs: st.mtimeMs, complete: start + completeBytes, rows });
+    this.entries.set(dir, e);
     while (this.entries.size > this.maxRuns) this.entries.delete(this.entries.keys().next().value!);
-    return rows;
   }
 
   forget(dir: string): void {
