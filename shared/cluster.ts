@@ -120,6 +120,8 @@ export const SlurmRecordSchema = z.object({
   shards: z.number().int().positive(),
   /** The shard rule (shared/shards.ts). */
   rule: z.literal('sha256-be64-mod'),
+  /** Samples per shard (index = shard), counted when the run was made; absent in records written before the field. */
+  shard_totals: z.array(z.number().int().nonnegative()).optional(),
   submissions: z.array(SlurmSubmissionSchema),
 });
 export type SlurmRecord = z.infer<typeof SlurmRecordSchema>;
@@ -180,6 +182,8 @@ export const ClusterShardSchema = z.object({
   status: z.union([ShardStatusSchema, z.literal('pending')]),
   reason: z.string().nullable(),
   job: ClusterJobSchema.nullable(),
+  /** Whether `total` is the shard's real sample count (false: an even share of the run's, until the shard starts). */
+  total_known: z.boolean().default(true),
   /** Samples in flight per phase, from the shard's progress.json. */
   in_flight: z.number().int().nonnegative(),
   updated_at: z.string().nullable(),

@@ -110,7 +110,7 @@ export async function submitShardedRun(o: RunOptions | Omit<RunOptions, 'dataset
     shards = o.shards ?? DEFAULT_SHARDS;
     if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw new Error(`--shards must be a whole number from 1 to ${MAX_SHARDS}, got ${shards}`);
     if (o.out && existsSync(join(dir, 'run.json'))) throw new Error(`${dir} already holds a run: resume it with --resume ${dir} --slurm, or pick another --out`);
-    createShardedRun(dir, { config: { ...runConfig, slurm: true }, versions: runVersions(), total_samples: ids.length, shards });
+    createShardedRun(dir, { config: { ...runConfig, slurm: true }, versions: runVersions(), total_samples: ids.length, shards, shardTotals: shardCounts(ids, shards, new Set()).map((c) => c.total) });
     n = 1;
     indices = Array.from({ length: shards }, (_, k) => k);
   }

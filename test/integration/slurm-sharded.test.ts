@@ -11,11 +11,13 @@
  * - a task whose time limit comes (--time 1 min, SLURM's warning SIGUSR1) records `requeued`, asks SLURM to requeue
  *   it, and the requeued task resumes the shard until every sample is done, none twice. SLURM holds a requeued batch
  *   job for about 120 s (BeginTime); the test releases it at once with `scontrol update StartTime=now`.
+ * - a perception server submitted as a job (`perception start --slurm`) registers itself; a sharded `run
+ *   --perception cluster` on the RGB-D room sample reconstructs on it from every shard; `scancel` deregisters it.
  *
  * Skips only when `sbatch` is missing and SPATIALCLAW_REQUIRE_SLURM is unset (.ci/run sets it).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +25,7 @@ import type { SampleSpec } from '../../shared/run.ts';
 import { shardOf } from '../../shared/shards.ts';
 import { ROOT, spatialclaw } from '../helpers/cli.ts';
 import { answerCell } from '../helpers/eval-runs.ts';
+import { ANSWER, RECONSTRUCT, ROOM } from '../helpers/rgbd-script.ts';
 import { type ScriptedModelServer, startScriptedModelServer } from '../helpers/scripted-model.ts';
 
 const haveSbatch = spawnSync('sbatch', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -251,4 +254,39 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
     expect(json<{ status: string }>(join(dir, 'run.json')).status).toBe('finished');
     expect(results(dir)).toEqual(local);
   }, 400_000);
+
+  it('a perception server submitted as a job registers itself, serves every shard, and deregisters when cancelled', async () => {
+    const cluster = join(tmp, 'cluster');
+    const penv = { ...env(), SPATIALCLAW_CLUSTER_DIR: cluster };
+    const p = await spatialclaw(['perception', 'start', '--slurm', '--backends', 'rgbd,classical', '--time', '00:10:00', '--wait-timeout', '120'], penv, 180_000);
+    const pJob = /^submitted job (\d+)/m.exec(p.stdout)?.[1];
+    if (pJob) jobs.push(pJob);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    const entry = json<{ id: string; url: string; job_id: string }>(join(cluster, 'servers', `perception-${pJob}.json`));
+    expect(entry.job_id).toBe(pJob);
+    // Four questions about the room sample: each shard's samples reconstruct on the cluster's server.
+    const ids = ['room-a', 'room-b', 'room-c', 'room-d'];
+    const dataset = join(tmp, 'room.jsonl');
+    writeFileSync(dataset, ids.map((id) => JSON.stringify({ id, inputs: [{ kind: 'rgbd_sample', path: ROOM }], question: 'How far did the camera move, in metres?', answer: 2.1 })).join('\n'));
+    const m = await startScriptedModelServer({ script: Object.fromEntries(ids.map((id) => [id, [RECONSTRUCT, ANSWER]])) });
+    const dir = join(tmp, 'room-run');
+    try {
+      const r = await spatialclaw(['run', '--dataset', dataset, '--model', 'scripted', '--base-url', m.url, '--no-plan', '--concurrency', '1', '--perception', 'cluster',
+        '--out', dir, '--slurm', '--shards', '2', '--wait'], penv, 300_000);
+      jobs.push(...subs(dir).submissions.flatMap((x) => [x.array_job_id, x.finalize_job_id]));
+      expect(r.code, r.stdout.slice(-3000) + r.stderr).toBe(0);
+    } finally {
+      await m.close();
+    }
+    const shardsUsed = new Set<number>();
+    for (const id of ids) {
+      const events = readFileSync(join(dir, 'samples', id, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; url?: string });
+      expect(events.some((e) => e.type === 'artifact' && e.url?.startsWith(`${entry.url}/v1/artifacts/`)), `${id} reconstructed on ${entry.url}`).toBe(true);
+      shardsUsed.add(shardOf(id, 2));
+    }
+    expect([...shardsUsed].sort()).toEqual([0, 1]);
+    expect(journalIds(dir).map((l) => l.id).sort()).toEqual(ids);
+    spawnSync('scancel', [pJob!], { encoding: 'utf8' });
+    await until('the perception server to deregister', 60, () => !existsSync(join(cluster, 'servers', `perception-${pJob}.json`)) && !existsSync(join(cluster, 'tokens', `perception-${pJob}.token`)));
+  }, 500_000);
 });

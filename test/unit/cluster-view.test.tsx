@@ -50,8 +50,8 @@ describe('Cluster view', () => {
         run_id: 'r1', dir: '/runs/r1', shards: 2, total: 9, done: 3, status: 'running', submissions: [],
         finalize: job('8', 'PENDING', { reason: 'Dependency' }),
         per_shard: [
-          { shard: 0, total: 5, done: 3, status: 'running', reason: null, job: job('7_0', 'RUNNING', { restarts: 1 }), in_flight: 2, updated_at: '2026-12-05T10:00:01.000Z' },
-          { shard: 1, total: 4, done: 0, status: 'pending', reason: null, job: job('7_1', 'PENDING', { reason: 'Resources', node: null, elapsed_s: 0 }), in_flight: 0, updated_at: null },
+          { shard: 0, total: 5, total_known: true, done: 3, status: 'running', reason: null, job: job('7_0', 'RUNNING', { restarts: 1 }), in_flight: 2, updated_at: '2026-12-05T10:00:01.000Z' },
+          { shard: 1, total: 4, total_known: false, done: 0, status: 'pending', reason: null, job: job('7_1', 'PENDING', { reason: 'Resources', node: null, elapsed_s: 0 }), in_flight: 0, updated_at: null },
         ],
       }],
       problems: ['/runs/x/slurm.json is invalid: shards'],

@@ -43,7 +43,7 @@ export function writeSlurmRecord(dir: string, rec: SlurmRecord): void {
  * submissions. The shards write their own journals; run.json is then written only by the finalize job.
  * @throws when the folder already holds a run.
  */
-export function createShardedRun(dir: string, o: { config: Record<string, unknown>; versions: Record<string, string>; total_samples: number; shards: number }): RunInfo {
+export function createShardedRun(dir: string, o: { config: Record<string, unknown>; versions: Record<string, string>; total_samples: number; shards: number; shardTotals: number[] }): RunInfo {
   if (existsSync(join(dir, RUN_JSON))) throw new Error(`${join(dir, RUN_JSON)} exists: the folder already holds a run (resume it with --resume ${dir} --slurm)`);
   mkdirSync(join(dir, SAMPLES_DIR), { recursive: true });
   mkdirSync(join(dir, SLURM_DIR, 'logs'), { recursive: true });
@@ -52,7 +52,7 @@ export function createShardedRun(dir: string, o: { config: Record<string, unknow
     format: RUN_FORMAT, id: dir.split(/[\\/]/).pop(), created_at: now, updated_at: now, status: 'running',
     config: { ...o.config, sharding: { shards: o.shards, rule: 'sha256-be64-mod' } }, versions: o.versions, total_samples: o.total_samples,
   });
-  writeSlurmRecord(dir, { format: 'spatialclaw-slurm/1', shards: o.shards, rule: 'sha256-be64-mod', submissions: [] });
+  writeSlurmRecord(dir, { format: 'spatialclaw-slurm/1', shards: o.shards, rule: 'sha256-be64-mod', shard_totals: o.shardTotals, submissions: [] });
   writeJsonAtomic(join(dir, RUN_JSON), info);
   return info;
 }

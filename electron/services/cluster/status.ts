@@ -257,6 +257,7 @@ function shardRow(ref: RunRef, k: number, job: ClusterJob | null, jobKnown: bool
   return {
     shard: k,
     total: state?.total ?? progress?.samples.total ?? 0,
+    total_known: true,
     done,
     status,
     reason,
@@ -430,7 +431,14 @@ async function computeStatus(opts: ClusterStatusOptions): Promise<ClusterStatus>
       const sub = ref.bySubmission.get(k);
       const id = sub ? `${sub.array_job_id}_${k}` : null;
       const row = shardRow(ref, k, rowOf(id), jobsKnown && id !== null, problems);
-      if (row.status === 'pending' && row.total === 0 && info) row.total = evenShare(info.total_samples, n, k);
+      const exact = ref.record.shard_totals?.[k];
+      if (row.status === 'pending' && row.total === 0) {
+        if (exact !== undefined) row.total = exact;
+        else if (info) {
+          row.total = evenShare(info.total_samples, n, k);
+          row.total_known = false;
+        }
+      }
       return row;
     });
     const shardDone = perShard.reduce((a, s) => a + s.done, 0);

@@ -112,7 +112,7 @@ function SlurmLine({ status }: { status: ClusterStatus }) {
 function ShardRow({ shard: s }: { shard: ClusterShard }) {
   const j = s.job;
   // A shard whose task has not started yet has no state.json: its total is an even share of the run's, an estimate.
-  const estimated = s.status === 'pending';
+  const estimated = !s.total_known;
   return (
     <tr className={`shard-row shard-${s.status}`} data-shard={s.shard}>
       <td>{s.shard}</td>
