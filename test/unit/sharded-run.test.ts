@@ -176,4 +176,16 @@ describe('the scripts and command lines of a submission', () => {
       .toEqual(['eval', '--benchmark', 'all', '--signal-before', '120', '--model', 'm', '--concurrency', 'auto']);
     expect(shardArgs(['run', '--dataset', 'd.jsonl', '--resume', '--slurm'])).toEqual(['run', '--dataset', 'd.jsonl']);
   });
+
+  it('docs/cluster.md shows the scripts exactly as the generator writes them', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'cluster.md'), 'utf8');
+    const example: ScriptSpec = {
+      runDir: '/shared/alice/spatialclaw/runs/paper-qwen', runId: 'paper-qwen', n: 1, shards: 64, indices: Array.from({ length: 64 }, (_, k) => k),
+      node: '/shared/alice/node-v20/bin/node', cli: '/shared/alice/spatialclaw/electron/cli/spatialclaw.mjs',
+      args: ['eval', '--benchmark', 'all', '--data-root', '/shared/datasets/spatial', '--model', 'cluster', '--perception', 'cluster', '--concurrency', '8'],
+      cwd: '/home/alice', partition: 'cpu', time: '04:00:00', gpusPerTask: null, signalBeforeS: 300, sbatchArgs: ['--cpus-per-task=8', '--mem=32G'],
+    };
+    expect(doc).toContain(`\`\`\`bash\n${arrayScript(example)}\`\`\``);
+    expect(doc).toContain(`\`\`\`bash\n${finalizeScript(example)}\`\`\``);
+  });
 });
