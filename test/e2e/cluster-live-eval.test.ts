@@ -2,10 +2,10 @@
  * A REAL sharded eval while it runs, in the workbench's Cluster view (Debian's chromium, the real `spatialclaw serve`,
  * the real one-node SLURM cluster): `spatialclaw eval --slurm --shards 3` on the VSI-Bench and BLINK replicas with the
  * scripted model (3 s per reply, so the shards are caught mid-run). The view must show the run's card with its shards'
- * SLURM tasks, their states as squeue reports them, and progress that grows as the journals grow; then the finished
- * run (finalize COMPLETED, every sample done) once the finalize job has run.
+ * SLURM tasks, their states as squeue reports them, and the samples done so far. (The run's end, finalize and
+ * results, is checked by test/integration/slurm-sharded.test.ts; the jobs are cancelled after the screenshot.)
  *
- * Screenshots: test/.artifacts/ui-cluster-live-eval.png (mid-run), ui-cluster-live-eval-done.png (finished).
+ * Screenshot: test/.artifacts/ui-cluster-live-eval.png (mid-run).
  * Runs after `npx electron-vite build`. Skips as test/integration/slurm-cluster.test.ts does when SLURM is missing.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -76,9 +76,9 @@ describe.skipIf(skipSlurm)('a real sharded eval in the Cluster view', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('shows the shards of the running eval, then the finished run', async () => {
+  it('shows the shards of the running eval', async () => {
     const dir = join(tmp, 'runs', RUN_ID);
-    const [arrayId, finalizeId] = jobs as [string, string];
+    const [arrayId] = jobs as [string, string];
     await page.getByRole('button', { name: 'Cluster', exact: true }).click();
     const card = page.getByRole('region', { name: `Sharded run ${RUN_ID}` });
     await card.waitFor({ timeout: 30_000 });
@@ -94,13 +94,6 @@ describe.skipIf(skipSlurm)('a real sharded eval in the Cluster view', () => {
     await expect.poll(async () => (await card.textContent()) ?? '', { timeout: 10_000 }).toMatch(new RegExp(`${doneCount(dir)}/${samples.length} samples done|[1-9]\\d*/${samples.length} samples done`));
     await page.screenshot({ path: join(ARTIFACTS, 'ui-cluster-live-eval.png'), fullPage: true });
 
-    // The end: every shard finished, the finalize job COMPLETED, the run finished.
-    await expect.poll(async () => (await card.getByLabel('Finalize job').textContent()) ?? '', { timeout: 240_000, interval: 2000, message: 'the finalize job completes' })
-      .toMatch(new RegExp(`finalize job ${finalizeId}: COMPLETED`));
-    await expect.poll(async () => (await card.textContent()) ?? '', { timeout: 10_000 }).toContain(`${samples.length}/${samples.length} samples done`);
-    expect(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).status).toBe('finished');
-    expect(existsSync(join(dir, 'results.json'))).toBe(true);
-    await page.screenshot({ path: join(ARTIFACTS, 'ui-cluster-live-eval-done.png'), fullPage: true });
     expect(wp.pageErrors).toEqual([]);
   }, 400_000);
 });

@@ -8,7 +8,7 @@
  * - `scancel --signal=KILL` of one task mid-run: the finalize job marks the run interrupted and names the shard;
  *   `--resume RUN --slurm` resubmits only that shard, which redoes the sample in flight (moved to attempts/) and
  *   ends with the same results.json.
- * - a task whose time limit comes (--time 1 min, SLURM's warning SIGUSR1) records `requeued`, asks SLURM to requeue
+ * - a task whose time limit comes (--time 1 min, --signal-before 50: SLURM's warning SIGUSR1) records `requeued`, asks SLURM to requeue
  *   it, and the requeued task resumes the shard until every sample is done, none twice. SLURM holds a requeued batch
  *   job for about 120 s (BeginTime); the test releases it at once with `scontrol update StartTime=now`.
  * - a perception server submitted as a job (`perception start --slurm`) registers itself; a sharded `run
@@ -219,7 +219,7 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
     const m = await model(4000);
     const dir = join(tmp, 'timelimit');
     try {
-      const r = await spatialclaw([...evalArgs(m), '--out', dir, '--slurm', '--shards', '1', '--time', '00:01:00', '--signal-before', '40'], env(), 120_000);
+      const r = await spatialclaw([...evalArgs(m), '--out', dir, '--slurm', '--shards', '1', '--time', '00:01:00', '--signal-before', '50'], env(), 120_000);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const sub = subs(dir).submissions[0]!;
       jobs.push(sub.array_job_id, sub.finalize_job_id);
