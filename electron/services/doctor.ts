@@ -8,6 +8,7 @@ import type { DoctorCheck, DoctorReport } from '../../shared/doctor.ts';
 import { env, ENV } from './config/env.ts';
 import { appRoot } from './paths.ts';
 import { connectRegistered, loadRegistry } from './perception/registry.ts';
+import { slurmAvailable } from './cluster/slurm.ts';
 import { PythonNotFoundError, resolvePython, runPython } from './python.ts';
 
 /** Parse `name==version` pins from a requirements file (comments and other lines are ignored). */
@@ -179,6 +180,18 @@ export async function runDoctor(): Promise<DoctorReport> {
   add({ id: 'ffmpeg', label: 'ffmpeg (video tools)', required: false, ok: !!ff,
     detail: ff ? ff.replace(/ Copyright.*/, '') : 'not found on PATH (PyAV bundles its own decoders; the CLI is for converting videos)',
     fix: 'sudo apt-get install -y ffmpeg' });
+
+  // SLURM (optional: only `--slurm` and the Cluster view need it; docs/cluster.md).
+  if (toolVersion('sbatch', ['--version']) === null) {
+    add({ id: 'slurm', label: 'SLURM (sharded runs, --slurm)', required: false, ok: false,
+      detail: 'sbatch is not on PATH: --slurm, perception start --slurm and model serve --slurm need a cluster login node',
+      fix: 'run on a login node of your SLURM cluster; for a one-node test cluster: sudo bash build/slurm-local.sh' });
+  } else {
+    const s = slurmAvailable();
+    add({ id: 'slurm', label: 'SLURM (sharded runs, --slurm)', required: false, ok: s.ok,
+      detail: s.ok ? `the controller answers${s.cluster ? ` (cluster ${s.cluster})` : ''}` : s.error ?? 'the controller does not answer',
+      ...(s.ok ? {} : { fix: 'check the cluster with `sinfo`; for the one-node test cluster: sudo bash build/slurm-local.sh' }) });
+  }
 
   // Registered perception servers (optional: kernels work without them, tools.Reconstruct/SAM3 do not).
   let registered: ReturnType<typeof loadRegistry> = [];

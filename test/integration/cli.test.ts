@@ -9,7 +9,7 @@ describe('spatialclaw doctor', () => {
     const failedRequired = report.checks.filter((c) => c.required && !c.ok);
     expect(failedRequired, JSON.stringify(failedRequired)).toEqual([]);
     expect(r.code).toBe(0);
-    for (const id of ['node', 'python', 'python.packages', 'jupyter_server', 'ipykernel', 'spatial_runtime', 'chromium', 'ffmpeg']) {
+    for (const id of ['node', 'python', 'python.packages', 'jupyter_server', 'ipykernel', 'spatial_runtime', 'chromium', 'ffmpeg', 'slurm']) {
       expect(report.checks.map((c) => c.id)).toContain(id);
     }
   });
