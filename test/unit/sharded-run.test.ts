@@ -3,7 +3,7 @@
  * own journal and lock; readers that see the union; the shard lock's stale rules; the generated sbatch scripts and the
  * shard tasks' command line. The real-cluster flows are in test/integration/slurm-sharded.test.ts.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,30 @@ describe('shard writers in one run folder', () => {
     // Another host, no SLURM ids: cannot be checked, respected.
     writeFileSync(join(dir, 'shards', '000', 'shard.lock'), JSON.stringify({ ...lock, slurm: undefined }));
     expect(shardLockHolder(dir, 0, { self: null })?.pid).toBe(4242);
+  });
+
+  it.skipIf(spawnSync('sbatch', ['--version']).status !== 0)('a SLURM task\'s lock is stale when SLURM says its job ended, even when its pid is alive here; live while the job runs', async () => {
+    const dir = newRun();
+    mkdirSync(join(dir, 'shards', '000'), { recursive: true });
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      // A pid that is alive on this host, but the lock names a job SLURM does not know (long gone).
+      writeFileSync(join(dir, 'shards', '000', 'shard.lock'), JSON.stringify({ pid: sleeper.pid, host: hostname(), since: T, shard: 0, shards: SHARDS, slurm: { job_id: '987654321', array_job_id: '987654321', array_task_id: 0, restart_count: 0 } }));
+      expect(shardLockHolder(dir, 0, { self: null })).toBeNull();
+      const w = await RunWriter.openShard(dir, { shard: 0, shards: SHARDS, total: 1 });
+      expect(w.recovery.staleLock).toBe(true);
+      await w.finish('interrupted');
+      // A job that is pending or running holds it.
+      const job = spawnSync('sbatch', ['--parsable', '--wrap', 'sleep 30'], { encoding: 'utf8' }).stdout.trim().split(';')[0]!;
+      try {
+        writeFileSync(join(dir, 'shards', '000', 'shard.lock'), JSON.stringify({ pid: 1, host: 'node-9', since: T, shard: 0, shards: SHARDS, slurm: { job_id: job } }));
+        await expect(RunWriter.openShard(dir, { shard: 0, shards: SHARDS, total: 1 })).rejects.toThrow(new RegExp(`shard 0 is open in SLURM task ${job} on node-9 .*scancel ${job}`));
+      } finally {
+        spawnSync('scancel', [job]);
+      }
+    } finally {
+      sleeper.kill();
+    }
   });
 
   it('RunWriter.resume refuses a sharded run and says how to resume it', async () => {

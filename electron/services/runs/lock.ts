@@ -116,9 +116,8 @@ const openShards = new Set<string>();
  * The holder of a shard's lock, or null when the shard is not locked or its lock is stale:
  * - held by this process: live while the shard is open here;
  * - the same SLURM task (a requeued task starting again): the earlier incarnation is gone, so stale;
- * - same host: live iff the pid is alive;
- * - with SLURM ids: live iff SLURM reports that job pending or running (`squeue`, `scontrol`, `sacct`); when SLURM
- *   cannot be asked, or `askSlurm` is false, it counts as live;
+ * - with SLURM ids: live iff SLURM reports that job pending or running (`squeue`, `scontrol`, `sacct`), not by pid;
+ * - else (no SLURM ids, SLURM cannot be asked, or `askSlurm` is false), on the same host: live iff the pid is alive;
  * - another host without SLURM ids: cannot be checked, counts as live.
  */
 export function shardLockHolder(dir: string, shard: number, opts: { askSlurm?: boolean; self?: SlurmTaskIds | null } = {}): ShardLock | null {
@@ -127,15 +126,17 @@ export function shardLockHolder(dir: string, shard: number, opts: { askSlurm?: b
   if (l.host === hostname() && l.pid === process.pid) return openShards.has(`${resolve(dir)}\0${shard}`) ? l : null;
   const self = opts.self === undefined ? currentTask() : opts.self;
   if (self && l.slurm && taskJobRef(l.slurm) === taskJobRef(self) && (l.slurm.restart_count ?? 0) < (self.restart_count ?? 0)) return null;
-  if (l.host === hostname()) return alive(l.pid) ? l : null;
+  // A SLURM task's lock: SLURM's word on its job decides (a pid may have been reused); the pid only when SLURM
+  // cannot be asked.
   if (l.slurm && opts.askSlurm !== false) {
     try {
       const state = jobState(taskJobRef(l.slurm));
       return state !== null && LIVE_STATES.has(state) ? l : null;
     } catch {
-      return l;
+      /* SLURM does not answer: fall back to what can be checked here */
     }
   }
+  if (l.host === hostname()) return alive(l.pid) ? l : null;
   return l;
 }
 
