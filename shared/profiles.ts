@@ -130,6 +130,8 @@ export const AgentRunConfigSchema = z
     plan: z.boolean(),
     /** Per-cell timeout, seconds. */
     cell_timeout_s: z.number().positive(),
+    /** Wall-clock budget per sample, seconds (`--sample-timeout`, settings `sample_timeout_s`); absent: none. */
+    sample_timeout_s: z.number().positive().optional(),
     /** Long edge, pixels, of the images sent to the model (model config `images.max_long_edge`). */
     max_long_edge: z.number().int().positive(),
   })

@@ -78,6 +78,12 @@ export const SampleResultSchema = z.object({
   error: z.string().nullable(),
   started_at: z.string(),
   finished_at: z.string(),
+  /**
+   * How many occurrences of a secret (a model API key, a server or bridge token) the run store replaced by
+   * `[redacted:<VAR NAME>]` in this sample's files (events.jsonl, messages.jsonl, this line) before writing them.
+   * Absent when none was (docs/security.md, "Secrets").
+   */
+  redactions: z.number().int().positive().optional(),
 }).meta({ id: 'SampleResult' });
 export type SampleResult = z.infer<typeof SampleResultSchema>;
 
@@ -151,6 +157,29 @@ export const RunEventSchema = z.discriminatedUnion('type', [
     /** What was sent (absent in runs recorded before requests were kept). */
     request: ModelRequestSchema.optional(),
   }),
+  /**
+   * A model request that failed, written as soon as it ended (before any retry): one per failed attempt of a
+   * model call, so a hung or failing endpoint shows in the record while the sample still waits. The attempt that
+   * answered is the `model_call` event (its `attempts` counts them all). A call sends at most 1 + `max_retries`
+   * requests (docs/models.md).
+   */
+  z.object({
+    ...base,
+    type: z.literal('model_attempt'),
+    role: z.string(),
+    endpoint: z.string(),
+    /** 1 for the call's first request, 2 for its first retry, ... */
+    attempt: z.number().int().positive(),
+    /** From sending the request to its failure, ms. */
+    duration_ms: z.number().nonnegative(),
+    error: z.string(),
+    /** timeout, connection, http, malformed, aborted (ModelError kinds). */
+    kind: z.string(),
+    /** HTTP status, when the server answered one. */
+    status: z.number().int().nullable(),
+    /** Whether another request followed. */
+    will_retry: z.boolean(),
+  }),
   z.object({ ...base, type: z.literal('cell'), result: CellResultSchema }),
   z.object({ ...base, type: z.literal('observation'), text: z.string(), images: z.array(z.string()) }),
   z.object({ ...base, type: z.literal('image'), path: z.string(), label: z.string().nullable(), width: z.number().int(), height: z.number().int() }),
@@ -160,6 +189,22 @@ export const RunEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('termination'), reason: TerminationSchema, detail: z.string().nullable() }),
 ]).meta({ id: 'RunEvent' });
 export type RunEvent = z.infer<typeof RunEventSchema>;
+
+/**
+ * One line of a run's `infra-errors.jsonl`: a sample that an infrastructure fault hurt (the local perception server
+ * died while it ran and one of its tool calls failed). Such a sample is not recorded in samples.jsonl, so it is not
+ * scored and `--resume` redoes it; this file says why it is missing (docs/run-format.md).
+ */
+export const InfraErrorSchema = z.object({
+  id: z.string(),
+  /** ISO time the sample was given up. */
+  t: z.string(),
+  /** What happened, for people. */
+  error: z.string(),
+  /** How the loop had ended the sample (not recorded as its result). */
+  termination: TerminationSchema,
+}).meta({ id: 'InfraError' });
+export type InfraError = z.infer<typeof InfraErrorSchema>;
 
 export const RunInfoSchema = z.object({
   format: z.literal(RUN_FORMAT),

@@ -30,20 +30,32 @@ const env = {
   FORCE_COLOR: process.env.CI ? '0' : process.env.FORCE_COLOR,
 };
 
-function run(cmd, args) {
+/**
+ * Run a command; its output goes to this process's (`inherit`), or with `buffer` is collected and printed in one piece
+ * when it ends (checks that run side by side, so their outputs do not interleave).
+ */
+function run(cmd, args, buffer = false) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: root, env, stdio: 'inherit' });
+    const child = spawn(cmd, args, { cwd: root, env, stdio: buffer ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const chunks = [];
+    if (buffer) {
+      child.stdout.on('data', (d) => chunks.push(d));
+      child.stderr.on('data', (d) => chunks.push(d));
+    }
     child.on('error', (e) => {
       console.error(`[test] could not start ${cmd}: ${e.message}`);
       resolve(127);
     });
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code) => {
+      if (chunks.length) process.stdout.write(Buffer.concat(chunks));
+      resolve(code ?? 1);
+    });
   });
 }
 
 /** One command = one test. */
-const single = (name, cmd, args) => async () => {
-  const code = await run(cmd, args);
+const single = (name, cmd, args) => async (buffer = false) => {
+  const code = await run(cmd, args, buffer);
   if (code !== 0) console.error(`[test] FAILED: ${name} (exit ${code})`);
   return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 };
 };
@@ -111,16 +123,37 @@ for (const w of wanted) {
 }
 const order = wanted.length ? Object.keys(STAGES).filter((s) => wanted.includes(s)) : Object.keys(STAGES);
 
+// The single-command checks (tsc, eslint, ruff, contracts) run two at a time: each is one CPU-bound process, and
+// the machines running this have at least two cores. Their outputs are printed whole as each ends.
+const PARALLEL_STAGES = new Set(['typecheck', 'lint']);
+const CHECKS_AT_ONCE = 2;
+
 const rows = [];
 const t0 = Date.now();
 for (const stage of order) {
-  for (const [label, fn] of STAGES[stage]) {
-    console.log(`\n[test] ==== ${stage}: ${label} ====`);
+  const items = STAGES[stage];
+  const one = async ([label, fn], buffer) => {
+    if (!buffer) console.log(`\n[test] ==== ${stage}: ${label} ====`);
     const ts = Date.now();
-    const r = await fn();
+    const r = await fn(buffer);
     const secs = (Date.now() - ts) / 1000;
-    rows.push({ stage, label, ...r, secs });
+    if (buffer) console.log(`\n[test] ==== ${stage}: ${label} ====`);
     console.log(`[test] ${stage}: ${label}: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''} (${secs.toFixed(1)} s)`);
+    return { stage, label, ...r, secs };
+  };
+  if (PARALLEL_STAGES.has(stage)) {
+    const out = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await one(items[i], true);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHECKS_AT_ONCE, items.length) }, worker));
+    rows.push(...out);
+  } else {
+    for (const item of items) rows.push(await one(item, false));
   }
 }
 

@@ -10,12 +10,15 @@ import type { ConfigFlags, Executor, ResolvedConfig } from '../services/config/r
 import { inputSpecsFromArgs } from '../services/kernel/runtime.ts';
 import type { ModelConfig } from '../../shared/model.ts';
 import type { ProfileName } from '../../shared/profiles.ts';
+import { terminalSafe } from './terminal.ts';
 
 /** The model options every command takes: `--model CONFIG|NAME [--base-url URL] [--api-key-env VAR]`. */
 export interface ModelFlags {
   model?: string;
   baseUrl?: string;
   apiKeyEnv?: string;
+  /** `--max-retries N`: retries per model call over the config's `max_retries` (a call sends at most 1 + N requests). */
+  maxRetries?: number;
 }
 
 /** The config flags of the model options (undefined ones fall through to the environment). */
@@ -27,14 +30,18 @@ export function modelFlags(o: ModelFlags): ConfigFlags {
  * The model the resolved config names (`--model`/`SPATIALCLAW_MODEL`, `--base-url`/`SPATIALCLAW_BASE_URL`).
  * @throws Error saying which flags or variables to set when none is named; ModelConfigError for a bad one.
  */
-export function requireModel(services: Pick<Services, 'models'>, config: ResolvedConfig): ModelConfig {
+export function requireModel(services: Pick<Services, 'models'>, config: ResolvedConfig, flags: Pick<ModelFlags, 'maxRetries'> = {}): ModelConfig {
   const cfg = services.models.fromArgs(config);
   if (!cfg) throw new Error('no model: pass --model CONFIG|NAME (and --base-url URL for an ad-hoc endpoint), or set SPATIALCLAW_MODEL (and SPATIALCLAW_BASE_URL)');
-  return cfg;
+  return flags.maxRetries === undefined ? cfg : { ...cfg, max_retries: flags.maxRetries };
 }
 
-/** Live, compact rendering of one sample's events. */
-export function printEvent(e: RunEvent, out: (s: string) => void = (s) => process.stdout.write(s)): void {
+/**
+ * Live, compact rendering of one sample's events. The model's text and the cells' output in them are passed
+ * through {@link terminalSafe} first: their escape codes are shown, not obeyed.
+ */
+export function printEvent(e: RunEvent, write: (s: string) => void = (s) => process.stdout.write(s)): void {
+  const out = (s: string): void => write(terminalSafe(s));
   switch (e.type) {
     case 'plan':
       if (e.text) out(`\nPlan:\n${e.text.trim()}\n`);
@@ -45,6 +52,9 @@ export function printEvent(e: RunEvent, out: (s: string) => void = (s) => proces
         if (e.parse_error) out(`\n[step ${e.step}] could not parse the model's reply: ${e.parse_error}\n`);
         else if (e.parsed) out(`\n[step ${e.step}] ${e.parsed['purpose'] || '(no purpose)'}\n${indent(e.parsed['code'] ?? '')}\n`);
       }
+      break;
+    case 'model_attempt':
+      out(`\n(${e.role} model request ${e.attempt} failed after ${(e.duration_ms / 1000).toFixed(1)} s: ${e.error}${e.will_retry ? '; retrying' : ''})\n`);
       break;
     case 'observation':
       out(`${indent(e.text.split('\n').slice(0, 12).join('\n'), '  > ')}\n`);
@@ -74,6 +84,10 @@ export interface AskOptions extends ModelFlags {
   profile?: ProfileName;
   executor?: Executor;
   maxSteps?: number;
+  /** `--cell-timeout`: per-cell timeout, seconds (default: the resolved config's `cellTimeoutS`). */
+  cellTimeout?: number;
+  /** `--sample-timeout`: wall-clock budget of the question, seconds (default: settings.json `sample_timeout_s`, else none). */
+  sampleTimeout?: number;
   out?: string;
   json?: boolean;
   /** false with `--no-plan`. */
@@ -90,13 +104,15 @@ export async function ask(o: AskOptions): Promise<number> {
     profile: o.profile,
     executor: o.executor,
     maxSteps: o.maxSteps,
+    cellTimeoutS: o.cellTimeout,
+    sampleTimeoutS: o.sampleTimeout,
     plan: o.plan === false ? false : undefined,
     poolSize: 0,
   });
   const t0 = Date.now();
   try {
     const config = services.settings.config();
-    const model = requireModel(services, config);
+    const model = requireModel(services, config, o);
     const started = await services.asks.start({
       question: o.question,
       choices: o.choices,
@@ -109,14 +125,14 @@ export async function ask(o: AskOptions): Promise<number> {
       ...(o.json ? {} : {
         onEvent: (e: RunEvent) => printEvent(e),
         // Where the question is until its first step: the Jupyter server, the kernel, the inputs, the model.
-        onPhase: (m: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${m}`),
+        onPhase: (m: string) => console.log(terminalSafe(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${m}`)),
       }),
     });
     const { result: r, error } = await started.done;
     if (!r) throw new Error(`the question could not be answered: ${error ?? 'unknown error'} (the run is recorded in ${started.dir})`);
     if (o.json) console.log(JSON.stringify({ ...r, run_dir: started.dir }));
     else {
-      console.log(`\nFinal answer: ${JSON.stringify(r.answer)} (${r.answer_source}; ${r.steps} steps, ${r.duration_s.toFixed(1)} s, ` +
+      console.log(`\nFinal answer: ${terminalSafe(JSON.stringify(r.answer))} (${r.answer_source}; ${r.steps} steps, ${r.duration_s.toFixed(1)} s, ` +
         `${r.usage.prompt_tokens + r.usage.completion_tokens} tokens)${r.score !== null ? `; score ${r.score.toFixed(2)}` : ''}`);
       console.log(`Run recorded in ${started.dir}`);
     }

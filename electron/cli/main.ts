@@ -67,7 +67,12 @@ function withModelOptions(cmd: Command): Command {
   return cmd
     .option('--model <config|name>', `model config file or name (in <data dir>/models, or built in: the paper's backbones such as qwen3.5-397b-a17b), or the model id of a config (see docs/models.md), or "cluster" / "cluster:NAME" (the model servers registered on the SLURM cluster, docs/cluster.md); default $${ENV.model}`)
     .option('--base-url <url>', `OpenAI-compatible endpoint for an ad-hoc config (with --model NAME), or for a built-in one; default $${ENV.baseUrl}`)
-    .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)');
+    .option('--api-key-env <var>', 'environment variable holding the API key (ad-hoc config)')
+    .option('--max-retries <n>', 'retries per model call, over the config\'s max_retries: a call sends at most 1 + N requests (docs/models.md)', (v: string): number => {
+      const x = Number(v);
+      if (!Number.isInteger(x) || x < 0) throw new Error(`--max-retries must be a whole number >= 0, got ${JSON.stringify(v)}`);
+      return x;
+    });
 }
 
 withModelOptions(program
@@ -125,6 +130,8 @@ withModelOptions(program
   .option('--profile <name>', PROFILE_HELP, profileOpt)
   .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
   .option('--max-steps <n>', `step budget (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
+  .option('--cell-timeout <s>', `per-cell timeout, seconds (default: cell_timeout_s of settings.json, else ${DEFAULTS.cellTimeoutS})`, num('--cell-timeout'))
+  .option('--sample-timeout <s>', 'wall-clock budget per sample, seconds: past it the sample ends with termination error, recorded (default: sample_timeout_s of settings.json, else none)', num('--sample-timeout'))
   .option('--frames <n>', 'frames to sample from a video (default: the profile\'s: 16, or every frame for paper)', num('--frames'))
   .option('--no-plan', 'skip the planner call')
   .option('--out <dir>', 'run folder (default: <data dir>/runs/<run id>)')
@@ -158,6 +165,8 @@ const runCmd = withModelOptions(program
   .option('--profile <name>', PROFILE_HELP, profileOpt)
   .option('--executor <kind>', `code | single_pass | tool_call (default ${DEFAULTS.executor})`, executorOpt)
   .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
+  .option('--cell-timeout <s>', `per-cell timeout, seconds (default: cell_timeout_s of settings.json, else ${DEFAULTS.cellTimeoutS})`, num('--cell-timeout'))
+  .option('--sample-timeout <s>', 'wall-clock budget per sample, seconds: past it the sample ends with termination error, recorded (default: sample_timeout_s of settings.json, else none)', num('--sample-timeout'))
   .option('--no-plan', 'skip the planner call')
   .option('--no-artifacts', 'do not copy perception artifacts (point clouds, masks) into the run folder');
 withSlurmOptions(runCmd).action(exitWith((opts: Parameters<typeof runDataset>[0]) => runDataset(opts)));
@@ -190,11 +199,24 @@ const evalCmd = withModelOptions(program
   .option('--resume [run]', 'continue the run RUN (or the one in --out) where it stopped (pass the same --benchmark and selection); with --slurm, resubmit only its unfinished shards')
   .option('--perception <target>', PERCEPTION_HELP)
   .option('--max-steps <n>', `step budget per sample (default: max_steps of settings.json, else ${DEFAULTS.maxSteps})`, num('--max-steps'))
+  .option('--cell-timeout <s>', `per-cell timeout, seconds (default: cell_timeout_s of settings.json, else ${DEFAULTS.cellTimeoutS})`, num('--cell-timeout'))
+  .option('--sample-timeout <s>', 'wall-clock budget per sample, seconds: past it the sample ends with termination error, recorded (default: sample_timeout_s of settings.json, else none)', num('--sample-timeout'))
   .option('--no-plan', 'skip the planner call')
   .option('--no-artifacts', 'do not copy perception artifacts into the run folder');
 withSlurmOptions(evalCmd).action(exitWith((opts: Parameters<typeof evalBenchmarks>[0]) => evalBenchmarks(opts)));
 
 const clusterCmd = program.command('cluster').description('SLURM clusters: sharded runs and cluster-hosted servers (docs/cluster.md)');
+clusterCmd
+  .command('status')
+  .description('what the workbench\'s Cluster view shows: SLURM, every sharded run shard by shard, your jobs, the registered servers and their health (exit 1 when SLURM does not answer)')
+  .option('--runs <dir>', 'runs root (default: the configured one)')
+  .option('--json', 'print JSON (ClusterStatus, shared/cluster.ts)')
+  .action(exitWith(async (opts: { runs?: string; json?: boolean }) => (await import('./cluster.ts')).clusterStatusCommand(opts)));
+clusterCmd
+  .command('cancel')
+  .description('cancel the pending and running jobs of a sharded run (its shards record interrupted; --resume RUN --slurm continues it)')
+  .argument('<run>', 'the sharded run folder, or its run id under the runs root')
+  .action(exitWith(async (run: string) => (await import('./cluster.ts')).clusterCancel(run)));
 clusterCmd
   .command('finalize')
   .description('what the finalize job of a sharded run runs: mark it finished when every shard is (else interrupted, saying what to resume), score it and print the summary')
@@ -399,6 +421,7 @@ kernel
   .option('--max-fps <fps>', 'sample a video at most this many frames per second', num('--max-fps'))
   .option('--max-long-edge <px>', 'resize frames so the long edge is at most this (intrinsics scaled to match)', num('--max-long-edge'))
   .option('--timeout <seconds>', `per-cell timeout (default: cell_timeout_s of settings.json, else ${DEFAULTS.cellTimeoutS})`, num('--timeout'))
+  .option('--cell-timeout <s>', 'the same as --timeout (the name ask, run and eval use)', num('--cell-timeout'))
   .option('--out <dir>', 'write show() images here (the JSON lines then carry their paths)')
   .option('--keep-going', 'run the remaining cells after a failure')
   .option('--unchecked', 'skip the safety check (cells are treated as human console cells)')
@@ -411,6 +434,8 @@ kernel
   .action(async (cells: string[], opts: Record<string, unknown>) => {
     process.exitCode = await kernelRun(cells, {
       ...(opts as unknown as Parameters<typeof kernelRun>[1]),
+      // Commander names the values after the flags (`timeout`, `cellTimeout`); kernelRun takes `timeoutS`.
+      timeoutS: (opts['cellTimeout'] ?? opts['timeout']) as number | undefined,
       jupyterToken: (opts['jupyterToken'] as string | undefined) ?? env('jupyterToken'),
     });
   });

@@ -92,6 +92,10 @@ export interface RunOptions extends ModelFlags {
   profile?: ProfileName;
   executor?: Executor;
   maxSteps?: number;
+  /** `--cell-timeout`: per-cell timeout, seconds (default: the resolved config's `cellTimeoutS`). */
+  cellTimeout?: number;
+  /** `--sample-timeout`: wall-clock budget per sample, seconds (default: settings.json `sample_timeout_s`, else none). */
+  sampleTimeout?: number;
   /** false with `--no-plan`. */
   plan?: boolean;
   /** `--no-artifacts`: do not copy perception artifacts into the run folder. */
@@ -154,7 +158,7 @@ export interface RunPlan {
 /** The configuration flags of a batch command. */
 export function runFlags(o: RunOptions | Omit<RunOptions, 'dataset'>): ConfigFlags {
   return {
-    ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
+    ...modelFlags(o), perception: o.perception, profile: o.profile, executor: o.executor, maxSteps: o.maxSteps, cellTimeoutS: o.cellTimeout, sampleTimeoutS: o.sampleTimeout, plan: o.plan === false ? false : undefined, concurrency: o.concurrency,
   };
 }
 
@@ -164,7 +168,7 @@ export function runFlags(o: RunOptions | Omit<RunOptions, 'dataset'>): ConfigFla
  */
 export function runRecord(plan: RunPlan, config: ReturnType<SettingsService['config']>, model: ModelClient, concurrency: number, o: Pick<RunOptions, 'order'>, auto: boolean): { runConfig: Record<string, unknown>; options: ReturnType<typeof agentOptions> } {
   const cfg = model.config;
-  const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: cfg });
+  const options = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, sampleTimeoutS: config.sampleTimeoutS, model: cfg });
   const runConfig = {
     ...plan.describe(), model: redactConfig(cfg), executor: config.executor, max_steps: config.maxSteps,
     profile: options.profile.name, agent: agentRecord(options), concurrency, order: o.order ?? 'media', ...(auto ? { concurrency_auto: true } : {}),
@@ -197,7 +201,7 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
   // sample in flight, started in the background and reused between samples (reset in place; a sample that changed
   // the interpreter gets a fresh one). settings.json's pool_size is the workbench's.
   const early = new SettingsService(flags).config();
-  const model = new ModelClient(requireModel({ models: new ModelRegistry() }, early));
+  const model = new ModelClient(requireModel({ models: new ModelRegistry() }, early, o));
   const concurrency = resolveConcurrency(early.concurrency, model.capacity());
   const services = createServices({ ...flags, poolSize: concurrency });
   let scorer: Awaited<ReturnType<NonNullable<RunPlan['scorer']>>> | undefined;
@@ -208,7 +212,7 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     // meanwhile (one Python process for the whole run).
     const runtimeP = services.kernels.runtime();
     runtimeP.catch(() => undefined);
-    const earlyOptions = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, model: model.config });
+    const earlyOptions = agentOptions({ profile: config.profile, executor: config.executor, maxSteps: config.maxSteps, plan: config.plan, cellTimeoutS: config.cellTimeoutS, sampleTimeoutS: config.sampleTimeoutS, model: model.config });
     loadApiDoc(earlyOptions.profile.kernel.name).catch(() => undefined);
     let samples = await plan.samples();
     // After the samples: the plan's description names what they were read from (eval: the benchmarks).
@@ -241,6 +245,8 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     // A shard stops on SLURM's warning signal (time limit, preemption), SIGTERM (scancel) or SIGINT: no new sample
     // starts, samples in flight get a grace period, then the shard records how it ended (shards/<kkk>/state.json).
     const stop = shard ? new ShardStop(o.signalBefore ?? DEFAULT_SIGNAL_BEFORE_S) : null;
+    // A run here stops at Ctrl-C (SIGINT) or SIGTERM: recorded `interrupted`, lock released, samples in flight left for --resume.
+    const interrupt = shard ? null : new LocalInterrupt();
     try {
       runtime = await runtimeP;
       const pool = runtime.pool;
@@ -255,11 +261,20 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
         writer,
         perception,
         concurrency,
-        ...(stop ? { drain: stop.drain.signal } : {}),
+        ...(stop ? { drain: stop.drain.signal } : interrupt ? { drain: interrupt.drain.signal } : {}),
         ...(o.artifacts === false ? { keepArtifacts: false } : {}),
         ...(scorer ? { scorer } : {}),
         options,
         onPhase: (id, phase) => progress.sample(id, phase),
+        // Where a sample's bound inputs differ from what it asked for (e.g. fewer video frames than --frames).
+        onInputNotes: (id, notes) => {
+          for (const n of notes) console.log(`${id}: input note: ${n}`);
+        },
+        // A sample an infrastructure fault hurt (a perception server crash) is not recorded: --resume redoes it.
+        onInfraError: (id, error) => {
+          progress.sample(id, null);
+          console.log(`[infrastructure] ${id}: ${error}`);
+        },
         onDone: (r: SampleResult, done: number, total: number) => {
           progress.sampleDone(r.id);
           const pct = Math.round((done / total) * 100);
@@ -280,6 +295,18 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
           await services.kernels.close({ fast: true }).catch(() => undefined);
           return how.then();
         }
+      } else if (interrupt) {
+        if (await interrupt.race(batch) === 'stopped') {
+          // No grace: samples in flight are abandoned (left unfinished: not in samples.jsonl, redone by --resume).
+          const abandoned = writer.activeIds;
+          batch.catch(() => undefined);
+          stopPrinting();
+          await writer.finish('interrupted');
+          console.log(`\ninterrupted by ${interrupt.signal}: ${writer.doneIds.size} samples done, ${abandoned.length} in flight abandoned` +
+            `${abandoned.length ? ` (${abandoned.join(', ')})` : ''}; continue with --resume ${dir}`);
+          await services.kernels.close({ fast: true }).catch(() => undefined);
+          return interrupt.signal === 'SIGINT' ? 130 : 143;
+        }
       } else {
         await batch;
       }
@@ -290,12 +317,16 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     } finally {
       stopPrinting();
       stop?.dispose();
+      interrupt?.dispose();
       if (!writer.closed) {
         if (shard && stop?.stopped && samples.some((x) => !writer.doneIds.has(x.id))) {
           const how = stop.how();
           await writer.finish('interrupted', { status: how.status, reason: how.reason });
         } else if (shard && status === 'finished' && samples.some((x) => !writer.doneIds.has(x.id))) {
           await writer.finish('interrupted', { status: 'interrupted', reason: 'stopped before every sample of the shard was done' });
+        } else if (status === 'finished' && samples.some((x) => !writer.doneIds.has(x.id))) {
+          // Samples left unrecorded by an infrastructure fault (infra-errors.jsonl): the run is not finished until --resume redoes them.
+          await writer.finish('interrupted');
         } else {
           await writer.finish(status);
         }
@@ -325,6 +356,42 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     // Every sample is recorded (or the run failed): the kernels' state is not needed, kill them rather than wait.
     await services.kernels.close({ fast: true });
     await services.close();
+  }
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM during a run on this machine (a shard has its own: ./shard-stop.ts): no new sample starts
+ * and the run is recorded `interrupted` at once, its lock released. Samples in flight are abandoned, not recorded, so
+ * `--resume` redoes them. A second signal exits at once.
+ */
+class LocalInterrupt {
+  /** Aborted at the first signal: the batch starts no new sample. */
+  readonly drain = new AbortController();
+  signal: 'SIGINT' | 'SIGTERM' | null = null;
+  private stopped: (() => void) | null = null;
+  private readonly stoppedP = new Promise<void>((r) => {
+    this.stopped = r;
+  });
+  private readonly handler = (sig: 'SIGINT' | 'SIGTERM'): void => {
+    if (this.signal) process.exit(sig === 'SIGINT' ? 130 : 143);
+    this.signal = sig;
+    this.drain.abort();
+    this.stopped?.();
+  };
+
+  constructor() {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  /** 'done' when the batch ends first, 'stopped' when a signal comes first. */
+  async race(batch: Promise<unknown>): Promise<'done' | 'stopped'> {
+    return Promise.race([batch.then(() => 'done' as const), this.stoppedP.then(() => 'stopped' as const)]);
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
   }
 }
 

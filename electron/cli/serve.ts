@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { createServices } from '../services/app/index.ts';
-import { childEnv } from '../services/config/env.ts';
+import { minimalChildEnv } from '../services/config/env.ts';
 import { appRoot } from '../services/paths.ts';
 import { WorkbenchHost } from '../services/workbench/host.ts';
 import { startWorkbenchServer, type WorkbenchServer } from '../services/workbench/http.ts';
@@ -42,7 +42,7 @@ async function buildRenderer(root: string): Promise<void> {
   console.error('spatialclaw serve: the renderer is not built yet; building it once with electron-vite (about a minute)...');
   const code = await new Promise<number | null>((res) => {
     // Build output goes to stderr (fd 2 for both) so stdout stays the two lines scripts read.
-    const child = spawn(process.execPath, [cli, 'build'], { cwd: root, stdio: ['ignore', 2, 2], env: childEnv() });
+    const child = spawn(process.execPath, [cli, 'build'], { cwd: root, stdio: ['ignore', 2, 2], env: minimalChildEnv({}, ['NODE_*', 'npm_*', 'ELECTRON_*', 'VITE_*', 'CI']) });
     child.on('error', () => res(-1));
     child.on('close', (c) => res(c));
   });

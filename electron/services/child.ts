@@ -2,8 +2,9 @@
  * Managed child processes: the Python servers (Jupyter, perception) and the stdio helpers (input preview,
  * safety checker) the host starts. One place for
  *
- * - the environment a child gets: this process's, without the variables that look secret, plus what the
- *   caller passes (the one token a server needs goes there; config/env.ts `childEnv`);
+ * - the environment a child gets: an allow-list (config/env.ts `minimalChildEnv`): the basic variables of this process
+ *   (PATH, HOME, locale, temp folder, PYTHON*), those the caller names in `keepEnv`, and what the caller passes in
+ *   `env` (the one token a server needs goes there). No model API key and no other token reaches a child;
  * - an own process group (`group`), so signals reach the child and everything it started;
  * - the parent-death watch: servers get `SPATIALCLAW_PARENT_PID` and stop by themselves when the host dies,
  *   even by SIGKILL (python-common/spatial_common/parent_watch.py);
@@ -16,7 +17,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { childEnv } from './config/env.ts';
+import { minimalChildEnv } from './config/env.ts';
 
 /** The variable through which a server learns the host's pid, to stop when the host is gone. */
 export const PARENT_PID_ENV = 'SPATIALCLAW_PARENT_PID';
@@ -40,11 +41,14 @@ export interface ManagedChildOptions {
   /** Working folder; default this process's. */
   cwd?: string;
   /**
-   * Variables added to the environment after the secret-looking ones of this process were removed; the
+   * Variables set for the child on top of the allow-listed ones of this process (config/env.ts `minimalChildEnv`); the
    * secret the child needs (its own token) goes here. Undefined values are left out.
    */
   env?: Record<string, string | undefined>;
-  /** Variables of this process that pass although their name looks secret. */
+  /**
+   * Variables of this process the child gets besides config/env.ts `BASE_CHILD_ENV`: exact names, or prefixes
+   * written `PREFIX*`. A name that looks secret (`*_KEY`, `*_TOKEN`, ...) passes only when listed exactly.
+   */
   keepEnv?: string[];
   /** Run in an own process group (`detached`): signals go to the child and everything it started. Default false. */
   group?: boolean;
@@ -103,7 +107,10 @@ function hookExit(exitOnSignal: boolean): void {
   if (exitOnSignal && !signalsHooked) {
     signalsHooked = true;
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(sig, () => {
+      process.on(sig, () => {
+        // Another handler takes the signal (a run records itself `interrupted` first): it ends the process, and the
+        // 'exit' hook above kills the children then.
+        if (process.listenerCount(sig) > 1) return;
         killAllChildren();
         process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
       });
@@ -156,7 +163,7 @@ export class ManagedChild {
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       detached: this.group,
       stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      env: childEnv({ ...opts.env, ...parent }, opts.keepEnv ?? []),
+      env: minimalChildEnv({ ...opts.env, ...parent }, opts.keepEnv ?? []),
     });
     const keep = (line: string): void => {
       if (line.trim() === '') return;

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { childEnv, env, ENV } from './config/env.ts';
+import { env, ENV, minimalChildEnv } from './config/env.ts';
 import { appRoot } from './paths.ts';
 
 export class PythonNotFoundError extends Error {
@@ -40,13 +40,13 @@ export interface RunResult {
 }
 
 /**
- * Run a short Python command and capture its output (for probes; not for kernels). The child gets this
- * process's environment without secrets (config/env.ts `childEnv`). Never rejects: a process that cannot
+ * Run a short Python command and capture its output (for probes; not for kernels). The child gets an
+ * allow-listed environment, without secrets (config/env.ts `minimalChildEnv`). Never rejects: a process that cannot
  * start resolves with `code: null` and the error in `stderr`; one running past `timeoutMs` is killed.
  */
 export function runPython(python: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolvePromise) => {
-    const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: childEnv() });
+    const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: minimalChildEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -62,9 +62,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default 0)")
     p.add_argument("--token", default=None, help=f"bearer token (prefer the {TOKEN_ENV} environment variable)")
     p.add_argument("--backends", default="rgbd,classical,oracle", help="comma-separated backend names")
-    p.add_argument("--artifact-dir", default=None, help="artifact directory (default: <tmp>/perception-artifacts)")
+    p.add_argument(
+        "--artifact-dir",
+        default=None,
+        help="artifact directory, made private (mode 0700); default: one of this server's own, "
+        "<tmp>/perception-artifacts-<uid>/<id>",
+    )
     p.add_argument("--cache-mb", type=float, default=2048, help="cache size in MiB of array bytes (default 2048)")
     p.add_argument("--max-body-mb", type=float, default=512, help="request body cap in MiB (default 512)")
+    p.add_argument(
+        "--max-image-mp",
+        type=float,
+        default=50,
+        help="most megapixels per image, checked from the header before decoding (default 50; 0: no limit)",
+    )
+    p.add_argument(
+        "--max-request-mp",
+        type=float,
+        default=200,
+        help="most megapixels of all images of one request together (default 200; 0: no limit)",
+    )
     p.add_argument("--timeout-s", type=float, default=600, help="default request timeout in seconds (default 600)")
     p.add_argument("--max-frames", type=int, default=64, help="default params.max_frames of reconstruct (64)")
     p.add_argument("--oracle-root", default=None, help="folder of spatialclaw-oracle/1 annotation sets (oracle)")
@@ -88,6 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag in ("cache_mb", "max_body_mb", "timeout_s"):
         if getattr(args, flag) <= 0 and not (flag == "cache_mb" and args.cache_mb == 0):
             p.error(f"--{flag.replace('_', '-')} must be > 0")
+    for flag in ("max_image_mp", "max_request_mp"):
+        if getattr(args, flag) < 0:
+            p.error(f"--{flag.replace('_', '-')} must be >= 0 (0: no limit)")
     if args.max_frames < 1:
         p.error("--max-frames must be >= 1")
     if args.json and not args.list_backends:
@@ -251,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         max_body_mb=args.max_body_mb,
         timeout_s=args.timeout_s,
         max_frames=args.max_frames,
+        max_image_mp=args.max_image_mp,
+        max_request_mp=args.max_request_mp,
         extra_registry=extra,
         backend_options=backend_options(args),
     )

@@ -32,6 +32,26 @@ NAME_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 MANIFEST = "manifest.json"
 
 
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) as a folder only this user can enter (mode 0700), or make an existing
+    one so: artifacts are the inputs' geometry and masks, and other users must not list or read them.
+
+    Raises:
+        PermissionError: when ``path`` belongs to another user (naming it and the fix).
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name != "posix":  # pragma: no cover - modes are POSIX
+        return
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        raise PermissionError(
+            f"the artifact directory {path} belongs to another user (uid {st.st_uid}); pass --artifact-dir with a "
+            "folder of your own"
+        )
+    if st.st_mode & 0o077:
+        path.chmod(0o700)
+
+
 def new_id() -> str:
     """A fresh artifact id (32 hex digits)."""
     return uuid.uuid4().hex
@@ -57,7 +77,7 @@ class ArtifactStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root)
 
     def _dir(self, artifact_id: str) -> Path:
         return self.root / check_id(artifact_id)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
 import msgpack
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
-from spatial_perception.errors import BadRequest
+from spatial_perception.errors import BadRequest, PixelLimit
 
 MSGPACK_TYPES = ("application/msgpack", "application/x-msgpack", "application/octet-stream")
 """Content types accepted on compute routes (a missing Content-Type is accepted too)."""
@@ -180,6 +182,89 @@ def decode_image(data: Buffer, what: str) -> NDArray[np.uint8]:
     if img is None or img.ndim != 3 or img.shape[2] != 3 or img.size == 0:
         raise BadRequest(f"{what} could not be decoded as PNG/JPEG ({len(data)} bytes)", fix=fix)
     return img
+
+
+MP = 1_000_000
+"""Pixels in a megapixel (the unit of ``--max-image-mp`` and ``--max-request-mp``)."""
+
+
+def _header_size(data: Buffer) -> tuple[int, int] | None:
+    """(width, height) from the header, with Pillow's format plugin for the bytes but without the decompression-bomb
+    check of :func:`PIL.Image.open` (which refuses to report sizes over ~179 MP, the very ones to name)."""
+    Image.init()
+    prefix = bytes(data[:16])
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(prefix):
+            continue
+        try:
+            im = factory(io.BytesIO(data), "")
+        except Exception:  # not this format
+            continue
+        try:
+            return int(im.size[0]), int(im.size[1])
+        finally:
+            im.close()
+    return None
+
+
+def image_size(data: Buffer, what: str) -> tuple[int, int] | None:
+    """(width, height) of PNG/JPEG bytes from their header, without decoding the pixels (Pillow reads the size
+    lazily); None when Pillow cannot read the header (:func:`decode_image` then names the problem).
+    """
+    if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError:
+        return _header_size(data)
+    except Exception:  # not an image Pillow knows: left to decode_image
+        return None
+
+
+def check_pixels(images: Sequence[tuple[str, Buffer]], max_image_mp: float, max_request_mp: float) -> int:
+    """Check the pixel counts of a request's images from their headers, before any is decoded: a 249 KB PNG can
+    hold 16000 × 16000 pixels (768 MB decoded).
+
+    Args:
+        images: (how errors name it, encoded bytes) of every image of the request.
+        max_image_mp: the most megapixels one image may have; 0 or less: no limit.
+        max_request_mp: the most megapixels all images together may have; 0 or less: no limit.
+
+    Returns:
+        The request's total pixel count (images whose header cannot be read count 0; decoding rejects them).
+
+    Raises:
+        PixelLimit: naming the image (or the total), its size, the limit and the flag that raises it.
+    """
+    total = 0
+    for what, data in images:
+        size = image_size(data, what)
+        if size is None:
+            continue
+        w, h = size
+        px = w * h
+        if max_image_mp > 0 and px > max_image_mp * MP:
+            raise PixelLimit(
+                f"{what} is {w}×{h} = {px / MP:,.1f} megapixels, over the server's limit of {max_image_mp:g} "
+                "megapixels per image (checked from the image header before decoding)",
+                fix="downscale the image before sending it, or start the perception server with a higher "
+                f"--max-image-mp (ServerConfig.max_image_mp; now {max_image_mp:g})",
+            )
+        total += px
+        if max_request_mp > 0 and total > max_request_mp * MP:
+            raise PixelLimit(
+                f"the request's images hold more than {max_request_mp:g} megapixels together (over "
+                f"{total / MP:,.1f} by {what}), the server's limit per request (checked from the image headers "
+                "before decoding)",
+                fix="send fewer or smaller frames (e.g. params.max_frames or a lower resolution), or start the "
+                "perception server with a higher --max-request-mp "
+                f"(ServerConfig.max_request_mp; now {max_request_mp:g})",
+            )
+    return total
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,10 @@ class ServerConfig:
     Attributes:
         token: the bearer token every route but ``/health`` requires (non-empty).
         backends: names to load, from :data:`spatial_perception.backends.REGISTRY` or ``extra_registry``.
-        artifact_dir: where artifacts are written; default ``<system temp>/perception-artifacts``.
+        artifact_dir: where artifacts are written, a folder only this user can enter (mode 0700); default a
+            folder of its own for each server: ``<system temp>/perception-artifacts-<uid>/<host>-<port>``
+            (:func:`spatial_perception.state.default_artifact_dir`), so that servers never serve or evict each
+            other's artifacts.
         cache_mb: cache bound in MiB of array bytes; 0 turns cache hits off (the newest artifact is still kept).
         max_body_mb: request body cap in MiB.
         timeout_s: default per-request timeout in seconds (queue wait included); ``params.timeout_s`` overrides.
@@ -34,6 +37,9 @@ class ServerConfig:
             the test suite's diagnostics backends; the module must be importable (``PYTHONPATH``).
         extra_backends: already-built backend instances (in-process tests), listed under their ``name``.
         decode_threads: threads that decode PNG/JPEG frames in parallel.
+        max_image_mp: the most megapixels one image of a request may have (checked from its header before
+            decoding; 413 ``too_large`` over it); 0 turns the check off.
+        max_request_mp: the most megapixels a request's images may have together; 0 turns the check off.
         backend_options: constructor keyword arguments per backend name, e.g.
             ``{"sam3": {"checkpoint": "/models/sam3"}, "oracle": {"root": "/data/gt"}}``.
     """
@@ -48,6 +54,8 @@ class ServerConfig:
     extra_registry: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     extra_backends: Sequence[Backend] = ()
     decode_threads: int = min(8, os.cpu_count() or 1)
+    max_image_mp: float = 50
+    max_request_mp: float = 200
     backend_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 

@@ -75,6 +75,11 @@ class TooLarge(PerceptionError, code="too_large", status=413, headers={"Connecti
     """The request body is over the server's ``--max-body-mb`` (the connection is closed: the body is unread)."""
 
 
+class PixelLimit(PerceptionError, code="too_large", status=413):
+    """An image, or a request's images together, over the server's pixel limits (``--max-image-mp``,
+    ``--max-request-mp``), found from the image headers before anything is decoded."""
+
+
 class Unauthorized(PerceptionError, code="unauthorized", status=401, headers={"WWW-Authenticate": "Bearer"}):
     """A missing or wrong ``Authorization: Bearer <token>`` header."""
 

@@ -156,6 +156,8 @@ async def _compute(
     """
     t0, t_read = started
     t_key = time.perf_counter()
+    # Pixel limits from the image headers, before any pixel is decoded (a 249 KB PNG can hold 256 megapixels).
+    codec.check_pixels(call.images(), state.config.max_image_mp, state.config.max_request_mp)
     req = await asyncio.to_thread(call.decode, state.pool)
     call.release()
     t_decode = time.perf_counter()

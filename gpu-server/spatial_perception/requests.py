@@ -372,6 +372,10 @@ class Call:
         """(name, bytes or None) of every input, in a fixed order: the cache key hashes them."""
         raise NotImplementedError
 
+    def images(self) -> list[tuple[str, bytes]]:
+        """(how errors name it, encoded bytes) of every image of the call, for the pixel limits (codec.check_pixels)."""
+        return []
+
     def decode(self, pool: Executor | None = None) -> Any:
         """Decode and fully validate; returns the base.py request dataclass. Raises BadRequest."""
         raise NotImplementedError
@@ -395,6 +399,9 @@ class ReconstructCall(Call):
         yield "depth", self.depth
         yield "intrinsics", self.intrinsics
         yield "poses", self.poses
+
+    def images(self) -> list[tuple[str, bytes]]:
+        return [(frame_label(i, self.frame_indices), f) for i, f in enumerate(self.frames)]
 
     def release(self) -> None:
         self.frames, self.depth, self.intrinsics, self.poses = [], None, None, None
@@ -422,6 +429,9 @@ class SegmentImageCall(Call):
         yield "frame_index", str(self.frame_index).encode()
         yield "prompt", prompt_json(self.prompt).encode()
 
+    def images(self) -> list[tuple[str, bytes]]:
+        return [("image", self.image)]
+
     def release(self) -> None:
         self.image = b""
 
@@ -443,6 +453,9 @@ class SegmentVideoCall(Call):
         yield "frame_indices", canonical_json(self.frame_indices).encode()
         yield "prompt_frame_index", str(self.prompt_frame_index).encode()
         yield "prompt", prompt_json(self.prompt).encode()
+
+    def images(self) -> list[tuple[str, bytes]]:
+        return [(frame_label(i, self.frame_indices), f) for i, f in enumerate(self.frames)]
 
     def release(self) -> None:
         self.frames = []

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
+import shutil
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from spatial_common.contract import ROUTES
 from starlette.requests import Request
 
 from spatial_perception import __version__
-from spatial_perception.artifacts import ArtifactStore, check_id
+from spatial_perception.artifacts import ArtifactStore, check_id, make_private_dir
 from spatial_perception.backends import REGISTRY
 from spatial_perception.backends.base import Backend, Prompt
 from spatial_perception.cache import ArtifactCache, CacheEntry
@@ -38,6 +41,42 @@ from spatial_perception.requests import prompt_capability
 log = logging.getLogger("spatial_perception")
 
 MB = 1024 * 1024
+
+ARTIFACT_PARENT = "perception-artifacts"
+"""Default artifacts live in ``<system temp>/perception-artifacts-<uid>/server-<pid>-<hex>`` (one per server)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's (cannot be: the parent folder is ours and private)
+        return True
+    return True
+
+
+def default_artifact_dir(tmp: str | os.PathLike[str] | None = None) -> Path:
+    """A new artifact folder of this server's own: ``<tmp>/perception-artifacts-<uid>/server-<pid>-<hex>``, the
+    parent and the folder private (mode 0700). Folders that servers no longer running left behind (killed before
+    they could remove theirs) are removed first.
+
+    Servers used to share ``<tmp>/perception-artifacts`` (world-readable): one served and evicted another's
+    artifacts. Give ``--artifact-dir`` to keep a server's artifacts across restarts.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    parent = Path(tmp or tempfile.gettempdir()) / f"{ARTIFACT_PARENT}-{uid}"
+    make_private_dir(parent)
+    for old in parent.glob("server-*-*"):
+        try:
+            pid = int(old.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(old, ignore_errors=True)
+    return parent / f"server-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
 ROUTE_VERBS = {"reconstruct": "reconstruct", "segment_image": "segment images", "segment_video": "segment videos"}
 """What a compute route does, for "backend X cannot ..." messages."""
 TOKEN_FIX = "send the header 'Authorization: Bearer <token>' with the token the server was started with"
@@ -61,7 +100,9 @@ class ServerState:
         devices = [s.device for s in self.slots.values() if s.available]
         self.jobs = JobQueues(list(dict.fromkeys(devices)))
         self.cache = ArtifactCache(int(config.cache_mb * MB))
-        root = config.artifact_dir or Path(tempfile.gettempdir()) / "perception-artifacts"
+        # A folder of this server's own unless one is given; the default one is removed when the server stops.
+        self._owns_artifact_dir = not config.artifact_dir
+        root = config.artifact_dir or default_artifact_dir()
         self.store = ArtifactStore(root)
         self.pool = ThreadPoolExecutor(max(1, config.decode_threads), thread_name_prefix="perception-decode")
         self._reindex()
@@ -96,9 +137,12 @@ class ServerState:
         self.jobs.close()
 
     def close(self) -> None:
-        """Stop the job queues (waiting up to 2 s for their workers) and the decode threads."""
+        """Stop the job queues (waiting up to 2 s for their workers) and the decode threads; remove the artifact
+        folder when it is the server's default one (:func:`default_artifact_dir`)."""
         self.jobs.close(join_timeout=2.0)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_artifact_dir:
+            shutil.rmtree(self.store.root, ignore_errors=True)
 
     # ------------------------------------------------------------------ checks
 

@@ -58,8 +58,11 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 660.0
 """Seconds a compute request may take (the server's default job timeout is 600 s, plus queueing slack)."""
-RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0)
-"""Waits before the 2nd, 3rd, ... attempt of a request that could not connect; tests may shorten them."""
+RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Waits before the 2nd, 3rd, ... attempt of a request that could not connect; tests may shorten them.
+
+About 8 s in all: long enough for the host to restart a local server that died (it comes back on the same address
+and token, docs/perception.md), so the tool call goes through instead of failing."""
 START_HINT = "start one with `spatialclaw perception start` or check the URL"
 BACKEND_KINDS = ("reconstruct", "segment")
 

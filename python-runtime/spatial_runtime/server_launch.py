@@ -24,12 +24,21 @@ when installed, only to check the ``iri`` / ``iri-reference`` string formats; it
 about 0.9 s of the server's ~1.45 s start on this project's 2-core CI machine (``python -X importtime``). No schema
 of jupyter_server, jupyter_events or jupyter_client uses those formats, so nothing the server validates changes.
 ``SPATIALCLAW_FAST_SERVER_START=0`` imports it as usual.
+
+Kernel environment: jupyter_client starts each kernel with a copy of the server's ``os.environ``, which holds the
+server's ``JUPYTER_TOKEN``. :func:`restrict_kernel_env` makes it an allow-list instead: a kernel gets only the
+variables named in ``SPATIALCLAW_KERNEL_ENV`` (comma-separated; the host computes it,
+electron/services/jupyter/server.ts ``kernelEnvNames``) plus jupyter_client's own ``JPY_*``. Without that variable
+(a server started by hand) kernels get the server's environment without ``JUPYTER_TOKEN`` and without any
+variable whose name looks secret (``*KEY*``, ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ``*CREDENTIAL*``). The server
+prints ``spatialclaw: kernel environment restricted`` on stderr at startup.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -83,6 +92,58 @@ def patch_kernel_websocket() -> bool:
     return True
 
 
+#: The variable listing, comma-separated, the names of the variables kernels get.
+KERNEL_ENV_VAR = "SPATIALCLAW_KERNEL_ENV"
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL)", re.IGNORECASE)
+
+
+def kernel_env(env: dict[str, str], allowed: str | None) -> dict[str, str]:
+    """The environment a kernel gets out of ``env`` (the server's, with jupyter_client's additions).
+
+    Args:
+        env: the environment jupyter_client built for the kernel.
+        allowed: the value of ``SPATIALCLAW_KERNEL_ENV`` (comma-separated names), or None when unset.
+
+    Returns:
+        ``env`` restricted to the names in ``allowed`` and ``JPY_*``; with ``allowed`` None, ``env`` without
+        ``JUPYTER_TOKEN`` and without secret-looking names.
+    """
+    if allowed is None:
+        return {k: v for k, v in env.items() if k != "JUPYTER_TOKEN" and not _SECRET_NAME.search(k)}
+    names = {n for n in allowed.split(",") if n}
+    return {k: v for k, v in env.items() if k in names or k.startswith("JPY_")}
+
+
+def restrict_kernel_env() -> bool:
+    """Wrap jupyter_client's ``KernelProvisionerBase._finalize_env`` (the documented last step that shapes a kernel's
+    environment before launch) to apply :func:`kernel_env`. Idempotent.
+
+    Returns:
+        True when patched, False when the provisioner class could not be found (a warning is printed; kernels
+        then inherit the server's environment, token included).
+    """
+    try:
+        from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+    except ImportError as err:
+        _say(f"WARNING: cannot restrict the kernels' environment ({err}); kernels inherit the server's")
+        return False
+    original = KernelProvisionerBase._finalize_env
+    if getattr(original, _MARK, False):
+        return True
+    allowed = os.environ.get(KERNEL_ENV_VAR)
+
+    @functools.wraps(original)
+    def finalize_env(self: Any, env: dict[str, str]) -> None:
+        original(self, env)
+        kept = kernel_env(env, allowed)
+        env.clear()
+        env.update(kept)
+
+    setattr(finalize_env, _MARK, True)
+    KernelProvisionerBase._finalize_env = finalize_env  # type: ignore[method-assign]
+    return True
+
+
 #: Optional imports of jupyter_server's dependencies that cost start-up time and serve nothing the server uses.
 SLOW_OPTIONAL_IMPORTS: tuple[str, ...] = ("rfc3987_syntax",)
 
@@ -114,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _say("TCP_NODELAY patch disabled (SPATIALCLAW_NODELAY=0)")
     elif patch_kernel_websocket():
         _say("TCP_NODELAY on kernel websockets")
+    if restrict_kernel_env():
+        _say("kernel environment restricted")
     from jupyter_server.serverapp import ServerApp
     from spatial_common import parent_watch
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from spatial_common.contract import ContractError, compile_validators, validate
 
-from spatial_runtime import context, display, keyframes, reset_guard, summary
+from spatial_runtime import context, display, kernel_io, keyframes, reset_guard, summary
 from spatial_runtime import perception as _perception_module
 from spatial_runtime import vlm as _vlm_module
 from spatial_runtime.namespace import PRELOADED, PRELOADED_NAMES, PreloadedName, preloaded
@@ -168,6 +168,7 @@ def init(namespace: MutableMapping[str, Any] | None = None, deferred: bool = Fal
     if namespace is not None:
         _namespace_override = namespace
     ns = _namespace()
+    kernel_io.install()  # per-cell output cap, no stdin (a no-op outside a kernel)
 
     full = not deferred or _fingerprint is not None
     if full:
@@ -458,11 +459,12 @@ def reset() -> dict[str, Any]:
     (summaries with values again), restores the warning filters and NumPy's error and print options, re-seeds the
     random generators, goes back to the directory the kernel started in, and calls :func:`init` again.
 
-    Then checks what a reset cannot undo against the warm-up fingerprint (:mod:`spatial_runtime.reset_guard`):
-    modules imported since warm-up, module attributes rebound, added or deleted, the working directory and the
-    environment. The host reuses the kernel only when the verdict is clean. Last, it collects garbage, hands the
-    C heap's free pages back to the OS (glibc ``malloc_trim``) and measures the resident memory, which the host
-    compares with its bound (``kernel_idle_max_mb``).
+    Then puts back the public module attributes a sample rebound, added or deleted (``np.pi = 3.0``) from the
+    warm-up fingerprint (:func:`spatial_runtime.reset_guard.restore_attributes`), and checks what a reset cannot undo
+    against it (:mod:`spatial_runtime.reset_guard`): modules imported since warm-up, module attributes that could
+    not be put back, the working directory and the environment. The host reuses the kernel only when the verdict is
+    clean. Last, it collects garbage, hands the C heap's free pages back to the OS (glibc ``malloc_trim``) and
+    measures the resident memory, which the host compares with its bound (``kernel_idle_max_mb``).
 
     Returns:
         ``{"tainted": bool, "reasons": [str, ...], "rss_mib": float | None}``: tainted kernels must be restarted,
@@ -488,6 +490,8 @@ def reset() -> dict[str, Any]:
     _initialized_for = None
     init(ns if _namespace_override is ns else None)
     gc.collect()
+    if _fingerprint is not None:
+        reset_guard.restore_attributes(_fingerprint)  # np.pi = 3.0 and the like: put back, no restart needed
     reasons = reset_guard.compare(_fingerprint) if _fingerprint is not None else []  # init() always takes it
     if _fingerprint is not None and not reasons:
         _fingerprint = reset_guard.adopt(_fingerprint)

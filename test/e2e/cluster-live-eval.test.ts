@@ -3,7 +3,7 @@
  * the real one-node SLURM cluster): `spatialclaw eval --slurm --shards 3` on the VSI-Bench and BLINK replicas with the
  * scripted model (3 s per reply, so the shards are caught mid-run). The view must show the run's card with its shards'
  * SLURM tasks, their states as squeue reports them, and the samples done so far. (The run's end, finalize and
- * results, is checked by test/integration/slurm-sharded.test.ts; the jobs are cancelled after the screenshot.)
+ * results, is checked by test/integration/slurm-sharded.test.ts; here `spatialclaw cluster cancel` ends it.)
  *
  * Screenshot: test/.artifacts/ui-cluster-live-eval.png (mid-run).
  * Runs after `npx electron-vite build`. Skips as test/integration/slurm-cluster.test.ts does when SLURM is missing.
@@ -93,6 +93,12 @@ describe.skipIf(skipSlurm)('a real sharded eval in the Cluster view', () => {
     }, { timeout: 120_000, interval: 1000, message: 'a shard running with samples done' }).toBe(true);
     await expect.poll(async () => (await card.textContent()) ?? '', { timeout: 10_000 }).toMatch(new RegExp(`${doneCount(dir)}/${samples.length} samples done|[1-9]\\d*/${samples.length} samples done`));
     await page.screenshot({ path: join(ARTIFACTS, 'ui-cluster-live-eval.png'), fullPage: true });
+
+    // `spatialclaw cluster cancel RUN` ends it; the view then shows the shards stopped.
+    const c = await spatialclaw(['cluster', 'cancel', dir], { SPATIALCLAW_HOME: join(tmp, 'home') }, 60_000);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(new RegExp(`cancelled .*${arrayId}_`));
+    await expect.poll(async () => (await card.getByLabel('Finalize job').textContent()) ?? '', { timeout: 60_000, interval: 1000 }).not.toMatch(/PENDING|RUNNING/);
 
     expect(wp.pageErrors).toEqual([]);
   }, 400_000);

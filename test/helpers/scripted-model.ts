@@ -33,6 +33,11 @@ export interface ReplySpec {
   delayMs?: number;
   /** Send an invalid JSON body with status 200. */
   malformed?: boolean;
+  /**
+   * A trickling body: status 200 and its headers at once, then one space (valid leading JSON whitespace) every
+   * `trickleMs` ms, never the answer, until the client hangs up (a server stuck mid-body).
+   */
+  trickleMs?: number;
   /** `retry-after` header value, seconds. */
   retryAfter?: number;
   /** Merged over the default usage (which is derived from the text lengths). */
@@ -127,6 +132,8 @@ class Endpoint implements ScriptedEndpoint {
   healthStatus = 200;
   private server: Server | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Trickling bodies' timers. */
+  private readonly intervals = new Set<NodeJS.Timeout>();
 
   constructor(
     readonly index: number,
@@ -161,6 +168,8 @@ class Endpoint implements ScriptedEndpoint {
     this.server = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const t of this.intervals) clearInterval(t);
+    this.intervals.clear();
     if (!s) return;
     const closed = new Promise<void>((r) => s.close(() => r()));
     s.closeAllConnections();
@@ -215,6 +224,17 @@ class Endpoint implements ScriptedEndpoint {
 
   private respond(res: ServerResponse, body: Record<string, unknown>, reply: ReplySpec): void {
     const status = reply.status ?? 200;
+    if (reply.trickleMs !== undefined) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write(' ');
+      const t = setInterval(() => {
+        if (res.destroyed || res.writableEnded) return clearInterval(t);
+        res.write(' ');
+      }, reply.trickleMs);
+      res.on('close', () => clearInterval(t));
+      this.intervals.add(t);
+      return;
+    }
     const headers: Record<string, string> = reply.retryAfter !== undefined ? { 'Retry-After': String(reply.retryAfter) } : {};
     if (reply.body !== undefined) {
       res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(reply.body), ...headers });

@@ -5,11 +5,11 @@
  * One host (one kernel runtime, one perception server) is shared by every test in the file.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkbenchError } from '../../shared/api.ts';
-import { DEFAULTS } from '../../shared/defaults.ts';
+import { DEFAULTS, defaultMemoryGib } from '../../shared/defaults.ts';
 import { ModelConfigSchema } from '../../shared/model.ts';
 import { RunEventSchema, type SampleResult } from '../../shared/run.ts';
 import { type AskRequest, AskRequestSchema, type HostEvent, METHODS, RunIdSchema } from '../../shared/workbench.ts';
@@ -276,7 +276,8 @@ describe('WorkbenchHost (real kernels, perception server and sample; scripted mo
   });
 
   it('manages settings and model configs; keeps artifacts openable after the perception server stops', async () => {
-    expect(await host.handlers.getSettings({})).toEqual({ pool_size: 1, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
+    // memory_gib left out of settings.json: the machine-derived default (docs/kernel.md).
+    expect(await host.handlers.getSettings({})).toEqual({ pool_size: 1, memory_gib: defaultMemoryGib(totalmem(), 1), kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     const saved = await host.handlers.saveSettings(METHODS.saveSettings.args.parse({ pool_size: 2, max_steps: 12 }));
     expect(saved).toMatchObject({ pool_size: 2, max_steps: 12, memory_gib: 16 });
     expect(await host.handlers.getSettings({})).toEqual(saved);

@@ -5,11 +5,12 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { WorkbenchError } from '../../shared/api.ts';
+import { defaultMemoryGib } from '../../shared/defaults.ts';
 import { createHttpApi, type HttpWorkbenchApi } from '../../shared/http-client.ts';
 import { ROOT } from '../helpers/cli.ts';
 
@@ -66,7 +67,7 @@ describe('spatialclaw serve', () => {
     const report = await api.call('doctor', {});
     expect(report.checks.find((c) => c.id.startsWith('python'))).toBeTruthy();
     expect(await api.call('listRuns', {})).toEqual([]);
-    expect(await api.call('getSettings', {})).toEqual({ pool_size: 1, memory_gib: 16, kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
+    expect(await api.call('getSettings', {})).toEqual({ pool_size: 1, memory_gib: defaultMemoryGib(totalmem(), 1), kernel_idle_max_mb: 512, cell_timeout_s: 600, max_steps: 30 });
     const err = (await api.call('getRun', { run_id: 'no-such-run' }).catch((e: unknown) => e)) as WorkbenchError;
     expect(err).toBeInstanceOf(WorkbenchError);
     expect(err.status).toBeGreaterThanOrEqual(400);

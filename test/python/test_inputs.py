@@ -603,3 +603,20 @@ def test_malformed_specs(tmp_path):
             load_inputs([spec])
     with pytest.raises(InputError, match="max_long_edge"):
         load_inputs([{"kind": "video", "path": str(VIDEO)}], max_long_edge=0)
+
+
+def test_more_frames_than_the_video_has_are_noted():
+    # 10,000 frames asked of a 200-frame video: all 200 are bound, and the metadata (so prepare()'s summary) says so.
+    images, meta = _video(num_frames=10_000)
+    assert len(images) == meta.num_images == 200
+    assert meta.notes == ["asked for 10000 frames, but the video has only 200: all 200 are bound"]
+    assert "\n  note: asked for 10000 frames, but the video has only 200: all 200 are bound\n" in repr(meta)
+    # A rate that gives fewer frames than asked is noted too; as many as asked, nothing.
+    _, rate = _video(num_frames=100, max_fps=2)
+    assert rate.num_images == 14
+    assert rate.notes == [
+        "asked for 100 frames at most 2 per second, but that rate gives 14 of the video's 200: 14 are bound"
+    ]
+    for spec in [dict(num_frames=16), dict(num_frames=200), dict(), dict(max_fps=2)]:
+        _, meta = _video(**spec)
+        assert meta.notes == [] and "note:" not in repr(meta), spec

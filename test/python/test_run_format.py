@@ -27,6 +27,7 @@ def _fields(definition: str) -> tuple[set[str], set[str]]:
 RUN_FIELDS, _ = _fields("RunInfo")
 RESULT_ALL, RESULT_FIELDS = _fields("SampleResult")  # `choices` only on multiple-choice samples
 BENCHMARK_ONLY = {"scoring", "benchmark", "source_id", "category"}  # only on samples of `spatialclaw eval`
+REDACTED_ONLY = {"redactions"}  # only on samples whose files needed a secret redacted (docs/security.md)
 # event type -> (required, all) fields besides t, step and type
 EVENT_FIELDS = {
     b["properties"]["type"]["const"]: (
@@ -72,7 +73,8 @@ def test_samples_jsonl_with_json(run_dir: Path):
     assert sorted(r["id"] for r in rows) == [f"s{i:03d}" for i in range(SAMPLES)]
     for r in rows:
         validate("SampleResult", r)
-        assert set(r) - {"choices"} == RESULT_FIELDS and RESULT_ALL - RESULT_FIELDS == {"choices"} | BENCHMARK_ONLY
+        assert set(r) - {"choices"} == RESULT_FIELDS
+        assert RESULT_ALL - RESULT_FIELDS == {"choices"} | BENCHMARK_ONLY | REDACTED_ONLY
         assert ("choices" in r) == (r["question_type"] == "object_rel_direction_easy")
         assert set(r["usage"]) >= {"prompt_tokens", "completion_tokens"}
         assert r["termination"] == "answered"

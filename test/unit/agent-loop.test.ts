@@ -237,4 +237,13 @@ describe('history and fallback (rows 6, 12)', () => {
     expect(salvaged.events).toContainEqual(expect.objectContaining({ type: 'answer', answer: 'B', source: 'salvage' }));
     expect(salvaged.events.at(-1)).toMatchObject({ type: 'termination', detail: expect.stringMatching(/salvaged/) });
   });
+
+  it('a fallback reply that is only a code fence records no answer (both profiles)', async () => {
+    const dflt = await run('default', { main: [plain('fail')], fallback: ['```'] });
+    expect(dflt.result).toMatchObject({ termination: 'consecutive_failures', answer: null, answer_source: 'none' });
+    expect(dflt.events.filter((e) => e.type === 'answer')).toEqual([]);
+    const paper = await run('paper', { main: [bold('x = 1')], fallback: ['```\n```'] }, { maxSteps: 1 });
+    expect(paper.result).toMatchObject({ termination: 'max_steps', answer: null, answer_source: 'none' });
+    expect(paper.events.filter((e) => e.type === 'answer')).toEqual([]);
+  });
 });

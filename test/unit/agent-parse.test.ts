@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { condenseFailedCode, parseFinalAnswer, parseStep, StepParseError } from '../../electron/services/agent/parse.ts';
+import { fallbackAnswer as paperFallbackAnswer } from '../../electron/services/agent/paper/fallback.ts';
 import { toolCallToCode, toPython } from '../../electron/services/agent/toolcall.ts';
 
 describe('parseStep', () => {
@@ -26,6 +27,25 @@ describe('parseFinalAnswer', () => {
     expect(parseFinalAnswer('Thinking...\nAnswer: B.')).toBe('B');
     expect(parseFinalAnswer('line one\n\n  C  \n')).toBe('C');
     expect(parseFinalAnswer('   ')).toBeNull();
+  });
+  it('gives no answer for a reply that is only a code fence, and reads past fence lines', () => {
+    expect(parseFinalAnswer('```')).toBeNull();
+    expect(parseFinalAnswer('```\n```')).toBeNull();
+    expect(parseFinalAnswer('```python\n\n```\n')).toBeNull();
+    expect(parseFinalAnswer('~~~')).toBeNull();
+    expect(parseFinalAnswer('It is the chair.\n```\nB\n```')).toBe('B');
+  });
+});
+
+describe('paper fallbackAnswer', () => {
+  it('gives no answer for a reply that is only a code fence (or thinking and a fence)', () => {
+    expect(paperFallbackAnswer('```')).toBeNull();
+    expect(paperFallbackAnswer('```python\n```')).toBeNull();
+    expect(paperFallbackAnswer('<think>hmm</think>\n```\n')).toBeNull();
+  });
+  it('still reads \\boxed{} and otherwise keeps the whole reply', () => {
+    expect(paperFallbackAnswer('```\n\\boxed{C}\n```')).toBe('C');
+    expect(paperFallbackAnswer('It is B')).toBe('It is B');
   });
 });
 

@@ -170,22 +170,27 @@ describe('ManagedChild: the process-exit hook', () => {
 });
 
 describe('ManagedChild: environment', () => {
-  it('passes no secret-looking variable but those given, and sets the parent pid for servers', async () => {
+  it('passes only allow-listed variables and those given, and sets the parent pid for servers', async () => {
     vi.stubEnv('SPATIALCLAW_TEST_API_KEY', 'sk-test-secret-0123456789');
     vi.stubEnv('SPATIALCLAW_TEST_DB_PASSWORD', 'hunter2-hunter2');
     vi.stubEnv('SPATIALCLAW_TEST_KEPT_TOKEN', 'kept-0123456789');
     vi.stubEnv('SPATIALCLAW_TEST_PLAIN', 'plain value');
+    vi.stubEnv('SPATIALCLAW_TEST_UNLISTED', 'not for children');
+    vi.stubEnv('MODEL_ACCESS', 'sk-named-by-api-key-env-0123');
     const dump = 'console.log("ENV " + JSON.stringify(process.env));';
     const envOf = async (c: ManagedChild) => JSON.parse((await c.waitForLine(/^ENV (.*)$/, 5000))[1]!) as Record<string, string>;
     const server = await envOf(track(node(dump, {
       env: { SPATIAL_PERCEPTION_TOKEN: 'the-one-token-it-needs', EMPTY_EXTRA: undefined },
-      keepEnv: ['SPATIALCLAW_TEST_KEPT_TOKEN'],
+      // A prefix lets plain variables through, never a secret-looking one (SPATIALCLAW_TEST_API_KEY).
+      keepEnv: ['SPATIALCLAW_TEST_KEPT_TOKEN', 'SPATIALCLAW_TEST_P*', 'SPATIALCLAW_TEST_A*'],
       parentWatch: true,
     })));
     expect(server.SPATIALCLAW_TEST_API_KEY).toBeUndefined();
     expect(server.SPATIALCLAW_TEST_DB_PASSWORD).toBeUndefined();
     expect(server.SPATIALCLAW_TEST_KEPT_TOKEN).toBe('kept-0123456789');
     expect(server.SPATIALCLAW_TEST_PLAIN).toBe('plain value');
+    expect(server.SPATIALCLAW_TEST_UNLISTED).toBeUndefined();
+    expect(server.MODEL_ACCESS).toBeUndefined(); // an API key under a plain-looking name stays out too
     expect(server.PATH).toBe(process.env.PATH);
     expect(server.SPATIAL_PERCEPTION_TOKEN).toBe('the-one-token-it-needs');
     expect('EMPTY_EXTRA' in server).toBe(false);

@@ -3,10 +3,10 @@
  * each over the layers the field has; and SettingsService reading the real layers.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULTS } from '../../shared/defaults.ts';
+import { DEFAULTS, defaultMemoryGib } from '../../shared/defaults.ts';
 import type { Settings } from '../../shared/workbench.ts';
 import { ENV, type EnvName } from '../../electron/services/config/env.ts';
 import { CONFIG_FIELDS, type ConfigField, type ConfigFlags, resolveConfig } from '../../electron/services/config/resolve.ts';
@@ -28,6 +28,7 @@ const LAYERS: Record<ConfigField, { flag: unknown; env?: string; settings?: numb
   memoryGib: { flag: 2, settings: 3, default: DEFAULTS.memoryGib },
   kernelIdleMaxMb: { flag: 0, settings: 300, default: DEFAULTS.kernelIdleMaxMb },
   cellTimeoutS: { flag: 5, settings: 6, default: DEFAULTS.cellTimeoutS },
+  sampleTimeoutS: { flag: 50, settings: 60, default: null },
   localPerceptionBackends: { flag: ['da3', 'sam3'], default: DEFAULTS.localPerceptionBackends },
   replayIdleMs: { flag: 1000, default: DEFAULTS.replayIdleMs },
 };
@@ -38,8 +39,11 @@ function resolveWith(field: ConfigField, use: { flag: boolean; env: boolean; set
   const flags: ConfigFlags = use.flag ? { [field]: l.flag } : {};
   const env = (name: EnvName) => (use.env && name === spec.env ? l.env : undefined);
   const settings: Partial<Settings> = use.settings && spec.settings ? { [spec.settings]: l.settings } : {};
-  return resolveConfig(flags, { env, settings, dataDir: '/data', settingsFile: '/data/settings.json' });
+  // 64 GiB: the machine-derived memory default is then DEFAULTS.memoryGib (see 'the kernel memory default' below).
+  return resolveConfig(flags, { env, settings, dataDir: '/data', settingsFile: '/data/settings.json', totalMemoryBytes: 64 * GiB });
 }
+
+const GiB = 1024 ** 3;
 
 describe('resolveConfig', () => {
   it('has a test row for every field, with a value for each layer the field has', () => {
@@ -105,7 +109,8 @@ describe('SettingsService', () => {
     expect(c).toMatchObject({ poolSize: 3, cellTimeoutS: 90, maxSteps: 12 });
     expect(c.sources).toMatchObject({ poolSize: 'settings', cellTimeoutS: 'settings', memoryGib: 'default' });
     // The Settings view sees the whole file with defaults filled in; the layer only what the file sets.
-    expect(s.get()).toEqual({ pool_size: 3, memory_gib: DEFAULTS.memoryGib, kernel_idle_max_mb: DEFAULTS.kernelIdleMaxMb, cell_timeout_s: 90, max_steps: 50 });
+    expect(s.get()).toEqual({ pool_size: 3, memory_gib: defaultMemoryGib(totalmem(), 3), kernel_idle_max_mb: DEFAULTS.kernelIdleMaxMb, cell_timeout_s: 90, max_steps: 50 });
+    expect(c.memoryGib).toBe(defaultMemoryGib(totalmem(), 3));
     expect(readSettingsLayer(s.file)).toEqual({ pool_size: 3, cell_timeout_s: 90, max_steps: 50 });
     expect(s.save({ memory_gib: 4 })).toMatchObject({ memory_gib: 4, pool_size: DEFAULTS.poolSize });
     expect(s.config()).toMatchObject({ memoryGib: 4, poolSize: DEFAULTS.poolSize });
@@ -138,5 +143,56 @@ describe('the agent profile in the resolved config', () => {
     writeFileSync(s.file, '{}');
     vi.stubEnv(ENV.profile, 'papr');
     expect(() => new SettingsService().config()).toThrow(/unknown agent profile "papr" \(from \$SPATIALCLAW_PROFILE\): use default or paper/);
+  });
+});
+
+describe('the kernel memory default (derived from the machine)', () => {
+  afterEach(() => vi.unstubAllEnvs());
+  const layers = (totalMemoryBytes: number, settings: Partial<Settings> = {}) =>
+    ({ env: () => undefined, settings, dataDir: '/data', settingsFile: '/data/settings.json', totalMemoryBytes });
+
+  it('is 3/4 of the memory shared by the kernels (at least 2), rounded down to 0.5 GiB, between 4 and 16 GiB', () => {
+    expect(defaultMemoryGib(24 * GiB, 1)).toBe(9);
+    expect(defaultMemoryGib(24 * GiB, 0)).toBe(9);
+    expect(defaultMemoryGib(24 * GiB, 2)).toBe(9);
+    expect(defaultMemoryGib(24 * GiB, 3)).toBe(6);
+    expect(defaultMemoryGib(24 * GiB, 4)).toBe(4.5);
+    expect(defaultMemoryGib(24 * GiB, 16)).toBe(4);
+    expect(defaultMemoryGib(8 * GiB, 1)).toBe(4);
+    expect(defaultMemoryGib(15.6 * GiB, 1)).toBe(5.5);
+    expect(defaultMemoryGib(64 * GiB, 1)).toBe(16);
+    expect(defaultMemoryGib(1024 * GiB, 8)).toBe(16);
+    expect(() => defaultMemoryGib(0, 1)).toThrow(RangeError);
+    expect(() => defaultMemoryGib(NaN, 1)).toThrow(/total memory/);
+    expect(() => defaultMemoryGib(8 * GiB, -1)).toThrow(/kernels/);
+  });
+
+  it('lets two kernels fit on a 24 GiB machine, and any pool up to 4 kernels fit in 3/4 of a 24-64 GiB one', () => {
+    expect(2 * defaultMemoryGib(24 * GiB, 1)).toBeLessThanOrEqual(24);
+    for (const total of [24, 32, 48, 64]) {
+      for (const kernels of [1, 2, 3, 4]) expect(Math.max(2, kernels) * defaultMemoryGib(total * GiB, kernels)).toBeLessThanOrEqual(0.75 * total);
+    }
+  });
+
+  it('is what resolveConfig gives without a flag or settings value, from the resolved pool size', () => {
+    expect(resolveConfig({}, layers(24 * GiB))).toMatchObject({ memoryGib: 9, poolSize: DEFAULTS.poolSize, sources: { memoryGib: 'default' } });
+    expect(resolveConfig({ poolSize: 4 }, layers(24 * GiB)).memoryGib).toBe(4.5);
+    expect(resolveConfig({}, layers(24 * GiB, { pool_size: 3 })).memoryGib).toBe(6);
+    // A value given wins, even above the derived one.
+    expect(resolveConfig({}, layers(24 * GiB, { memory_gib: 16 }))).toMatchObject({ memoryGib: 16, sources: { memoryGib: 'settings' } });
+    expect(resolveConfig({ memoryGib: 12 }, layers(24 * GiB))).toMatchObject({ memoryGib: 12, sources: { memoryGib: 'flag' } });
+    // Without totalMemoryBytes: this machine's memory.
+    expect(resolveConfig({}, { ...layers(1), totalMemoryBytes: undefined }).memoryGib).toBe(defaultMemoryGib(totalmem(), DEFAULTS.poolSize));
+  });
+
+  it('is what the Settings view shows while settings.json leaves memory_gib out', () => {
+    const home = mkdtempSync(join(tmpdir(), 'sc-mem-'));
+    vi.stubEnv('SPATIALCLAW_HOME', home);
+    const s = new SettingsService();
+    expect(s.get().memory_gib).toBe(defaultMemoryGib(totalmem(), DEFAULTS.poolSize));
+    expect(s.get().memory_gib).toBe(s.config().memoryGib);
+    s.save({ memory_gib: 16 });
+    expect(s.get().memory_gib).toBe(16);
+    expect(s.config().memoryGib).toBe(16);
   });
 });

@@ -93,7 +93,12 @@ describe('shard writers in one run folder', () => {
     expect(cache.rows(dir).map((r) => r.result.id)).toEqual([byShard(2)[0]]);
     await writeSample(w0, byShard(0)[0]!);
     await writeSample(w2, byShard(2)[1]!);
-    expect(cache.rows(dir).map((r) => r.result.id)).toEqual([byShard(0)[0], byShard(2)[0], byShard(2)[1]]);
+    // Rows already shown keep their place (and index); the new lines follow in the order this reader saw them.
+    const first = cache.rows(dir);
+    expect(first.map((r) => r.result.id)).toEqual([byShard(2)[0], byShard(0)[0], byShard(2)[1]]);
+    expect(first.map((r) => r.index)).toEqual([0, 1, 2]);
+    // A fresh reader reads the journals in shard order.
+    expect(new SampleCache().rows(dir).map((r) => r.result.id)).toEqual([byShard(0)[0], byShard(2)[0], byShard(2)[1]]);
     const parsed = cache.parsedLines;
     cache.rows(dir);
     expect(cache.parsedLines).toBe(parsed); // unchanged journals are not parsed again
@@ -160,7 +165,7 @@ describe('shard writers in one run folder', () => {
       expect(w.recovery.staleLock).toBe(true);
       await w.finish('interrupted');
       // A job that is pending or running holds it.
-      const job = spawnSync('sbatch', ['--parsable', '--wrap', 'sleep 30'], { encoding: 'utf8' }).stdout.trim().split(';')[0]!;
+      const job = spawnSync('sbatch', ['--parsable', '--output=/dev/null', '--wrap', 'sleep 30'], { encoding: 'utf8' }).stdout.trim().split(';')[0]!;
       try {
         writeFileSync(join(dir, 'shards', '000', 'shard.lock'), JSON.stringify({ pid: 1, host: 'node-9', since: T, shard: 0, shards: SHARDS, slurm: { job_id: job } }));
         await expect(RunWriter.openShard(dir, { shard: 0, shards: SHARDS, total: 1 })).rejects.toThrow(new RegExp(`shard 0 is open in SLURM task ${job} on node-9 .*scancel ${job}`));

@@ -15,7 +15,7 @@ import { keyFrameSlots } from '../../../shared/profiles.ts';
 import type { ModelRequest, RunEvent, SampleResult, SampleSpec, Termination } from '../../../shared/run.ts';
 import type { BridgeCall } from '../kernel/bridge.ts';
 import type { KernelSession } from '../kernel/session.ts';
-import { ModelError } from '../model/client.ts';
+import { type ModelAttempt, ModelError } from '../model/client.ts';
 import { scoreAnswer } from '../runs/scoring.ts';
 import { runCellStep } from './cell-step.ts';
 import { buildMessages } from './messages.ts';
@@ -28,7 +28,7 @@ export { buildMessages } from './messages.ts';
 
 /** What the loop needs from a model: the ModelClient, or a trajectory player for the demo. */
 export interface ModelLike {
-  chat(req: { role: Role; messages: ChatCompletionMessageParam[]; sampleKey?: string; signal?: AbortSignal }): Promise<ChatResult>;
+  chat(req: { role: Role; messages: ChatCompletionMessageParam[]; sampleKey?: string; signal?: AbortSignal; onAttempt?: (a: ModelAttempt) => void }): Promise<ChatResult>;
 }
 
 /** Where events go: the run store's SampleWriter (and, through `onEvent`, the live display). */
@@ -63,6 +63,14 @@ type Called = ChatResult & { request?: ModelRequest };
 /** A failed model call the original would retry forever (connection refused or reset, a timeout): not a failure of the model. */
 const transient = (e: unknown): boolean => e instanceof ModelError && (e.kind === 'connection' || e.kind === 'timeout');
 
+/**
+ * A model call that failed, after its retries, because the endpoint did not serve it (timeout, connection, 429, 5xx,
+ * aborted): asking the same endpoint again in this sample would only repeat the retries. A 4xx such as a context
+ * length error is not: a smaller request (the fallback's) may pass.
+ */
+const endpointDown = (e: unknown): boolean =>
+  e instanceof ModelError && (transient(e) || e.kind === 'aborted' || (e.kind === 'http' && e.status !== null && (e.status === 429 || e.status >= 500)));
+
 /** Run the agent on one sample; never throws for model or cell problems (they end up in the record). */
 export async function runSample(args: RunSampleArgs): Promise<SampleResult> {
   return new SampleLoop(args).run();
@@ -85,10 +93,21 @@ class SampleLoop {
   private imagesUsed = 0;
   private error: string | null = null;
   private readonly turns: HistoryTurn[] = [];
+  /** Aborted by the caller's signal or by the sample deadline; what the model calls and the loop watch. */
+  private readonly signal: AbortSignal | undefined;
+  private readonly deadline = new AbortController();
+  /** performance.now() at which the sample's wall-clock budget ends (Infinity without one). */
+  private readonly deadlineAt: number;
+  private timedOut = false;
+  /** The last model call failed because its endpoint did not serve it (see endpointDown): the fallback call is skipped. */
+  private modelDown = false;
 
   constructor(private readonly args: RunSampleArgs) {
     this.o = { ...DEFAULT_AGENT_OPTIONS, ...args.options };
     if (this.o.executor === 'single_pass') this.o.maxSteps = 1;
+    const limit = this.o.sampleTimeoutS;
+    this.deadlineAt = limit ? this.t0 + limit * 1000 : Infinity;
+    this.signal = limit ? (args.signal ? AbortSignal.any([args.signal, this.deadline.signal]) : this.deadline.signal) : args.signal;
   }
 
   private emit(e: RunEvent): void {
@@ -96,7 +115,14 @@ class SampleLoop {
   }
 
   private async call(role: Role, messages: ChatCompletionMessageParam[]): Promise<Called> {
-    const r = await this.args.model.chat({ role, messages, sampleKey: this.args.sample.id, ...(this.args.signal ? { signal: this.args.signal } : {}) });
+    const onAttempt = (a: ModelAttempt): void => {
+      if (a.error === null) return; // the answered attempt is the model_call event
+      this.emit({
+        type: 'model_attempt', t: now(), step: this.step, role, endpoint: a.endpoint, attempt: a.attempt, duration_ms: a.durationMs,
+        error: a.error, kind: a.kind ?? 'connection', status: a.status, will_retry: a.willRetry,
+      });
+    };
+    const r = await this.args.model.chat({ role, messages, sampleKey: this.args.sample.id, onAttempt, ...(this.signal ? { signal: this.signal } : {}) });
     this.modelCalls++;
     this.usage.prompt_tokens += r.usage.prompt_tokens;
     this.usage.completion_tokens += r.usage.completion_tokens;
@@ -122,6 +148,12 @@ class SampleLoop {
   async run(): Promise<SampleResult> {
     const { sample } = this.args;
     this.emit({ type: 'sample_start', t: now(), step: 0, sample, executor: this.o.executor });
+    const timer = Number.isFinite(this.deadlineAt)
+      ? setTimeout(() => {
+        this.timedOut = true;
+        this.deadline.abort();
+      }, Math.min(2 ** 31 - 1, this.deadlineAt - performance.now())) // setTimeout's longest delay (about 24.8 days)
+      : null;
     try {
       const policy = policyFor(this.o.profile);
       const ctx: PolicyContext = {
@@ -132,21 +164,34 @@ class SampleLoop {
       const system = policy.systemPrompt(ctx);
       const opening = policy.openingMessages(ctx, plan);
       while (this.step < this.o.maxSteps) {
-        if (this.args.signal?.aborted) {
+        if (this.signal?.aborted) {
           this.termination = 'stopped';
           break;
         }
         if (await this.oneStep(policy, ctx, system, opening)) break;
       }
+      if (this.timedOut) this.timeUp();
       if (this.termination === 'max_steps') this.detail = `no ReturnAnswer within ${this.o.maxSteps} steps`;
       await this.fallback(policy, ctx);
     } catch (e) {
       this.error = message(e);
       this.termination = 'error';
       this.detail = this.error;
+      if (this.timedOut) this.timeUp();
+    } finally {
+      if (timer) clearTimeout(timer);
     }
     this.emit({ type: 'termination', t: now(), step: this.step, reason: this.termination, detail: this.detail });
     return this.result();
+  }
+
+  /** The sample's wall-clock budget ran out: it ends as an error that says so (the caller's stop is not overridden). */
+  private timeUp(): void {
+    if (this.args.signal?.aborted) return;
+    const what = `the sample ran out of time: its deadline of ${this.o.sampleTimeoutS} s (sample_timeout_s, --sample-timeout) passed during step ${this.step}`;
+    this.termination = 'error';
+    this.error = what;
+    this.detail = what;
   }
 
   /** The key frames of the first message: the profile's count and selection (with a cap, never the observation images' slots). */
@@ -170,6 +215,12 @@ class SampleLoop {
       return plan;
     } catch (e) {
       this.emit({ type: 'plan', t: now(), step: 0, text: null, error: message(e) });
+      // With a policy where a failed model call ends the sample, an endpoint that failed the planner (after its
+      // retries) ends it now: the main call would only repeat those retries (a call sends 1 + max_retries requests).
+      if (endpointDown(e) && policy.modelErrorMessage(e) === null) {
+        this.modelDown = true;
+        throw new Error(`model call failed (planner): ${message(e)}`, { cause: e });
+      }
       return null;
     }
   }
@@ -182,7 +233,9 @@ class SampleLoop {
     let r: Called;
     try {
       r = await this.call('main', messages);
+      this.modelDown = false;
     } catch (e) {
+      this.modelDown = endpointDown(e);
       return this.modelFailed(policy, ctx, e, messages);
     }
     let parsed: ParsedStep;
@@ -202,7 +255,7 @@ class SampleLoop {
     if (!p.cell_errors_count) this.failures = 0; // any parsed reply resets
 
     const step = await runCellStep({
-      session: this.args.session, policy, ctx, cellTimeoutS: this.o.cellTimeoutS, emit: (e) => this.emit(e), drainVlmCalls: this.args.drainVlmCalls,
+      session: this.args.session, policy, ctx, cellTimeoutS: this.cellTimeout(), emit: (e) => this.emit(e), drainVlmCalls: this.args.drainVlmCalls,
       countCall: (u) => {
         this.usage.prompt_tokens += u.prompt_tokens;
         this.usage.completion_tokens += u.completion_tokens;
@@ -227,6 +280,12 @@ class SampleLoop {
     return this.failureStop(`${cell.status}${cell.error ? `: ${cell.error.ename}` : ''}`);
   }
 
+  /** The cell's timeout, s: the configured one, cut to the time left before the sample's deadline (at least 1 s). */
+  private cellTimeout(): number {
+    const left = (this.deadlineAt - performance.now()) / 1000;
+    return Math.max(1, Math.min(this.o.cellTimeoutS, Math.ceil(left)));
+  }
+
   /**
    * A main call that failed after the client's retries. Default: the sample ends (`error`). With a policy that
    * keeps going (paper), the step is used: a placeholder and a "skipped" observation enter the history, and the
@@ -241,7 +300,7 @@ class SampleLoop {
       this.detail = what;
       return true;
     }
-    if (this.args.signal?.aborted) {
+    if (this.signal?.aborted) {
       this.termination = 'stopped';
       return true;
     }
@@ -275,9 +334,12 @@ class SampleLoop {
       this.setAnswer(this.lastSubmitted, 'last_submitted');
       return;
     }
-    if (this.termination === 'stopped') return;
+    if (this.termination === 'stopped' || this.timedOut) return;
     const messages = policy.fallbackMessages(ctx, this.turns);
-    if (messages.length) {
+    // An endpoint that just failed the main call (after its retries: timeout, connection, 429, 5xx) is not asked again.
+    if (messages.length && this.modelDown) {
+      this.error ??= 'direct-answer fallback skipped: the model endpoint did not answer the last call';
+    } else if (messages.length) {
       try {
         const r = await this.call('fallback', messages);
         this.modelEvent('fallback', r, null, null);

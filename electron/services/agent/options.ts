@@ -24,6 +24,11 @@ export interface AgentOptions {
   plan: boolean;
   /** Per-cell timeout in seconds. */
   cellTimeoutS: number;
+  /**
+   * Wall-clock budget of one sample, seconds (null: none). When it passes, the model call or cell under way is
+   * stopped and the sample ends with termination `error`, its detail saying so (no fallback call).
+   */
+  sampleTimeoutS: number | null;
   /** Long edge of key frames sent to the model (model config images.max_long_edge). */
   maxLongEdge: number;
 }
@@ -35,6 +40,7 @@ export const DEFAULT_AGENT_OPTIONS: AgentOptions = {
   maxSteps: DEFAULTS.maxSteps,
   plan: DEFAULTS.plan,
   cellTimeoutS: DEFAULTS.cellTimeoutS,
+  sampleTimeoutS: null,
   maxLongEdge: DEFAULTS.maxLongEdge,
 };
 
@@ -45,6 +51,8 @@ export interface AgentChoices {
   maxSteps: number;
   plan: boolean;
   cellTimeoutS: number;
+  /** Wall-clock budget per sample, seconds (null or absent: none). */
+  sampleTimeoutS?: number | null;
   /** The model config (its image limits), or null for a scripted model (the profile's values). */
   model: ModelConfig | null;
 }
@@ -59,6 +67,7 @@ export function agentOptions(c: AgentChoices): AgentOptions {
     maxSteps: c.executor === 'single_pass' ? 1 : c.maxSteps,
     plan: c.plan,
     cellTimeoutS: c.cellTimeoutS,
+    sampleTimeoutS: c.sampleTimeoutS ?? null,
     maxLongEdge: c.model?.images.max_long_edge ?? DEFAULTS.maxLongEdge,
   };
 }
@@ -71,6 +80,7 @@ export function agentRecord(o: AgentOptions): AgentRunConfig {
     max_steps: o.executor === 'single_pass' ? 1 : o.maxSteps,
     plan: o.plan,
     cell_timeout_s: o.cellTimeoutS,
+    ...(o.sampleTimeoutS ? { sample_timeout_s: o.sampleTimeoutS } : {}),
     max_long_edge: o.maxLongEdge,
   });
 }

@@ -59,16 +59,32 @@ export function parseStep(text: string): ParsedStep {
   };
 }
 
+/** A line that is only a code-fence marker: three or more backticks or tildes, with an optional info string (```python). */
+const FENCE_LINE = /^[ \t]*(?:`{3,}|~{3,})[\w.+-]*[ \t]*$/;
+
+/**
+ * `text` without its code-fence marker lines (```, ```python, ~~~), the code between them kept: what is left
+ * of a reply that is only a code fence is empty, so it gives no answer.
+ */
+export function withoutFences(text: string): string {
+  return text.split('\n').filter((l) => !FENCE_LINE.test(l)).join('\n');
+}
+
+/** Whether an answer read from a reply says anything: not empty, and not only backticks or tildes. */
+const saysSomething = (s: string | undefined): s is string => !!s && /[^\s`~]/.test(s);
+
 /**
  * The answer of a direct-answer call: the content of the last `\boxed{...}`, else the text after a
- * final "Answer:", else the last non-empty line. Returns null for empty text.
+ * final "Answer:", else the last non-empty line, code-fence marker lines (```) left out. Returns null for
+ * empty text, and for a reply that is only code fences.
  */
-export function parseFinalAnswer(text: string): string | null {
+export function parseFinalAnswer(reply: string): string | null {
+  const text = withoutFences(reply);
   const boxed = [...text.matchAll(/\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}/g)].at(-1);
-  if (boxed?.[1]?.trim()) return boxed[1].trim();
+  if (saysSomething(boxed?.[1])) return boxed[1].trim();
   const answer = [...text.matchAll(/answer\s*(?:is)?\s*[:：]\s*(.+)$/gim)].at(-1);
-  if (answer?.[1]?.trim()) return answer[1].trim().replace(/[.。]$/, '');
-  const last = text.trim().split('\n').map((l) => l.trim()).filter(Boolean).at(-1);
+  if (saysSomething(answer?.[1])) return answer[1].trim().replace(/[.。]$/, '');
+  const last = text.trim().split('\n').map((l) => l.trim()).filter(saysSomething).at(-1);
   return last ?? null;
 }
 

@@ -14,6 +14,7 @@ import { secretFrom } from '../config/env.ts';
 import { redactConfig } from '../model/config.ts';
 import type { PerceptionServer } from '../perception/server.ts';
 import { resolvePython, runPython } from '../python.ts';
+import { appendInfraError } from '../runs/infra-errors.ts';
 import { assertNoSecrets } from '../runs/secrets.ts';
 import type { RunWriter } from '../runs/writer.ts';
 import { scoreAnswer } from '../runs/scoring.ts';
@@ -39,6 +40,22 @@ export function loadApiDoc(profile: ProfileName = 'default'): Promise<string> {
   apiDocCache.set(profile, pending);
   pending.catch(() => apiDocCache.delete(profile));
   return pending;
+}
+
+/**
+ * The notes in prepare()'s summary of the bound inputs, each as `<variable>: <note>`: the summary's lines are
+ * `Name = repr`, a multi-line repr joined with "; ", and a Metadata repr has a `note: …` line (no ";" inside)
+ * where what was bound differs from what the input spec asked for (spatial_runtime.inputs.Metadata.notes,
+ * e.g. `Metadata: asked for 10000 frames, but the video has only 200: all 200 are bound`).
+ */
+export function inputNotes(summary: string): string[] {
+  const out: string[] = [];
+  for (const line of summary.split('\n')) {
+    const m = /^(\w+) = (.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const n of m[2]!.matchAll(/(?:^|; )note: ([^;]+)/g)) out.push(`${m[1]}: ${n[1]!.trim()}`);
+  }
+  return out;
 }
 
 export interface SampleContext {
@@ -72,8 +89,31 @@ export interface SampleContext {
    * `cell` between model calls; `null` once it is recorded.
    */
   onPhase?: (sampleId: string, phase: SamplePhase | null) => void;
+  /**
+   * The notes of the kernel's input summary ({@link inputNotes}), once the inputs are bound, when there are any:
+   * where what was bound differs from what was asked (`spatialclaw ask` prints them).
+   */
+  onInputNotes?: (sampleId: string, notes: string[]) => void;
   signal?: AbortSignal;
+  /**
+   * Classify samples hurt by an infrastructure fault (`spatialclaw run`/`eval`): a sample during which the local
+   * perception server died (and was restarted) and one of whose tool calls failed for it is not recorded in
+   * samples.jsonl (so not scored; `--resume` redoes it), but listed in infra-errors.jsonl, and this hears it. Without
+   * it (one question) such a sample is recorded as it ended.
+   */
+  onInfraError?: (sampleId: string, error: string) => void;
 }
+
+/** A sample given up for an infrastructure fault (see {@link SampleContext.onInfraError}); thrown by {@link runOne}. */
+export class InfraFaultError extends Error {
+  override name = 'InfraFaultError';
+  constructor(readonly sampleId: string, message: string) {
+    super(message);
+  }
+}
+
+/** Cell errors that mean the perception server could not be reached or answered nothing usable. */
+const PERCEPTION_FAULT = /^Perception(Unavailable|Error)$/;
 
 /**
  * The model as the sample's loop calls it: when the first call that can be followed by a cell is sent (not the
@@ -199,10 +239,25 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
   };
   const copies: Promise<void>[] = [];
   const perception = ctx.perception;
+  // A local server that is being restarted is waited for; its crashes during this sample are counted.
+  if (perception && ctx.onInfraError) {
+    try {
+      await perception.ready();
+    } catch (e) {
+      sw.abort();
+      const error = `infrastructure error: ${e instanceof Error ? e.message : String(e)}`;
+      appendInfraError(ctx.writer.ownDir, { id: sample.id, t: new Date().toISOString(), error, termination: 'error' });
+      throw new InfraFaultError(sample.id, error);
+    }
+  }
+  const crashesAtStart = perception?.crashes.length ?? 0;
+  /** The first cell error of this sample that came from the perception server (set by the event sink). */
+  const fault: { text: string | null } = { text: null };
   const keep = ctx.keepArtifacts !== false && perception !== null;
   const sink = {
     recordRequest,
     event: (e: RunEvent) => {
+      if (e.type === 'cell' && e.result.error && PERCEPTION_FAULT.test(e.result.error.ename)) fault.text ??= `${e.result.error.ename}: ${e.result.error.evalue}`;
       const written = sw.event(e);
       if (keep && e.type === 'artifact' && e.url && e.url.startsWith(`${perception.url}/v1/artifacts/`)) {
         const { id, url } = e;
@@ -259,6 +314,8 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
       await sw.finish(result);
       return result;
     }
+    const notes = inputNotes(inputSummary);
+    if (notes.length) ctx.onInputNotes?.(sample.id, notes);
     ctx.onSession?.(sample.id, session);
     result = await runSample({
       sample,
@@ -282,6 +339,15 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
     });
     // The artifacts belong to the record: copy them before the sample counts as done.
     await Promise.all(copies);
+    const crashes = perception?.crashes.slice(crashesAtStart) ?? [];
+    if (ctx.onInfraError && crashes.length > 0 && fault.text !== null) {
+      // Not the model's doing: left unfinished (aborted below), listed, redone by --resume.
+      const error = `infrastructure error: the local perception server at ${perception!.url} died during this sample ` +
+        `(exited ${crashes.map((c) => c.how).join(', then ')}; restarted) and a tool call failed for it (${fault.text.slice(0, 300)}); ` +
+        'not recorded or scored: --resume redoes it';
+      appendInfraError(ctx.writer.ownDir, { id: sample.id, t: new Date().toISOString(), error, termination: result.termination });
+      throw new InfraFaultError(sample.id, error);
+    }
     result = await withBenchmarkScore(result, sample, ctx);
     await sw.finish(result);
     return result;
@@ -315,7 +381,14 @@ export async function runBatch(
   const worker = async (): Promise<void> => {
     while (next < todo.length && !ctx.signal?.aborted && !ctx.drain?.aborted) {
       const sample = todo[next++]!;
-      const r = await runOne(sample, ctx);
+      let r: SampleResult;
+      try {
+        r = await runOne(sample, ctx);
+      } catch (e) {
+        if (!(e instanceof InfraFaultError)) throw e;
+        ctx.onInfraError?.(e.sampleId, e.message);
+        continue;
+      }
       results.push(r);
       done++;
       ctx.onDone?.(r, done, samples.length);

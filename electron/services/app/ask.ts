@@ -63,6 +63,8 @@ export interface AskSpec {
   /**
    * Where the question is before its first step, in words ("starting the Jupyter server", "waiting for a kernel",
    * "preparing inputs", "waiting for the model"); also pushed as `progress` of the task `ask <run id>/<sample id>`.
+   * Also each note of the bound inputs (`input note: Metadata: asked for 10000 frames, but the video has only
+   * 200: all 200 are bound`; agent/runner.ts `inputNotes`), here only.
    */
   onPhase?: (message: string) => void;
 }
@@ -142,6 +144,7 @@ export class AskService {
       maxSteps,
       plan: spec.plan ?? config.plan,
       cellTimeoutS: config.cellTimeoutS,
+      sampleTimeoutS: config.sampleTimeoutS,
       model: 'scripted' in model ? null : model,
     });
     const dir = resolve(spec.dir ?? join(this.deps.runs.root, spec.runIdPrefix ? newRunId(spec.runIdPrefix) : newRunId()));
@@ -192,6 +195,10 @@ export class AskService {
           signal: l.abort.signal,
           options,
           onSession: (_id, s) => (l.session = s),
+          // Where the bound inputs differ from what was asked (e.g. fewer video frames than --frames).
+          onInputNotes: (_id, notes) => {
+            for (const n of notes) spec.onPhase?.(`input note: ${n}`);
+          },
           onEvent: (_id, e) => {
             if (!stepSeen && (e.type === 'model_call' || e.type === 'plan' || e.type === 'cell' || e.type === 'termination')) {
               stepSeen = true;

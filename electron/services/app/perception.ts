@@ -159,7 +159,8 @@ export class PerceptionService {
     progress(`starting a perception server (${backends.join(', ')})`);
     let server: PerceptionServer;
     try {
-      server = await PerceptionServer.startLocal({ backends });
+      // A server that dies is started again on its address and token (perception/server.ts), so a batch goes on.
+      server = await PerceptionServer.startLocal({ backends, restart: true });
     } catch (e) {
       progress(`could not start: ${errMsg(e)}`, true);
       throw e;

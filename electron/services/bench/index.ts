@@ -6,7 +6,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { type SampleSpec, SampleSpecSchema } from '../../../shared/run.ts';
-import { childEnv } from '../config/env.ts';
+import { minimalChildEnv } from '../config/env.ts';
 import { resolvePython, runPython } from '../python.ts';
 
 export type ScoringName = 'official' | 'paper';
@@ -109,7 +109,7 @@ export async function listDatasets(dataRoot?: string): Promise<{ data_root: stri
  */
 export function passThrough(args: string[]): Promise<number> {
   return new Promise((resolvePromise) => {
-    const child = spawn(resolvePython(), ['-m', 'spatial_eval', ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: childEnv() });
+    const child = spawn(resolvePython(), ['-m', 'spatial_eval', ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: minimalChildEnv() });
     child.on('error', (e) => {
       console.error(`spatialclaw: could not start Python: ${e.message}`);
       resolvePromise(1);
@@ -144,7 +144,7 @@ export class LiveScorer {
   /** Start the child and wait until it has read the benchmarks. @throws BenchError when it cannot. */
   start(): Promise<void> {
     this.ready ??= new Promise<void>((resolvePromise, reject) => {
-      const child = spawn(resolvePython(), ['-m', 'spatial_eval', 'serve-scorer', '--benchmark', this.spec, '--data-root', this.dataRoot, '--scoring', this.scoring], { env: childEnv() });
+      const child = spawn(resolvePython(), ['-m', 'spatial_eval', 'serve-scorer', '--benchmark', this.spec, '--data-root', this.dataRoot, '--scoring', this.scoring], { env: minimalChildEnv() });
       this.child = child;
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

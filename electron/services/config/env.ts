@@ -71,9 +71,50 @@ export function secretFrom(varName: string | null | undefined): string | undefin
 export const SECRET_NAME_RE = /(KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL)/i;
 
 /**
- * The environment for a child process: this process's environment without the variables that look like
- * secrets, plus `extra` (which may carry the one secret the child needs, e.g. its own server token).
- * Variables listed in `keep` pass even when their name looks secret.
+ * Variables of this process every child gets when they are set: finding programs, libraries and the user's
+ * folders, the locale (`LC_*` too), the temporary folder, the Python interpreter's own settings (`PYTHON*`)
+ * and the thread counts of the numeric libraries. Nothing here holds a secret; anything else a child needs is
+ * named by its caller ({@link minimalChildEnv}'s `pass`), or given as a value (`extra`).
+ */
+export const BASE_CHILD_ENV: readonly string[] = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TMPDIR', 'TMP', 'TEMP',
+  'LD_LIBRARY_PATH', 'NO_PROXY', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+  'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'XDG_RUNTIME_DIR',
+  // Windows: the folders and shell every program expects.
+  'SYSTEMROOT', 'SystemRoot', 'WINDIR', 'COMSPEC', 'PATHEXT', 'USERPROFILE', 'APPDATA', 'LOCALAPPDATA',
+  'PYTHON*', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS', 'NUMEXPR_NUM_THREADS', 'MPLCONFIGDIR', 'MPLBACKEND',
+];
+
+/** Whether `name` matches one of `patterns` (exact names, or prefixes written `PREFIX*`). */
+function matches(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+/**
+ * The environment for a child process, as an allow-list: the variables of this process named by
+ * {@link BASE_CHILD_ENV} and by `pass` (exact names, or prefixes written `PREFIX*`), plus `extra`, which carries
+ * the one secret the child needs (its own server token) and the settings its caller computed. Undefined values
+ * of `extra` are left out. A variable whose name looks secret ({@link SECRET_NAME_RE}: `OPENAI_API_KEY`,
+ * `JUPYTER_TOKEN`, `HF_TOKEN`, ...) passes only when `pass` names it exactly: a prefix never lets one through.
+ * Everything else of this process, the model API keys first, stays out. Every child the host starts gets this
+ * (docs/security.md, "Secrets"), except the SLURM submissions ({@link childEnv}).
+ */
+export function minimalChildEnv(extra: Record<string, string | undefined> = {}, pass: readonly string[] = []): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (SECRET_NAME_RE.test(k) ? !pass.includes(k) : !matches(k, BASE_CHILD_ENV) && !matches(k, pass)) continue;
+    out[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/**
+ * This process's environment without the variables whose names look secret ({@link SECRET_NAME_RE}), plus `extra`;
+ * variables listed in `keep` pass even when their name looks secret. A deny-list, kept for the cluster code only
+ * (../cluster/servers.ts: sbatch, and the vLLM of `model serve`): a batch job deliberately runs in the submitter's
+ * environment (docs/cluster.md). Every other child gets {@link minimalChildEnv}.
  */
 export function childEnv(extra: Record<string, string | undefined> = {}, keep: string[] = []): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};

@@ -11,8 +11,9 @@
  * `ResolvedConfig.sources` records where each value came from. {@link resolveConfig} is pure (the
  * layers are passed in); `SettingsService` (./settings.ts) reads the real ones.
  */
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULTS } from '../../../shared/defaults.ts';
+import { DEFAULTS, defaultMemoryGib } from '../../../shared/defaults.ts';
 import { PROFILE_NAMES, type ProfileName } from '../../../shared/profiles.ts';
 import { ENV, type EnvName } from './env.ts';
 import type { SettingsFile } from './settings.ts';
@@ -49,6 +50,8 @@ export interface ConfigFlags {
   kernelIdleMaxMb?: number | undefined;
   /** Per-cell timeout, seconds. */
   cellTimeoutS?: number | undefined;
+  /** Wall-clock budget per sample, seconds (`--sample-timeout`; settings.json `sample_timeout_s`; default none). */
+  sampleTimeoutS?: number | undefined;
   /** Backends of a perception server started on this host. */
   localPerceptionBackends?: string[] | undefined;
   /** Close an idle console replay kernel after this long, milliseconds. */
@@ -82,6 +85,8 @@ export interface ResolvedConfig {
   memoryGib: number;
   kernelIdleMaxMb: number;
   cellTimeoutS: number;
+  /** Wall-clock budget per sample, seconds, or null for none. */
+  sampleTimeoutS: number | null;
   localPerceptionBackends: string[];
   replayIdleMs: number;
   /** The layer each field's value came from. */
@@ -115,6 +120,7 @@ export const CONFIG_FIELDS: Record<ConfigField, FieldSpec> = {
   memoryGib: { settings: 'memory_gib', default: DEFAULTS.memoryGib },
   kernelIdleMaxMb: { settings: 'kernel_idle_max_mb', default: DEFAULTS.kernelIdleMaxMb },
   cellTimeoutS: { settings: 'cell_timeout_s', default: DEFAULTS.cellTimeoutS },
+  sampleTimeoutS: { settings: 'sample_timeout_s', default: null },
   localPerceptionBackends: { default: DEFAULTS.localPerceptionBackends },
   replayIdleMs: { default: DEFAULTS.replayIdleMs },
 };
@@ -127,11 +133,15 @@ export interface ConfigLayers {
   settings: Partial<SettingsFile>;
   dataDir: string;
   settingsFile: string;
+  /** The machine's memory, bytes, for the default kernel memory limit (default `os.totalmem()`). */
+  totalMemoryBytes?: number;
 }
 
 /**
  * Resolve every field: the flag, else the environment variable, else the settings.json value, else the
- * default (shared/defaults.ts). Undefined flags fall through; no field is read twice.
+ * default (shared/defaults.ts). Undefined flags fall through; no field is read twice. The default of
+ * `memoryGib` is derived from the machine's memory and the resolved pool size (shared/defaults.ts
+ * `defaultMemoryGib`).
  */
 export function resolveConfig(flags: ConfigFlags, layers: ConfigLayers): ResolvedConfig {
   const values: Record<string, unknown> = {};
@@ -147,6 +157,7 @@ export function resolveConfig(flags: ConfigFlags, layers: ConfigLayers): Resolve
     values[field] = Array.isArray(value) ? [...(value as unknown[])] : value;
     sources[field] = source;
   }
+  if (sources.memoryGib === 'default') values['memoryGib'] = defaultMemoryGib(layers.totalMemoryBytes ?? totalmem(), values['poolSize'] as number);
   // The one string field with a closed set of values from the environment (flags and settings.json are checked where they are read).
   if (!(PROFILE_NAMES as readonly unknown[]).includes(values['profile'])) {
     throw new Error(`unknown agent profile ${JSON.stringify(values['profile'])} (from ${sources.profile === 'env' ? `$${ENV.profile}` : `the ${sources.profile}`}): use ${PROFILE_NAMES.join(' or ')}`);

@@ -8,8 +8,10 @@
  * silently (saving replaces it only when the user saves new settings).
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { defaultMemoryGib } from '../../../shared/defaults.ts';
 import { ProfileNameSchema } from '../../../shared/profiles.ts';
 import { type Settings, SettingsSchema } from '../../../shared/workbench.ts';
 import { writeJsonAtomic } from '../fs/atomic.ts';
@@ -46,7 +48,11 @@ function parseJson(text: string, file: string): unknown {
  * settings.json as the resolved config reads it: the Settings view's fields and `profile`, the default agent
  * profile (`default` or `paper`; set by hand, kept when the Settings view saves).
  */
-export const SettingsFileSchema = SettingsSchema.extend({ profile: ProfileNameSchema.optional() });
+export const SettingsFileSchema = SettingsSchema.extend({
+  profile: ProfileNameSchema.optional(),
+  /** Wall-clock budget per sample of `ask`/`run`/`eval`, seconds (`--sample-timeout` overrides it); absent: none. */
+  sample_timeout_s: z.number().positive().optional(),
+});
 export type SettingsFile = z.infer<typeof SettingsFileSchema>;
 
 /** Validate a parsed settings object. @throws SettingsError naming `file` and every bad field. */
@@ -145,9 +151,14 @@ export class SettingsService {
     return configFolders(this.flags, { dataDir: this.dir, settingsFile: this.file });
   }
 
-  /** settings.json as the Settings view shows it (every field; defaults for those it leaves out). @throws SettingsError */
+  /**
+   * settings.json as the Settings view shows it (every field; defaults for those it leaves out: for `memory_gib`
+   * the machine-derived default the kernels get, shared/defaults.ts `defaultMemoryGib`). @throws SettingsError
+   */
   get(): Settings {
-    return loadSettings(this.file);
+    const s = loadSettings(this.file);
+    if (readSettingsLayer(this.file).memory_gib !== undefined) return s;
+    return { ...s, memory_gib: defaultMemoryGib(totalmem(), this.config().poolSize) };
   }
 
   /** Validate and save settings.json; the next {@link config} reads it. @returns what was saved. */

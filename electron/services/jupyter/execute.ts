@@ -43,7 +43,7 @@ export async function executeCell(
 ): Promise<CellOutput> {
   const out: CellOutput = { status: 'ok', stdout: '', stderr: '', displays: [], durationMs: 0 };
   const t0 = performance.now();
-  const future = kernel.requestExecute({ code, store_history: true, stop_on_error: true });
+  const future = kernel.requestExecute({ code, store_history: true, stop_on_error: true, allow_stdin: false });
   future.onIOPub = (msg: KernelMessage.IIOPubMessage): void => {
     const type = msg.header.msg_type;
     if (type === 'stream') {

@@ -5,7 +5,9 @@
  *
  * Local servers bind 127.0.0.1 on a free port with a random token, use a root dir inside the app's
  * data dir, run in their own process group (../child.ts), and are killed (group-wide) on `stop()` or
- * process exit. The server gets this process's environment without secrets, plus its own token.
+ * process exit. The server gets an allow-listed environment ({@link JUPYTER_SERVER_ENV}) plus its own token,
+ * and its kernels get that environment without the token ({@link kernelEnvNames}): a cell cannot read the
+ * server's token or any API key from `os.environ` (docs/security.md, "Secrets").
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -14,10 +16,11 @@ import { delimiter, join, resolve } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { ManagedChild, waitHealthy } from '../child.ts';
-import { env, platformEnv } from '../config/env.ts';
+import { env, ENV, minimalChildEnv, platformEnv } from '../config/env.ts';
 import { DEFAULT_KERNEL_LIMITS, KERNEL_NAME, type KernelLimits, writeKernelSpec } from '../kernel/kernelspec.ts';
 import { dataDir } from '../paths.ts';
 import { resolvePython } from '../python.ts';
+import { registerSecret } from '../runs/secrets.ts';
 
 export interface LocalServerOptions {
   /** Python executable with jupyter_server and ipykernel; default {@link resolvePython}. */
@@ -27,8 +30,8 @@ export interface LocalServerOptions {
   /** Milliseconds to wait for `/api` to answer; default 60 000. */
   startTimeoutMs?: number;
   /**
-   * Extra environment for the server and its kernels, added to this process's environment without the
-   * variables that look secret (config/env.ts `childEnv`); a secret the kernels need must be given here.
+   * Extra environment for the server and its kernels, added to the allow-listed variables of this process
+   * (config/env.ts `minimalChildEnv`, {@link JUPYTER_SERVER_ENV}). Every variable given here reaches the kernels too.
    */
   env?: NodeJS.ProcessEnv;
   /** OS limits for kernels started with the `spatialclaw` kernelspec; default 16 GiB, no CPU cap. */
@@ -38,6 +41,38 @@ export interface LocalServerOptions {
    * ACK make a small round trip take ~44 ms instead of ~4 ms. `false` exists for benchmarking.
    */
   nodelay?: boolean;
+  /** Where each start attempt's port comes from (tests); default {@link freePort}. */
+  port?: () => Promise<number>;
+  /** Start attempts when the chosen port is taken before the server binds it; default {@link PORT_TRIES}. */
+  portTries?: number;
+}
+
+/** How many ports `startLocal` tries when the one it chose was taken by another process before the server bound it. */
+export const PORT_TRIES = 5;
+
+/** What jupyter_server prints when it cannot bind its port (with `port_retries=0`). */
+const PORT_TAKEN = /port \d+ is not available|port \d+ is already in use|EADDRINUSE|address already in use/i;
+
+/**
+ * Variables of this process the local Jupyter server gets besides config/env.ts `BASE_CHILD_ENV`: Jupyter's own
+ * folders (`JUPYTER_CONFIG_DIR`, `JUPYTER_DATA_DIR`, ...; never `JUPYTER_TOKEN`, whose name looks secret), the
+ * kernels' frame cache bound and the server's start-up switch (`SPATIALCLAW_FAST_SERVER_START`, server only).
+ */
+export const JUPYTER_SERVER_ENV: readonly string[] = ['JUPYTER_*', 'SPATIALCLAW_FRAME_CACHE_MAX_MB', 'SPATIALCLAW_FAST_SERVER_START'];
+
+/** The variable telling `spatial_runtime.server_launch` which variables its kernels get (comma-separated names). */
+export const KERNEL_ENV_VAR = 'SPATIALCLAW_KERNEL_ENV';
+
+/** Variables of the server's environment that only the server uses: its kernels never get them. */
+const SERVER_ONLY_ENV = new Set(['JUPYTER_TOKEN', 'SPATIALCLAW_NODELAY', 'SPATIALCLAW_FAST_SERVER_START', 'SPATIALCLAW_PARENT_PID', KERNEL_ENV_VAR]);
+
+/**
+ * The names of the variables a kernel of a server started with `serverEnv` gets: all of the server's but its token
+ * and its own settings. `spatial_runtime.server_launch` keeps only these (and jupyter_client's `JPY_*`) in each
+ * kernel's environment.
+ */
+export function kernelEnvNames(serverEnv: NodeJS.ProcessEnv): string[] {
+  return Object.keys(serverEnv).filter((k) => serverEnv[k] !== undefined && !SERVER_ONLY_ENV.has(k)).sort();
 }
 
 export class JupyterServerError extends Error {
@@ -86,6 +121,8 @@ export class JupyterServer {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = token;
     this.child = child;
+    // Run writers of this process redact the token wherever it would be written (../runs/secrets.ts).
+    registerSecret(child ? 'JUPYTER_TOKEN' : ENV.jupyterToken, token);
     this.settings = ServerConnection.makeSettings({
       baseUrl: this.baseUrl + '/',
       wsUrl: this.baseUrl.replace(/^http/, 'ws') + '/',
@@ -121,7 +158,29 @@ export class JupyterServer {
     const python = opts.python ?? resolvePython();
     const rootDir = opts.rootDir ?? join(dataDir(), 'jupyter-root');
     mkdirSync(rootDir, { recursive: true });
-    const port = await freePort();
+    // A free port is chosen here and bound by the server a moment later: under load another process can take it in
+    // between. Then the server exits at once saying so, and a fresh port is tried.
+    const tries = Math.max(1, opts.portTries ?? PORT_TRIES);
+    const taken: number[] = [];
+    for (;;) {
+      const port = await (opts.port ?? freePort)();
+      try {
+        return await JupyterServer.startOn(port, python, rootDir, opts);
+      } catch (e) {
+        if (!(e instanceof JupyterServerError) || !PORT_TAKEN.test(e.message)) throw e;
+        taken.push(port);
+        if (taken.length >= tries) {
+          throw new JupyterServerError(
+            `could not start the local Jupyter server: each port chosen for it (${taken.join(', ')} on 127.0.0.1) was taken by ` +
+            `another process before the server could bind it, ${tries} times in a row. Nothing is missing from the install; ` +
+            'this happens when other programs open many ports at once: run the command again.');
+        }
+      }
+    }
+  }
+
+  /** One start attempt of {@link startLocal} on `port`. */
+  private static async startOn(port: number, python: string, rootDir: string, opts: LocalServerOptions): Promise<JupyterServer> {
     const token = randomBytes(24).toString('hex');
     const limits = { ...DEFAULT_KERNEL_LIMITS, ...opts.kernelLimits };
     const jupyterPath = writeKernelSpec(dataDir(), python, limits);
@@ -138,8 +197,22 @@ export class JupyterServer {
       // 2.5 + 2.5 s). Ours exit at once (kernel_launch.exit_now); a few of 8 shut down together sometimes miss the
       // request and held a batch's end for 2.5 s. Everything a run needs is recorded before kernels are shut down.
       '--KernelManager.shutdown_wait_time=1.0',
+      // No IOPub data-rate limit: over it the server silently dropped a cell's output ("IOPub data rate exceeded")
+      // and show() images. The kernels cap each cell's text themselves (spatial_runtime.kernel_io: head and tail
+      // kept, a marker says how much was dropped) before it leaves the kernel. The message-rate limit stays.
+      '--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0',
     ];
     if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('--allow-root');
+    const settings: NodeJS.ProcessEnv = {
+      ...opts.env,
+      PYTHONUNBUFFERED: '1',
+      JUPYTER_PATH: [jupyterPath, platformEnv('JUPYTER_PATH')].filter(Boolean).join(delimiter),
+      SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
+      // Kernels decode each video once per selection and size, then read the frames back from this cache.
+      SPATIALCLAW_FRAME_CACHE: frameCacheDir(),
+    };
+    // The server's environment without its token: what the kernels get, by name.
+    const serverEnv = minimalChildEnv(settings, JUPYTER_SERVER_ENV);
     const child = ManagedChild.start({
       name: 'jupyter server',
       command: python,
@@ -153,15 +226,8 @@ export class JupyterServer {
       fix: 'run `spatialclaw doctor`; if jupyter_server is missing, run `npm run setup`',
       error: (message) => new JupyterServerError(message),
       // The token travels in the environment (JUPYTER_TOKEN), not argv, so `ps` does not show it.
-      env: {
-        ...opts.env,
-        JUPYTER_TOKEN: token,
-        PYTHONUNBUFFERED: '1',
-        JUPYTER_PATH: [jupyterPath, platformEnv('JUPYTER_PATH')].filter(Boolean).join(delimiter),
-        SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
-        // Kernels decode each video once per selection and size, then read the frames back from this cache.
-        SPATIALCLAW_FRAME_CACHE: frameCacheDir(),
-      },
+      env: { ...serverEnv, JUPYTER_TOKEN: token, [KERNEL_ENV_VAR]: kernelEnvNames(serverEnv).join(',') },
+      keepEnv: [...JUPYTER_SERVER_ENV],
     });
     const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);
     server.kernelName = KERNEL_NAME;

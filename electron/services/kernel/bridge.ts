@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { ModelRequest } from '../../../shared/run.ts';
 import { secretFrom } from '../config/env.ts';
 import { stripThink } from '../model/client.ts';
+import { registerSecret } from '../runs/secrets.ts';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -96,6 +97,7 @@ export class VlmBridge {
   readonly calls: BridgeCall[] = [];
   private server: Server | null = null;
   private port = 0;
+  private forgetToken: () => void = () => undefined;
 
   constructor(private readonly handler: VlmHandler) {}
 
@@ -112,11 +114,14 @@ export class VlmBridge {
     });
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
+    // While the bridge serves, run writers of this process redact its token (../runs/secrets.ts).
+    this.forgetToken = registerSecret('MODEL_BRIDGE_TOKEN', this.token);
   }
 
   async stop(): Promise<void> {
     const s = this.server;
     this.server = null;
+    this.forgetToken();
     if (s) await new Promise<void>((r) => s.close(() => r()));
   }
 

@@ -239,7 +239,7 @@ export async function residentMib(kernel: Kernel.IKernelConnection, timeoutMs: n
 
 /** {@link runQuiet}, also returning what the code printed to stdout. */
 async function runQuietOutput(kernel: Kernel.IKernelConnection, code: string, timeoutMs: number): Promise<{ error: string | null; stdout: string }> {
-  const future = kernel.requestExecute({ code, silent: false, store_history: false, stop_on_error: true });
+  const future = kernel.requestExecute({ code, silent: false, store_history: false, stop_on_error: true, allow_stdin: false });
   let err: string | null = null;
   let stdout = '';
   future.onIOPub = (msg) => {
@@ -325,6 +325,7 @@ export class KernelSession {
       code: `print(${RUNTIME}.prepare(${JSON.stringify(payload)}))`,
       store_history: false,
       stop_on_error: true,
+      allow_stdin: false,
     });
     let summary = '';
     let error: string | null = null;
@@ -350,7 +351,7 @@ export class KernelSession {
    */
   async hostCall(code: string, timeoutMs = 120_000): Promise<{ stdout: string; images: CellImage[] }> {
     const c: Collected = { stdout: '', stderr: '', result: null, error: null, images: [], answer: null, artifacts: [] };
-    const future = this.kernel.requestExecute({ code, store_history: false, stop_on_error: true });
+    const future = this.kernel.requestExecute({ code, store_history: false, stop_on_error: true, allow_stdin: false });
     future.onIOPub = (msg) => this.collect(msg, c);
     const outcome = await this.waitFor(future, timeoutMs, () => null);
     if (outcome.kind !== 'done') {
@@ -464,6 +465,8 @@ export class KernelSession {
       code,
       store_history: true,
       stop_on_error: true,
+      // Nothing here answers input requests: input() fails at once instead of waiting for the timeout.
+      allow_stdin: false,
       user_expressions: { spatialclaw: AFTER_CELL },
     });
     future.onIOPub = (msg) => this.collect(msg, c);

@@ -12,6 +12,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { DEFAULT_MAX_IN_FLIGHT, type ChatResult, type ModelConfig, type Role, type Sampling, type Usage } from '../../../shared/model.ts';
 import { secretFrom } from '../config/env.ts';
+import { registerSecret } from '../runs/secrets.ts';
 import { redactFor } from './config.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -100,6 +101,27 @@ export interface ChatRequest {
   signal?: AbortSignal;
   /** Overrides the role's / config's max_tokens for this call. */
   maxTokens?: number;
+  /**
+   * Hears every request of this call as soon as it ends, the failed ones and the last (retries included): the run
+   * record's `model_attempt` events (shared/run.ts). Called synchronously; it must not throw.
+   */
+  onAttempt?: (a: ModelAttempt) => void;
+}
+
+/** One request of a chat() call, as {@link ChatRequest.onAttempt} hears it. */
+export interface ModelAttempt {
+  /** 1 for the first request of the call, 2 for its first retry, ... */
+  attempt: number;
+  endpoint: string;
+  /** From sending the request to its end (answer read, error, deadline), ms. */
+  durationMs: number;
+  /** null for a request that answered; else why it failed. */
+  error: string | null;
+  kind: ModelErrorKind | null;
+  /** HTTP status of a failed request, when it got one. */
+  status: number | null;
+  /** Whether chat() sends another request after this one. */
+  willRetry: boolean;
 }
 
 export interface ModelClientOptions {
@@ -259,6 +281,8 @@ function readKeyFile(file: string, model: string, baseUrl: string): string {
   }
   const k = text.split('\n')[0]!.trim();
   if (!k) throw new ModelError(`model "${model}": the key file ${file} (api_key_file for ${baseUrl}) is empty`, { kind: 'config', endpoint: baseUrl });
+  // Run writers of this process redact the key wherever it would be written (../runs/secrets.ts).
+  registerSecret('api_key_file', k);
   return k;
 }
 
@@ -387,6 +411,7 @@ export class ModelClient {
             { kind: 'config', endpoint: e.base_url });
         }
         key = v;
+        registerSecret(keyEnv, v);
       }
       const url = e.base_url.replace(/\/+$/, '');
       // A key file is read at each call; when it has gone (its server deregistered) the last key is sent and the
@@ -446,10 +471,12 @@ export class ModelClient {
       if (attempts > 1) this.counters.retries++;
       let failure: Failure;
       let outcome: Outcome = 'other';
+      const ta = performance.now();
       try {
         const msg = await this.attempt(ep, body, headers, req.signal);
         const result = { ...this.result(msg, ep, attempts, t0), sent };
         outcome = 'ok';
+        req.onAttempt?.({ attempt: attempts, endpoint: ep.base_url, durationMs: performance.now() - ta, error: null, kind: null, status: null, willRetry: false });
         return result;
       } catch (e) {
         failure = this.classify(e, ep);
@@ -463,6 +490,11 @@ export class ModelClient {
       } finally {
         this.release(slot, outcome);
       }
+      // max_retries counts retries: a call sends at most 1 + max_retries requests.
+      const willRetry = failure.kind !== 'aborted' && failure.retryable && attempts <= this.config.max_retries;
+      req.onAttempt?.({
+        attempt: attempts, endpoint: ep.base_url, durationMs: performance.now() - ta, error: failure.message, kind: failure.kind, status: failure.status, willRetry,
+      });
       if (failure.kind === 'aborted') {
         this.counters.failures++;
         throw this.toError(failure, ep, attempts);

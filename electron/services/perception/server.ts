@@ -9,6 +9,7 @@ import { DEFAULTS } from '../../../shared/defaults.ts';
 import { type ChildExit, ManagedChild } from '../child.ts';
 import { ENV } from '../config/env.ts';
 import { resolvePython } from '../python.ts';
+import { registerSecret } from '../runs/secrets.ts';
 
 // `/health` is a contract shared with the server (shared/contracts/perception-api.ts).
 import { type Health, HealthSchema } from '../../../shared/contracts/perception-api.ts';
@@ -32,8 +33,8 @@ export interface LocalPerceptionOptions {
   /** Extra CLI flags for `python -m spatial_perception` (e.g. --oracle-root DIR). */
   extraArgs?: string[];
   /**
-   * Extra environment, added to this process's environment without the variables that look secret
-   * (config/env.ts `childEnv`); the server's own token is passed by this class.
+   * Extra environment, added to the allow-listed variables of this process (config/env.ts `minimalChildEnv`,
+   * {@link PERCEPTION_SERVER_ENV}); the server's own token is passed by this class.
    */
   env?: NodeJS.ProcessEnv;
   /** A token to use (default: random). */
@@ -42,18 +43,129 @@ export interface LocalPerceptionOptions {
   startTimeoutMs?: number;
   /** Start in its own session and keep running after this process exits (`perception start --detach`). */
   detached?: boolean;
+  /**
+   * Start the server again when it dies (not when {@link PerceptionServer.stop} ends it), on the same address, port
+   * and token, so kernels prepared with its URL keep working: `true` for the default backoff, or the delays before
+   * each try of a streak, ms. A streak is the restarts that follow one another within {@link RESTART_STREAK_MS}; after
+   * {@link MAX_RESTARTS} in a streak the server stays down. Default false (not for `detached` servers).
+   */
+  restart?: boolean | { delaysMs: number[] };
 }
 
+/** Delays before each restart of a streak, ms (the last repeats): 0.5 s, 1 s, 2 s, 5 s, 10 s, then 30 s. */
+export const RESTART_DELAYS_MS: readonly number[] = [500, 1000, 2000, 5000, 10_000, 30_000];
+/** A crash within this long of the last (re)start continues the streak (longer backoff); a later one starts anew. */
+export const RESTART_STREAK_MS = 60_000;
+/** Restarts in one streak before giving up. */
+export const MAX_RESTARTS = 8;
+
+/** A local server's unexpected exit, as {@link PerceptionServer.crashes} lists it. */
+export interface PerceptionCrash {
+  /** ISO time of the exit. */
+  at: string;
+  /** How it ended, e.g. `on signal SIGKILL`, `with code 1`. */
+  how: string;
+}
+
+/**
+ * Variables of this process a local perception server gets besides config/env.ts `BASE_CHILD_ENV`: its own settings
+ * (`SPATIAL_PERCEPTION_*`: checkpoints, the oracle root, extra backends; never a token of this process, whose name
+ * looks secret) and those of the model libraries and the GPU (`HF_*`, `TRANSFORMERS_*`, `TORCH_*`, `PYTORCH_*`,
+ * `CUDA_*`; `HF_TOKEN` stays out). Its own token is set by {@link PerceptionServer.startLocal}.
+ */
+export const PERCEPTION_SERVER_ENV: readonly string[] = ['SPATIAL_PERCEPTION_*', 'HF_*', 'TRANSFORMERS_*', 'TORCH_*', 'PYTORCH_*', 'CUDA_*', 'NVIDIA_*'];
+
 export class PerceptionServer {
+  /** Unexpected exits of a local server started with `restart`, oldest first. */
+  readonly crashes: PerceptionCrash[] = [];
+  /** Restarts that got the server back. */
+  restarts = 0;
+  /** Why a restarting server stays down (restarts given up), or null. */
+  down: string | null = null;
+  private stopping = false;
+  /** The restart under way, or null. */
+  private restarting: Promise<void> | null = null;
+  /** Restarts so far in the current streak, -1 before the first crash of one. */
+  private streak = -1;
+  private startedAt = Date.now();
+  /** Ends the wait before a restart at once (stop()). */
+  private cancelWait: (() => void) | null = null;
+
   private constructor(
     /** Base URL without trailing slash. */
     readonly url: string,
     /** Bearer token (kept in memory; never written to disk by this class). */
     readonly token: string,
-    private readonly child: ManagedChild | null,
+    private child: ManagedChild | null,
     /** A name for status output and routing (`local`, or a registered name). */
     readonly name: string,
-  ) {}
+    /** How to start the process again (a local server started with `restart`), or null. */
+    private readonly respawn: { start: () => Promise<ManagedChild>; delaysMs: readonly number[] } | null = null,
+  ) {
+    // Run writers of this process redact the token wherever it would be written (../runs/secrets.ts).
+    registerSecret(ENV.perceptionToken, token);
+    if (child && respawn) this.supervise(child);
+  }
+
+  /** Restart the process when it dies unexpectedly, with backoff (see {@link LocalPerceptionOptions.restart}). */
+  private supervise(child: ManagedChild): void {
+    void child.exited.then((exit) => {
+      if (this.stopping || child !== this.child) return;
+      const how = exit.signal ? `on signal ${exit.signal}` : `with code ${exit.code}`;
+      this.crashes.push({ at: new Date().toISOString(), how });
+      this.streak = Date.now() - this.startedAt < RESTART_STREAK_MS ? this.streak + 1 : 0;
+      console.error(`[perception ${this.name}] the server at ${this.url} exited ${how}; restarting it`);
+      this.restarting = this.restartLoop().finally(() => {
+        this.restarting = null;
+      });
+    });
+  }
+
+  private async restartLoop(): Promise<void> {
+    const r = this.respawn!;
+    for (;;) {
+      if (this.streak >= MAX_RESTARTS) {
+        this.down = `the perception server at ${this.url} died ${this.crashes.length} times and was restarted ${this.restarts} times; ` +
+          `it stays down after ${MAX_RESTARTS} restarts in a row: check its log, then start the run again`;
+        console.error(`[perception ${this.name}] ${this.down}`);
+        return;
+      }
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, r.delaysMs[Math.min(this.streak, r.delaysMs.length - 1)]);
+        this.cancelWait = () => {
+          clearTimeout(t);
+          res();
+        };
+      });
+      this.cancelWait = null;
+      if (this.stopping) return;
+      try {
+        const child = await r.start();
+        if (this.stopping) {
+          await child.stop({ graceMs: 0 });
+          return;
+        }
+        this.child = child;
+        this.startedAt = Date.now();
+        this.restarts++;
+        console.error(`[perception ${this.name}] restarted at ${this.url}`);
+        this.supervise(child);
+        return;
+      } catch (e) {
+        this.streak++;
+        console.error(`[perception ${this.name}] restart failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      }
+    }
+  }
+
+  /**
+   * Resolves when a local server that is restarting is back (at once otherwise).
+   * @throws PerceptionServerError when its restarts were given up.
+   */
+  async ready(): Promise<void> {
+    while (this.restarting) await this.restarting;
+    if (this.down) throw new PerceptionServerError(this.down);
+  }
 
   get isLocal(): boolean {
     return this.child !== null;
@@ -79,8 +191,23 @@ export class PerceptionServer {
   static async startLocal(opts: LocalPerceptionOptions = {}): Promise<PerceptionServer> {
     const python = opts.python ?? resolvePython();
     const token = opts.token ?? randomBytes(24).toString('hex');
+    const { child, url } = await PerceptionServer.spawn(opts, python, token, opts.port ?? 0);
+    // Detached servers leave the exit hook and this process's event loop.
+    if (opts.detached) child.detach();
+    const restart = opts.restart && !opts.detached ? opts.restart : null;
+    const base = url.replace(/\/+$/, '');
+    // A restart binds the same address and port, and keeps the token: kernels prepared with the URL keep working.
+    const port = Number(new URL(base).port);
+    const respawn = restart
+      ? { start: async () => (await PerceptionServer.spawn(opts, python, token, port)).child, delaysMs: restart === true ? RESTART_DELAYS_MS : restart.delaysMs }
+      : null;
+    return new PerceptionServer(base, token, child, 'local', respawn);
+  }
+
+  /** Start the process and wait for its READY line (killed when it does not come). */
+  private static async spawn(opts: LocalPerceptionOptions, python: string, token: string, port: number): Promise<{ child: ManagedChild; url: string }> {
     const backends = opts.backends ?? [...DEFAULTS.localPerceptionBackends];
-    const args = ['-m', 'spatial_perception', '--host', opts.host ?? '127.0.0.1', '--port', String(opts.port ?? 0),
+    const args = ['-m', 'spatial_perception', '--host', opts.host ?? '127.0.0.1', '--port', String(port),
       '--backends', backends.join(','), ...(opts.extraArgs ?? [])];
     const child = ManagedChild.start({
       name: 'the perception server',
@@ -94,6 +221,7 @@ export class PerceptionServer {
       fix: 'run `spatialclaw doctor`; check the --backends names and their options',
       error: (message) => new PerceptionServerError(message),
       env: { ...opts.env, [ENV.perceptionToken]: token, PYTHONUNBUFFERED: '1' },
+      keepEnv: [...PERCEPTION_SERVER_ENV],
     });
     let url: string;
     try {
@@ -102,9 +230,7 @@ export class PerceptionServer {
       await child.stop({ graceMs: 0 });
       throw e;
     }
-    // Detached servers leave the exit hook and this process's event loop.
-    if (opts.detached) child.detach();
-    return new PerceptionServer(url.replace(/\/+$/, ''), token, child, 'local');
+    return { child, url };
   }
 
   /**
@@ -154,6 +280,8 @@ export class PerceptionServer {
 
   /** Kill a local server's whole process group at once (SIGKILL). Safe in an exit handler. No-op for remote servers. */
   killNow(): void {
+    this.stopping = true;
+    this.cancelWait?.();
     this.child?.killNow();
   }
 
@@ -162,6 +290,8 @@ export class PerceptionServer {
    * group). No-op for remote servers.
    */
   async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    this.cancelWait?.();
     await this.child?.stop({ graceMs });
   }
 }

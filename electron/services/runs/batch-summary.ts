@@ -11,6 +11,7 @@
  * the model's code failing, which the agent sees and may recover from, not host errors.
  */
 import type { SampleResult, Termination } from '../../../shared/run.ts';
+import { readInfraErrors } from './infra-errors.ts';
 import { readRun } from './reader.ts';
 import { type EventFacts, readEventFacts } from './sample-index.ts';
 import { summarize } from './scoring.ts';
@@ -37,6 +38,11 @@ export interface BatchSummary {
   /** Samples with a host error, and the first few of them. */
   host_errors: number;
   host_error_examples: { id: string; error: string }[];
+  /**
+   * Samples an infrastructure fault hurt (a perception server crash) that are still not done: listed in
+   * infra-errors.jsonl, not in samples.jsonl, so not scored; `--resume` redoes them. Every one of them.
+   */
+  infra_errors: { id: string; error: string }[];
   /** Replies that could not be parsed, over all samples, and the samples that had any. */
   parse_failures: number;
   parse_failure_samples: number;
@@ -112,6 +118,8 @@ export function batchSummary(dir: string, opts: { wallS?: number } = {}): BatchS
     by_error_class: Object.fromEntries([...byClass].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     host_errors: hostErrors.length,
     host_error_examples: hostErrors.slice(0, HOST_ERRORS_SHOWN),
+    // Those since redone (by --resume) are done and no longer listed.
+    infra_errors: readInfraErrors(dir).filter((e) => !results.some((r) => r.id === e.id)).map((e) => ({ id: e.id, error: e.error })),
     parse_failures: base.parse_failures,
     parse_failure_samples: parseSamples,
     fallback_samples: fallbacks,
@@ -159,6 +167,10 @@ export function formatBatchSummary(s: BatchSummary): string {
   lines.push(row('errors', `${cells}; ${plural(s.host_errors, 'host error')}`));
   for (const e of s.host_error_examples) lines.push(`${''.padEnd(16)}host error in ${e.id}: ${e.error.replace(/\s+/g, ' ').slice(0, 300)}`);
   if (s.host_errors > s.host_error_examples.length) lines.push(`${''.padEnd(16)}… ${s.host_errors - s.host_error_examples.length} more (samples.jsonl "error")`);
+  if (s.infra_errors.length) {
+    lines.push(row('infrastructure', `${plural(s.infra_errors.length, 'sample')} hurt by an infrastructure fault, not recorded or scored ` +
+      `(--resume redoes them): ${s.infra_errors.map((e) => e.id).join(', ')} (infra-errors.jsonl)`));
+  }
   if (s.unreadable_events) {
     lines.push(`${''.padEnd(16)}${plural(s.unreadable_events, 'sample')} with an unreadable events.jsonl not counted (${s.unreadable_example ?? ''})`);
   }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExportFormat, ExportRow } from '../../../shared/export.ts';
-import { childEnv } from '../config/env.ts';
+import { minimalChildEnv } from '../config/env.ts';
 import { resolvePython } from '../python.ts';
 import { exportRow, SampleIndex } from './sample-index.ts';
 
@@ -34,7 +34,7 @@ export function exportRows(dir: string, index: SampleIndex = new SampleIndex()):
 export function writeExport(rows: readonly ExportRow[], format: ExportFormat, out: string): Promise<{ path: string; rows: number }> {
   const python = resolvePython();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(python, ['-m', 'spatial_eval', 'export', '--format', format, '--out', out], { env: childEnv() });
+    const child = spawn(python, ['-m', 'spatial_eval', 'export', '--format', format, '--out', out], { env: minimalChildEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

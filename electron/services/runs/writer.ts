@@ -36,6 +36,7 @@ import { ATTEMPTS_DIR, EVENTS_JSONL, IMAGES_DIR, MESSAGES_JSONL, RUN_JSON, SAMPL
 import { acquireLock, acquireShardLock, releaseLock, releaseShardLock } from './lock.ts';
 import { parseJsonLine, parseOrThrow, readRunInfo, splitLines } from './reader.ts';
 import { type ImagePart, modelRequest, type RequestImage, toRequestMessages } from './requests.ts';
+import { Redactor } from './secrets.ts';
 
 /** The stages of `SampleWriter.finish`, reported to `hooks.finishStage` (used by the crash tests). */
 export type FinishStage = 'events_synced' | 'result_written' | 'result_synced';
@@ -48,6 +49,12 @@ export interface WriterOptions {
   validate?: boolean;
   /** Test hooks. `finishStage` runs synchronously at each stage of every `SampleWriter.finish`. */
   hooks?: { finishStage?: (sampleId: string, stage: FinishStage) => void };
+  /**
+   * Redacts secrets from every event, request message and result line before it is written (./secrets.ts
+   * `Redactor`). Default: a Redactor of this process's secret-looking variables and the secrets registered with
+   * `registerSecret` (server, bridge and model tokens and keys).
+   */
+  redactor?: Redactor;
 }
 
 export interface CreateRunOptions extends WriterOptions {
@@ -89,6 +96,8 @@ export class RunWriter {
   readonly recovery: Recovery;
   readonly validate: boolean;
   readonly hooks: NonNullable<WriterOptions['hooks']>;
+  /** Replaces secrets in every line before it is written. */
+  readonly redactor: Redactor;
   private runInfo: RunInfo;
   private readonly done: Set<string>;
   private readonly active = new Map<string, SampleWriter>();
@@ -115,7 +124,13 @@ export class RunWriter {
     this.recovery = recovery;
     this.validate = options.validate ?? true;
     this.hooks = options.hooks ?? {};
+    this.redactor = options.redactor ?? new Redactor();
     for (const id of done) this.folded.set(id.toLowerCase(), id);
+  }
+
+  /** The folder of this writer's own files: the run folder, or `shards/<kkk>/` of a shard writer. */
+  get ownDir(): string {
+    return this.shard ? shardDir(this.dir, this.shard.shard) : this.dir;
   }
 
   /** A copy of the current run.json contents. */
@@ -181,27 +196,7 @@ export class RunWriter {
     const lock = acquireLock(dir);
     try {
       for (const f of readdirSync(dir)) if (f.startsWith(`${RUN_JSON}.tmp-`)) rmSync(join(dir, f), { force: true });
-      const samplesPath = join(dir, SAMPLES_JSONL);
-      const fd = openSync(samplesPath, 'a+');
-      let tornBytes = 0;
-      const done = new Set<string>();
-      try {
-        const buf = readFileSync(samplesPath);
-        const { lines, completeBytes } = splitLines(buf);
-        tornBytes = buf.length - completeBytes;
-        if (tornBytes > 0) {
-          ftruncateSync(fd, completeBytes);
-          fsyncSync(fd);
-        }
-        for (const { text, line } of lines) {
-          const r = parseJsonLine(SampleResultSchema, text, samplesPath, line);
-          if (done.has(r.id)) throw new Error(`${samplesPath}:${line}: sample ${r.id} is recorded twice`);
-          done.add(r.id);
-        }
-      } catch (e) {
-        closeSync(fd);
-        throw e;
-      }
+      const { fd, tornBytes, done } = openJournal(join(dir, SAMPLES_JSONL));
       mkdirSync(join(dir, SAMPLES_DIR), { recursive: true });
       const movedAside: string[] = [];
       for (const ent of readdirSync(join(dir, SAMPLES_DIR), { withFileTypes: true })) {
@@ -237,22 +232,8 @@ export class RunWriter {
     const lock = acquireShardLock(dir, ref.shard, ref.shards);
     try {
       const own = join(shardDir(dir, ref.shard), SAMPLES_JSONL);
-      const fd = openSync(own, 'a+');
-      let tornBytes = 0;
-      const done = new Set<string>();
+      const { fd, tornBytes, done } = openJournal(own);
       try {
-        const buf = readFileSync(own);
-        const { lines, completeBytes } = splitLines(buf);
-        tornBytes = buf.length - completeBytes;
-        if (tornBytes > 0) {
-          ftruncateSync(fd, completeBytes);
-          fsyncSync(fd);
-        }
-        for (const { text, line } of lines) {
-          const r = parseJsonLine(SampleResultSchema, text, own, line);
-          if (done.has(r.id)) throw new Error(`${own}:${line}: sample ${r.id} is recorded twice`);
-          done.add(r.id);
-        }
         for (const path of sampleJournals(dir)) {
           if (path === own) continue;
           for (const { text, line } of splitLines(readFileSync(path)).lines) done.add(parseJsonLine(SampleResultSchema, text, path, line).id);
@@ -408,6 +389,7 @@ export class SampleWriter {
   private messagesFd: number | null = null;
   /** Ids of the messages in messages.jsonl. */
   private readonly messageIds = new Set<string>();
+  private redacted = 0;
 
   /** @internal use RunWriter.startSample */
   constructor(run: RunWriter, spec: SampleSpec) {
@@ -429,11 +411,27 @@ export class SampleWriter {
   }
 
   /**
+   * Secrets replaced so far in this sample's events and request messages (each occurrence counts once). The result
+   * line records the total, its own included, as `redactions` when it is above 0.
+   */
+  get redactions(): number {
+    return this.redacted;
+  }
+
+  /** `text` with the run's secrets replaced (./secrets.ts `Redactor`), counted in {@link redactions}. */
+  private redact(text: string): string {
+    const r = this.run.redactor.redact(text);
+    this.redacted += r.count;
+    return r.text;
+  }
+
+  /**
    * Append one event to events.jsonl (synchronously). For a `cell` event, each image's base64 `png`
    * is written to images/step<NNN>_<k>.png (k = 1-based position in the cell's images) and replaced by
    * its `path` relative to the sample folder, and one `image` event per image follows the cell event.
-   * The caller's object is not modified.
-   * @returns the events as written (the cell with image paths, then its image events), for live views.
+   * The caller's object is not modified. Secrets (./secrets.ts `Redactor`) are replaced by `[redacted:<name>]` in
+   * the serialized line before it is written.
+   * @returns the events as written (the cell with image paths, then its image events; redacted), for live views.
    */
   event(e: RunEvent): RunEvent[] {
     this.assertOpen();
@@ -463,10 +461,14 @@ export class SampleWriter {
     } else {
       lines.push(ev);
     }
-    writeAll(this.fd!, Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
-    this.count += lines.length;
-    this.last = lines[lines.length - 1]!;
-    return lines;
+    const before = this.redacted;
+    const text = lines.map((l) => this.redact(`${JSON.stringify(l)}\n`));
+    writeAll(this.fd!, Buffer.from(text.join('')));
+    // Live views get what was written: parsed back only when something was redacted (rare).
+    const written = this.redacted === before ? lines : text.map((t) => JSON.parse(t) as RunEvent);
+    this.count += written.length;
+    this.last = written[written.length - 1]!;
+    return written;
   }
 
   /**
@@ -500,7 +502,7 @@ export class SampleWriter {
       if (this.messageIds.has(m.id)) continue;
       const line = this.run.validate ? parseOrThrow(RequestMessageSchema, m, `sample ${this.id}: invalid request message`) : m;
       this.messagesFd ??= openSync(join(this.dir, MESSAGES_JSONL), 'wx');
-      writeAll(this.messagesFd, Buffer.from(`${JSON.stringify(line)}\n`));
+      writeAll(this.messagesFd, Buffer.from(this.redact(`${JSON.stringify(line)}\n`)));
       this.messageIds.add(m.id);
     }
     return modelRequest(recorded, params);
@@ -544,7 +546,11 @@ export class SampleWriter {
     } else {
       this.event({ t: r.finished_at, step: this.last?.step ?? 0, type: 'termination', reason: r.termination, detail: r.error });
     }
-    return `${JSON.stringify(r)}\n`;
+    const own = this.run.redactor.redact(JSON.stringify(r));
+    const total = this.redacted + own.count;
+    if (total === 0) return `${own.text}\n`;
+    // The count goes in as the last field, over the redacted result when the result itself held a secret.
+    return `${JSON.stringify({ ...(own.count > 0 ? JSON.parse(own.text) as SampleResult : r), redactions: total })}\n`;
   }
 
   /**
@@ -627,6 +633,34 @@ export class SampleWriter {
 function describeType(e: unknown): string {
   const t = (e as { type?: unknown } | null)?.type;
   return typeof t === 'string' ? t : 'untyped';
+}
+
+/**
+ * Open a journal of finished samples for appending (made if missing): cut a torn last line (a result whose write a
+ * crash cut) and read the ids it records.
+ * @throws naming the file and line when a complete line is invalid or records a sample twice (the fd is closed).
+ */
+function openJournal(path: string): { fd: number; tornBytes: number; done: Set<string> } {
+  const fd = openSync(path, 'a+');
+  const done = new Set<string>();
+  try {
+    const buf = readFileSync(path);
+    const { lines, completeBytes } = splitLines(buf);
+    const tornBytes = buf.length - completeBytes;
+    if (tornBytes > 0) {
+      ftruncateSync(fd, completeBytes);
+      fsyncSync(fd);
+    }
+    for (const { text, line } of lines) {
+      const r = parseJsonLine(SampleResultSchema, text, path, line);
+      if (done.has(r.id)) throw new Error(`${path}:${line}: sample ${r.id} is recorded twice`);
+      done.add(r.id);
+    }
+    return { fd, tornBytes, done };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
 }
 
 /** Move samples/<id>/ to attempts/<id>/<n>/ (n = 1, 2, …: one more than the attempts kept so far). */

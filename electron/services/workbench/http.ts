@@ -32,8 +32,16 @@ export { contentSecurityPolicy };
 export const WS_AUTH_FAILED = 4401;
 
 const DEFAULT_BODY_CAP = 4 * 1024 * 1024;
-/** Bytes of an over-cap body still read (and discarded) so the client receives the 413; beyond, the socket is cut. */
+/**
+ * Bytes of an over-cap body still read (and discarded) before the 413 is sent; beyond, the 413 is sent at once,
+ * the server's side of the connection is closed, and the connection is cut {@link LINGER_MS} later.
+ */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
+/**
+ * Milliseconds a connection stays open (the rest of the body read and discarded) after the 413 for a body too
+ * large to drain: long enough for the client to read the 413 rather than a reset.
+ */
+const LINGER_MS = 2000;
 /** A client that falls this far behind on events is disconnected (it reconnects and re-reads state). */
 const MAX_WS_BUFFERED = 16 * 1024 * 1024;
 
@@ -138,25 +146,44 @@ function fail(status: number, error: string, fix: string | null, method = ''): H
   return { status, body: { error, fix, method } };
 }
 
-/** Read a request body up to `cap` bytes. Over the cap: drain the rest (up to DRAIN_LIMIT) and report 413. */
-async function readBody(req: IncomingMessage, cap: number): Promise<{ ok: true; body: Buffer } | { ok: false; failure: HostFailure; cut: boolean }> {
+/**
+ * Read a request body up to `cap` bytes. Over the cap: drain the rest and report 413; past DRAIN_LIMIT more,
+ * report 413 at once (`cut`) while the rest is still discarded as it comes (the request stream is not destroyed:
+ * that would destroy the socket before the 413 could be sent).
+ * @throws Error when the request stream fails or closes before its end (the client went away).
+ */
+function readBody(req: IncomingMessage, cap: number): Promise<{ ok: true; body: Buffer } | { ok: false; failure: HostFailure; cut: boolean }> {
   const tooBig = (): HostFailure =>
     fail(413, `the request body is larger than ${cap} bytes`, 'send smaller arguments (large data goes through files on the host, not the request)');
   const declared = Number(req.headers['content-length'] ?? NaN);
   const chunks: Buffer[] = [];
   let size = 0;
   let over = Number.isFinite(declared) && declared > cap;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > cap) over = true;
-    if (over) {
-      if (size > cap + DRAIN_LIMIT) return { ok: false, failure: tooBig(), cut: true };
-      continue;
-    }
-    chunks.push(chunk);
-  }
-  if (over) return { ok: false, failure: tooBig(), cut: false };
-  return { ok: true, body: Buffer.concat(chunks) };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      req.off('end', onEnd).off('error', onError).off('close', onClose);
+      return true;
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > cap) over = true;
+      if (!over) chunks.push(chunk);
+      else if (size > cap + DRAIN_LIMIT && settle()) resolve({ ok: false, failure: tooBig(), cut: true });
+    };
+    const onEnd = (): void => {
+      if (settle()) resolve(over ? { ok: false, failure: tooBig(), cut: false } : { ok: true, body: Buffer.concat(chunks) });
+    };
+    const onError = (e: Error): void => {
+      if (settle()) reject(e);
+    };
+    const onClose = (): void => {
+      if (settle()) reject(new Error(`the client closed the connection after ${size} bytes of the request body`));
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
 
 /**
@@ -281,10 +308,23 @@ export async function startWorkbenchServer(opts: WorkbenchServerOptions): Promis
       method = m[1]!;
     }
     if (req.method !== 'POST') return sendFailure(res, fail(405, `${req.method} is not allowed on /api/call`, 'use POST with a JSON body', method), { Allow: 'POST' });
+    // Kept before reading: node lets go of `req.socket` (null) once the request is destroyed.
+    const socket = req.socket;
     const read = await readBody(req, cap);
     if (!read.ok) {
+      log(`workbench: refused POST /api/call/${JSON.stringify(method.slice(0, 100))} with 413: ${read.failure.body.error}` +
+        (read.cut ? ` (more than ${DRAIN_LIMIT / 1024 / 1024} MiB over it: answered at once, the connection closed)` : ''));
+      // A lingering close for a body too large to drain: the 413 says `Connection: close`, upon which node ends
+      // the socket at once (`destroySoon`); closing it with the client still sending would make the client read
+      // a reset (EPIPE/ECONNRESET) instead of the 413. So the rest is still discarded as it comes, and the
+      // connection is cut LINGER_MS after our side has ended.
+      if (read.cut) {
+        socket.destroySoon = () => {
+          socket.end();
+          setTimeout(() => socket.destroy(), LINGER_MS).unref();
+        };
+      }
       sendFailure(res, read.failure, { Connection: 'close' });
-      if (read.cut) req.socket.destroy();
       return;
     }
     let raw: unknown = {};

@@ -132,8 +132,9 @@ function toRow(result: SampleResult, index: number): SampleRow {
 /**
  * Parsed samples.jsonl per run, keyed on the file's size and mtime. A file that only grew (the
  * append-only journal of a live run) is parsed from where the cache stopped. A sharded run (shared/cluster.ts) has
- * one journal per shard: each is cached the same way, and the rows are their union in reading order
- * (layout.ts sampleJournals: the top-level journal, then the shards'); `index` is the position in that union.
+ * one journal per shard: each is cached the same way, and the rows are their union: in reading order (layout.ts
+ * sampleJournals: the top-level journal, then the shards') when first read, then, while the journals grow, the new
+ * lines are appended in the order this reader sees them, so existing rows keep their `index` (the position in the union).
  */
 export class SampleCache {
   private readonly entries = new Map<string, CacheEntry>();
@@ -159,14 +160,21 @@ export class SampleCache {
       this.touch(dir, old);
       return old.rows;
     }
+    // Journals that only grew (a live run): keep the row objects already made, at their positions (the triage index
+    // reuses its entries by identity), and append the new lines in the order this reader sees them. Anything else
+    // (a journal replaced or shrunk, a new order): rebuild in journal order.
+    const grewOnly = old !== undefined && old.order.every((p) => journals.has(p)) && old.order.every((p) => {
+      const before = old.journals.get(p)!.results;
+      const now = journals.get(p)!.results;
+      return before.length <= now.length && (before.length === 0 || now[before.length - 1] === before[before.length - 1]);
+    });
     let rows: SampleRow[];
-    if (paths.length === 1 && old && old.order.length === 1 && old.order[0] === paths[0]) {
-      // One journal that grew: keep the row objects already made (the triage index reuses its entries by identity).
-      const results = journals.get(paths[0]!)!.results;
-      const before = old.journals.get(paths[0]!)!.results;
-      const grew = before.length <= results.length && (before.length === 0 || results[before.length - 1] === before[before.length - 1]);
-      rows = grew ? old.rows.slice() : [];
-      for (let i = rows.length; i < results.length; i++) rows.push(toRow(results[i]!, i));
+    if (grewOnly) {
+      rows = old.rows.slice();
+      for (const path of paths) {
+        const now = journals.get(path)!.results;
+        for (let i = old.journals.get(path)?.results.length ?? 0; i < now.length; i++) rows.push(toRow(now[i]!, rows.length));
+      }
     } else {
       rows = [];
       for (const path of paths) for (const r of journals.get(path)!.results) rows.push(toRow(r, rows.length));

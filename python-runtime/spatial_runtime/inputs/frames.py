@@ -281,6 +281,9 @@ class Metadata:
         has_depth: True when every frame has ``.depth`` ((H, W) float32 metres, 0 = invalid).
         poses: (N, 4, 4) float64 camera-to-world matrices of the bound frames (OpenCV camera axes: x right,
             y down, z forward; metres), or None.
+        notes: where what was bound differs from what the input spec asked for (list[str], no ``;`` in a note;
+            e.g. ``"asked for 10000 frames, but the video has only 200: all 200 are bound"``), shown as ``note:``
+            lines in the repr (and so in prepare()'s summary, which the model and the host see).
     """
 
     kind: str
@@ -299,6 +302,7 @@ class Metadata:
     has_depth: bool
     poses: NDArray[np.float64] | None = field(default=None)
     crop: tuple[int, int, int, int] | None = field(default=None)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def K(self) -> NDArray[np.float64] | None:  # noqa: N802 - the conventional name of the intrinsics matrix
@@ -332,6 +336,7 @@ class Metadata:
         elif self.resized:
             size += f" (resized from {wh(self.original_size)}, full field of view)"
         lines.append(f"  bound: {self.num_images} frame{'s' if self.num_images != 1 else ''}, {size}")
+        lines.extend(f"  note: {note}" for note in self.notes)
         lines.append(f"  frame_indices: {fmt_seq(self.frame_indices)}")
         if self.timestamps is not None:
             lines.append(f"  timestamps (s): {fmt_seq(self.timestamps, lambda t: f'{t:.3f}')}")

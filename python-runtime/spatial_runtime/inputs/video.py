@@ -527,6 +527,24 @@ def _read_header(path: Path, num_frames: int | None, max_fps: float | None, all_
     )
 
 
+def frames_note(
+    num_frames: int | None, max_fps: float | None, all_frames: bool | None, total: int, bound: int
+) -> str | None:
+    """Why fewer frames were bound than ``num_frames`` asked for (:attr:`Metadata.notes`); None when as many were.
+
+    ``total``: frames in the video; ``bound``: frames bound (the selection rules of :func:`sample_frame_indices`).
+    The note has no ``;`` (prepare()'s summary joins the lines of a repr with ``"; "``; the host reads the notes back).
+    """
+    if all_frames or num_frames is None or bound >= num_frames:
+        return None
+    if bound >= total:
+        return f"asked for {num_frames} frames, but the video has only {total}: all {total} are bound"
+    rate = ""
+    if max_fps is not None:
+        rate = f" at most {max_fps:g} per second, but that rate gives {bound} of the video's {total}"
+    return f"asked for {num_frames} frames{rate}: {bound} are bound"
+
+
 _ACTIVE: Any = object()
 
 
@@ -593,5 +611,6 @@ def video_input(
         intrinsics=None,
         has_depth=False,
         crop=sizing.cropped(size),
+        notes=[n for n in [frames_note(num_frames, max_fps, all_frames, header.total, len(indices))] if n],
     )
     return bind(source, meta)

@@ -6,6 +6,7 @@
  */
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { HistoryTurn, PolicyContext } from '../policy.ts';
+import { withoutFences } from '../parse.ts';
 import { stripThinking } from './parse.ts';
 import { imagePart } from './prompts.ts';
 import { instructionText } from './session.ts';
@@ -42,12 +43,15 @@ export function fallbackMessages(ctx: PolicyContext, _history: HistoryTurn[]): C
   ];
 }
 
-/** The first `\boxed{…}` (no closing brace inside), stripped; else the whole reply without thinking; null if empty. */
+/**
+ * The first `\boxed{…}` (no closing brace inside), stripped; else the whole reply without thinking; null if that
+ * is empty or only code-fence markers (a reply of just "```" gives no answer).
+ */
 export function fallbackAnswer(reply: string): string | null {
   const text = stripThinking(reply);
   const boxed = /\\boxed\{([^}]+)\}/.exec(text)?.[1]?.trim();
-  if (boxed) return boxed;
-  return text.trim() || null;
+  if (boxed && /[^`~]/.test(boxed)) return boxed;
+  return /[^\s`~]/.test(withoutFences(text)) ? text.trim() : null;
 }
 
 /** Variable lines of the observations' `[Variables]` blocks, in order: `name: facts`. */
