@@ -42,6 +42,7 @@ import importlib
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -241,32 +242,40 @@ def restore_attributes(fp: Fingerprint, max_reasons: int = 20) -> list[str]:
         What was put back, one short note each (at most ``max_reasons``), e.g. ``numpy.pi restored``.
     """
     notes: list[str] = []
+    for name, attr, change, value in _attribute_changes(fp):
+        module = sys.modules[name]
+        try:
+            if change == "added":
+                delattr(module, attr)
+            else:
+                setattr(module, attr, value)
+        except (AttributeError, TypeError):
+            continue
+        notes.append(f"{name}.{attr} {'removed' if change == 'added' else 'restored'}")
+    return notes[:max_reasons]
+
+
+def _attribute_changes(fp: Fingerprint) -> Iterator[tuple[str, str, str, Any]]:
+    """Each public attribute of the fingerprint's modules (still imported and readable) that differs from warm-up:
+    ``(module name, attribute, "deleted" | "rebound" | "added", the warm-up value or None)``. A submodule bound to its
+    package (a lazy import) is not a change; nor is an attribute in ``IGNORED_ATTRIBUTES``."""
     for name, before in fp.attributes.items():
         module = sys.modules.get(name)
-        if module is None:
-            continue
-        now = _public(module)
+        now = _public(module) if module is not None else None
         if now is None:
             continue
         for attr, value in before.items():
             if f"{name}.{attr}" in IGNORED_ATTRIBUTES:
                 continue
-            if attr not in now or now[attr] is not value:
-                try:
-                    setattr(module, attr, value)
-                except (AttributeError, TypeError):
-                    continue
-                notes.append(f"{name}.{attr} restored")
+            if attr not in now:
+                yield name, attr, "deleted", value
+            elif now[attr] is not value:
+                yield name, attr, "rebound", value
         for attr in now.keys() - before.keys():
             value = now[attr]
             if isinstance(value, ModuleType) and value.__name__ == f"{name}.{attr}":
-                continue
-            try:
-                delattr(module, attr)
-            except (AttributeError, TypeError):
-                continue
-            notes.append(f"{name}.{attr} removed")
-    return notes[:max_reasons]
+                continue  # a submodule imported lazily binds itself to its package
+            yield name, attr, "added", None
 
 
 def _allowed_new(name: str) -> bool:
@@ -280,28 +289,11 @@ def compare(fp: Fingerprint, max_reasons: int = 20) -> list[str]:
     if new:
         shown = ", ".join(new[:5]) + (f" (+{len(new) - 5} more)" if len(new) > 5 else "")
         reasons.append(f"modules imported since warm-up: {shown}")
-    for name, before in fp.attributes.items():
-        module = sys.modules.get(name)
-        if module is None:
-            reasons.append(f"module {name} was removed from sys.modules")
-            continue
-        now = _public(module)
-        if now is None:
-            continue
-        for attr, value in before.items():
-            if f"{name}.{attr}" in IGNORED_ATTRIBUTES:
-                continue
-            if attr not in now:
-                reasons.append(f"{name}.{attr} was deleted")
-            elif now[attr] is not value:
-                reasons.append(f"{name}.{attr} was rebound")
-        for attr in now.keys() - before.keys():
-            value = now[attr]
-            if isinstance(value, ModuleType) and value.__name__ == f"{name}.{attr}":
-                continue  # a submodule imported lazily binds itself to its package
-            reasons.append(f"{name}.{attr} was added")
+    reasons.extend(f"module {name} was removed from sys.modules" for name in fp.attributes if name not in sys.modules)
+    for name, attr, change, _ in _attribute_changes(fp):
         if len(reasons) >= max_reasons:
             break
+        reasons.append(f"{name}.{attr} was {change}")
     if os.getcwd() != fp.cwd:
         reasons.append(f"working directory is {os.getcwd()}, not {fp.cwd}")
     env = dict(os.environ)
