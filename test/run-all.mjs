@@ -4,7 +4,8 @@
 //   node test/run-all.mjs                 all stages
 //   node test/run-all.mjs unit python     only these stages
 //
-// Stages: typecheck, lint, unit, python, integration, build, e2e. A check that is not a test runner
+// Stages: typecheck, lint, unit, python (pytest, and beside it the SLURM tests: vitest project `cluster`), integration,
+// build, e2e. A check that is not a test runner
 // (tsc, eslint, ruff, the electron-vite build) counts as one test. A runner that crashes without a
 // report counts as one failure, so a broken suite can never look green.
 import { spawn } from 'node:child_process';
@@ -60,10 +61,10 @@ const single = (name, cmd, args) => async (buffer = false) => {
   return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 };
 };
 
-const vitest = (project) => async () => {
+const vitest = (project) => async (buffer = false) => {
   const out = join(artifacts, `vitest-${project}.json`);
   rmSync(out, { force: true });
-  const code = await run(bin('vitest'), ['run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`]);
+  const code = await run(bin('vitest'), ['run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`], buffer);
   if (!existsSync(out)) return { passed: 0, failed: 1, skipped: 0 };
   const r = JSON.parse(readFileSync(out, 'utf8'));
   let failed = r.numFailedTests;
@@ -78,10 +79,10 @@ const vitest = (project) => async () => {
   return { passed: r.numPassedTests, failed, skipped: r.numPendingTests + r.numTodoTests };
 };
 
-const pytest = async () => {
+const pytest = async (buffer = false) => {
   const xml = join(artifacts, 'pytest.xml');
   rmSync(xml, { force: true });
-  const code = await run(python, ['-m', 'pytest', 'test/python', '-q', '-p', 'no:cacheprovider', `--junitxml=${xml}`]);
+  const code = await run(python, ['-m', 'pytest', 'test/python', '-q', '-p', 'no:cacheprovider', `--junitxml=${xml}`], buffer);
   if (!existsSync(xml)) return { passed: 0, failed: 1, skipped: 0 };
   const head = /<testsuite\b[^>]*>/.exec(readFileSync(xml, 'utf8'))?.[0] ?? '';
   const attr = (k) => Number(new RegExp(`\\b${k}="(\\d+)"`).exec(head)?.[1] ?? 0);
@@ -108,7 +109,8 @@ const STAGES = {
     ['ruff format --check', single('ruff format', python, ['-m', 'ruff', 'format', '--check', 'python-common', 'python-runtime', 'gpu-server', 'python-eval', 'test/python'])],
   ],
   unit: [['vitest unit', vitest('unit')]],
-  python: [['pytest', pytest]],
+  // The SLURM tests (vitest project `cluster`) mostly wait on jobs: they run beside pytest, which keeps the CPUs busy.
+  python: [['pytest', pytest], ['vitest cluster (SLURM)', vitest('cluster')]],
   integration: [['vitest integration', vitest('integration')]],
   build: [['electron-vite build', single('electron-vite build', bin('electron-vite'), ['build'])]],
   e2e: [['vitest e2e (chromium)', vitest('e2e')]],
@@ -124,8 +126,9 @@ for (const w of wanted) {
 const order = wanted.length ? Object.keys(STAGES).filter((s) => wanted.includes(s)) : Object.keys(STAGES);
 
 // The single-command checks (tsc, eslint, ruff, contracts) run two at a time: each is one CPU-bound process, and
-// the machines running this have at least two cores. Their outputs are printed whole as each ends.
-const PARALLEL_STAGES = new Set(['typecheck', 'lint']);
+// the machines running this have at least two cores; pytest runs beside the SLURM tests, which mostly wait. Their
+// outputs are printed whole as each ends.
+const PARALLEL_STAGES = new Set(['typecheck', 'lint', 'python']);
 const CHECKS_AT_ONCE = 2;
 
 const rows = [];
