@@ -336,6 +336,16 @@ const Ok = z.object({ ok: z.literal(true) });
 export const METHODS = {
   // Host and doctor
   doctor: method(Empty, DoctorReportSchema, 'Run the installation check (`spatialclaw doctor`).'),
+  sandboxStatus: method(
+    Empty,
+    z.object({
+      /** Whether agent kernels started by this host run in the OS sandbox (docs/security.md). */
+      sandboxed: z.boolean(),
+      /** The warning to show while they are not ('' when sandboxed). */
+      warning: z.string(),
+    }),
+    'Whether agent kernels run in the OS sandbox, and the warning to show at every start when they do not.',
+  ),
   // Inputs
   listDir: method(z.object({ path: z.string().nullable() }).strict(), DirListingSchema, 'List a host folder (null: the home folder) for the path picker.'),
   previewInputs: method(z.object({ inputs: z.array(InputSpecSchema).min(1) }).strict(), InputPreviewSchema, 'Frame count, size and the absolute frame indices the inputs bind.'),

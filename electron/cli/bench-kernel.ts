@@ -2,7 +2,9 @@
  * `spatialclaw kernel bench` (`npm run bench:kernel`): p50/p90 of the kernel runtime's hot paths.
  * - `1+1` round trip on a server with TCP_NODELAY on kernel websockets vs one without (ratio);
  * - the host's per-step overhead for a trivial cell (safety check + execute + variable summary + observation);
- * - a warm pool acquire; a cold kernel start (start + runtime import).
+ * - a warm pool acquire; a cold kernel start (start + runtime import);
+ * - the OS sandbox's cost (docs/security.md): round trip, per-step overhead and cold start of an unsandboxed kernel
+ *   (`--sandbox off`) against the sandboxed ones above, where bubblewrap works here.
  * Baselines run in the same process, so compare the ratios; the machine is noisy.
  */
 import type { Kernel } from '@jupyterlab/services';
@@ -10,6 +12,7 @@ import { resolvePython, runPython } from '../services/python.ts';
 import { buildObservation } from '../services/kernel/observation.ts';
 import { KernelPool } from '../services/kernel/pool.ts';
 import { KernelRuntime } from '../services/kernel/runtime.ts';
+import { detectSandbox } from '../services/kernel/sandbox.ts';
 import { KernelSession, startInitialisedKernel } from '../services/kernel/session.ts';
 
 export interface Stat {
@@ -99,6 +102,7 @@ export async function benchKernel(opts: { iterations: number; coldStarts: number
     }
     stats.push(stat('per-step host overhead (x = i)', step, 15));
     await session.close(true);
+    const sandboxed = rt.server.sandbox !== null;
 
     const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
     const acquire: number[] = [];
@@ -127,17 +131,56 @@ export async function benchKernel(opts: { iterations: number; coldStarts: number
     }
     stats.push(stat('cold kernel start (+ full runtime import)', cold));
     stats.push(stat('cold kernel start, deferred init (ready to prepare)', ready));
+    if (sandboxed) stats.push(...(await unsandboxedBaseline(n, opts.coldStarts, log)));
+    else log(`no sandbox here (${JSON.stringify(detectSandbox())}): every kernel above ran unsandboxed; no sandbox comparison`);
   } finally {
     await rt.close();
   }
   return stats;
 }
 
+/** The same measures on a server whose kernels are not sandboxed (`--sandbox off`): the sandbox's cost. */
+async function unsandboxedBaseline(n: number, coldStarts: number, log: (s: string) => void): Promise<Stat[]> {
+  log('the same, unsandboxed (the sandbox\'s cost) ...');
+  const rt = await KernelRuntime.start({ nodelay: true, sandbox: 'off', onWarning: () => undefined });
+  try {
+    const k = await startInitialisedKernel(rt.manager, rt.server.kernelName);
+    const trips = await roundTrips(k, n);
+    const session = await KernelSession.open({ manager: rt.manager, kernel: k, safety: rt.safety });
+    await session.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
+    const step: number[] = [];
+    for (let i = 0; i < n + 10; i++) {
+      const t = performance.now();
+      const r = await session.execute(`x = ${i}`, { origin: 'agent' });
+      buildObservation(r);
+      if (i >= 10) step.push(performance.now() - t);
+    }
+    await session.close(true);
+    const cold: number[] = [];
+    for (let i = 0; i < coldStarts; i++) {
+      const t = performance.now();
+      const kk = await startInitialisedKernel(rt.manager, rt.server.kernelName, 60_000, false);
+      cold.push(performance.now() - t);
+      await kk.shutdown();
+    }
+    return [
+      stat('1+1 round trip, TCP_NODELAY, unsandboxed (sandbox baseline)', trips),
+      stat('per-step host overhead (x = i), unsandboxed (sandbox baseline)', step),
+      stat('cold kernel start (+ full runtime import), unsandboxed (sandbox baseline)', cold),
+    ];
+  } finally {
+    await rt.close();
+  }
+}
+
 /** Markdown table for docs/benchmarks.md. */
 export function formatBench(stats: Stat[]): string {
-  const base = stats.find((s) => s.name.includes('baseline'));
+  const base = stats.find((s) => s.name.includes('(baseline)'));
+  const unsandboxed = (name: string): Stat | undefined => stats.find((s) => s.name === `${name}, unsandboxed (sandbox baseline)`);
   const rows = stats.map((s) => {
-    const ratio = base && s !== base && s.name.startsWith('1+1') ? ` (${(base.p50 / s.p50).toFixed(1)}x faster than baseline)` : '';
+    const plain = unsandboxed(s.name) ?? (s.name === '1+1 round trip, TCP_NODELAY' ? unsandboxed('1+1 round trip, TCP_NODELAY') : undefined);
+    const ratio = (base && s !== base && s.name.startsWith('1+1') && !s.name.includes('sandbox baseline') ? ` (${(base.p50 / s.p50).toFixed(1)}x faster than baseline)` : '')
+      + (plain ? ` (sandboxed: ${(s.p50 / plain.p50).toFixed(2)}x the unsandboxed p50)` : '');
     const target = s.target ? `≤ ${s.target} ms: ${s.p50 <= s.target ? 'met' : 'MISSED'}` : '';
     return `| ${s.name} | ${s.n} | ${s.p50.toFixed(2)} | ${s.p90.toFixed(2)} | ${target}${ratio} |`;
   });

@@ -83,7 +83,7 @@ export async function modelServe(o: ModelServeFlags): Promise<number> {
 
 /** `spatialclaw cluster serve-job perception|model …` (inside the job). */
 export async function serveJobCommand(kind: string, rest: string[], o: {
-  backends?: string; oracleRoot?: string; sam3Checkpoint?: string; da3Checkpoint?: string;
+  backends?: string; oracleRoot?: string; sam3Checkpoint?: string; da3Checkpoint?: string; monoCheckpoint?: string;
   model?: string; vllmCommand?: string; readyTimeout?: number; host?: string;
 }): Promise<number> {
   if (kind !== 'perception' && kind !== 'model') throw new Error(`cluster serve-job: the kind must be perception or model, got ${JSON.stringify(kind)}`);
@@ -94,6 +94,7 @@ export async function serveJobCommand(kind: string, rest: string[], o: {
       ...(o.oracleRoot ? ['--oracle-root', o.oracleRoot] : []),
       ...(o.sam3Checkpoint ? ['--sam3-checkpoint', o.sam3Checkpoint] : []),
       ...(o.da3Checkpoint ? ['--da3-checkpoint', o.da3Checkpoint] : []),
+      ...(o.monoCheckpoint ? ['--mono-checkpoint', o.monoCheckpoint] : []),
     ],
     model: o.model,
     vllmCommand: o.vllmCommand,

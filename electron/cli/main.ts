@@ -50,7 +50,20 @@ const exitWith = <A extends unknown[]>(run: (...args: A) => Promise<number> | nu
 program
   .name('spatialclaw')
   .description('SpatialClaw Workbench: code-as-action spatial reasoning agents (CLI)')
-  .version('0.1.0');
+  .version('0.1.0')
+  // Every command that starts agent kernels honours these (docs/security.md); they set $SPATIALCLAW_SANDBOX, which
+  // SLURM tasks and other children inherit.
+  .option('--sandbox <mode>', 'agent kernels\' OS sandbox: auto (bubblewrap where it works, else a warning), on (refuse to run without), off')
+  .option('--no-sandbox', 'run agent kernels without the OS sandbox (a warning at every start; same as --sandbox off)')
+  .hook('preAction', (cmd) => {
+    const raw = cmd.opts<{ sandbox?: string | boolean }>().sandbox;
+    if (raw === undefined || raw === true) return;
+    const mode = raw === false ? 'off' : raw;
+    if (!['auto', 'on', 'off'].includes(mode)) {
+      throw new Error(`--sandbox must be auto, on or off, got ${JSON.stringify(mode)}`);
+    }
+    process.env[ENV.sandbox] = mode;
+  });
 
 program
   .command('doctor')
@@ -231,6 +244,7 @@ clusterCmd
   .option('--oracle-root <dir>', 'perception: folder of ground-truth annotation sets for the oracle backend')
   .option('--sam3-checkpoint <dir>', 'perception: local SAM 3 checkpoint directory')
   .option('--da3-checkpoint <dir>', 'perception: local Depth Anything 3 checkpoint directory')
+  .option('--mono-checkpoint <dir>', 'perception: local metric depth checkpoint directory (Depth Pro or metric Depth Anything V2) for the mono backend')
   .option('--model <name>', 'model: the model vLLM serves')
   .option('--vllm-command <cmd>', 'model: the vLLM executable', 'vllm')
   .option('--ready-timeout <s>', 'seconds the server may take to answer (default 600 for perception, 1800 for vLLM)', num('--ready-timeout'))
@@ -351,13 +365,14 @@ const perception = program.command('perception').description('run and manage per
 const perceptionStart_ = perception
   .command('start')
   .description('start a local perception server (foreground; --detach keeps it running and registers it)')
-  .option('--backends <list>', 'comma-separated backends: rgbd, classical, oracle, da3, sam3', DEFAULTS.localPerceptionBackends.join(','))
+  .option('--backends <list>', 'comma-separated backends: rgbd, classical, oracle, da3, sam3, mono', DEFAULTS.localPerceptionBackends.join(','))
   .option('--port <n>', 'port (default: a free one)', num('--port'))
   .option('--name <name>', 'name to register a detached server under', 'local')
   .option('--detach', 'run in the background and register it; the token must then come from $SPATIAL_PERCEPTION_TOKEN')
   .option('--oracle-root <dir>', 'folder of ground-truth annotation sets for the oracle backend')
   .option('--sam3-checkpoint <dir>', 'local SAM 3 checkpoint directory')
   .option('--da3-checkpoint <dir>', 'local Depth Anything 3 checkpoint directory')
+  .option('--mono-checkpoint <dir>', 'local metric depth checkpoint directory (Depth Pro or metric Depth Anything V2) for the mono backend')
   .option('--slurm', 'submit a SLURM job that runs the server on a cluster node and registers it for --perception cluster (docs/cluster.md)');
 withServerSlurmOptions(perceptionStart_)
   .action(exitWith((opts: Parameters<typeof perceptionStart>[0]) => perceptionStart(opts)));

@@ -21,6 +21,7 @@ export interface StartOptions extends SlurmFlags {
   oracleRoot?: string;
   sam3Checkpoint?: string;
   da3Checkpoint?: string;
+  monoCheckpoint?: string;
 }
 
 export async function perceptionStart(o: StartOptions): Promise<number> {
@@ -33,6 +34,7 @@ export async function perceptionStart(o: StartOptions): Promise<number> {
         ...(o.oracleRoot ? ['--oracle-root', resolve(o.oracleRoot)] : []),
         ...(o.sam3Checkpoint ? ['--sam3-checkpoint', resolve(o.sam3Checkpoint)] : []),
         ...(o.da3Checkpoint ? ['--da3-checkpoint', resolve(o.da3Checkpoint)] : []),
+        ...(o.monoCheckpoint ? ['--mono-checkpoint', resolve(o.monoCheckpoint)] : []),
       ],
       partition: o.partition, time: o.time, gpus: o.gpus, sbatchArgs: o.sbatchArg ?? [],
     }, o);
@@ -44,6 +46,7 @@ export async function perceptionStart(o: StartOptions): Promise<number> {
     ...(o.oracleRoot ? ['--oracle-root', o.oracleRoot] : []),
     ...(o.sam3Checkpoint ? ['--sam3-checkpoint', o.sam3Checkpoint] : []),
     ...(o.da3Checkpoint ? ['--da3-checkpoint', o.da3Checkpoint] : []),
+    ...(o.monoCheckpoint ? ['--mono-checkpoint', o.monoCheckpoint] : []),
   ];
   const server = await PerceptionServer.startLocal({
     backends: o.backends.split(',').map((b) => b.trim()).filter(Boolean),

@@ -9,6 +9,7 @@
  * The token travels in the URL fragment, which the browser never sends to the server; it is printed
  * only in these two lines, never logged elsewhere.
  */
+import { detectSandbox, type SandboxPreference, unsandboxedWarning } from '../services/kernel/sandbox.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -80,6 +81,15 @@ export async function serve(opts: ServeOptions): Promise<number> {
   console.log(`SpatialClaw Workbench: ${server.url}/#token=${server.token}`);
   console.log(`READY ${JSON.stringify({ url: server.url, port: server.port, token: server.token })}`);
   console.error('spatialclaw serve: open the URL above in a browser; Ctrl-C stops the server and its kernels.');
+  // At every start: kernels outside the OS sandbox are said so here and in the workbench's banner (docs/security.md).
+  let preference: SandboxPreference = 'auto';
+  try {
+    preference = host.services.settings.config().sandbox;
+  } catch {
+    // an invalid settings.json: the workbench shows that error itself
+  }
+  const sandboxWarning = unsandboxedWarning(detectSandbox(), preference);
+  if (sandboxWarning) console.error(sandboxWarning);
 
   const s = server;
   await new Promise<void>((res) => {

@@ -9,6 +9,7 @@ import { env, ENV } from './config/env.ts';
 import { appRoot } from './paths.ts';
 import { connectRegistered, loadRegistry } from './perception/registry.ts';
 import { slurmAvailable } from './cluster/slurm.ts';
+import { detectSandbox, unsandboxedWarning } from './kernel/sandbox.ts';
 import { PythonNotFoundError, resolvePython, runPython } from './python.ts';
 
 /** Parse `name==version` pins from a requirements file (comments and other lines are ignored). */
@@ -180,6 +181,16 @@ export async function runDoctor(): Promise<DoctorReport> {
   add({ id: 'ffmpeg', label: 'ffmpeg (video tools)', required: false, ok: !!ff,
     detail: ff ? ff.replace(/ Copyright.*/, '') : 'not found on PATH (PyAV bundles its own decoders; the CLI is for converting videos)',
     fix: 'sudo apt-get install -y ffmpeg' });
+
+  // The kernels' OS sandbox (docs/security.md): optional, but without it model code runs with the user's rights.
+  {
+    const s = detectSandbox();
+    add({ id: 'sandbox', label: 'kernel sandbox (bubblewrap)', required: false, ok: s.kind === 'bwrap',
+      detail: s.kind === 'bwrap'
+        ? `${s.version} at ${s.bwrap}: agent kernels run without network, as an unprivileged user, seeing only their inputs`
+        : unsandboxedWarning(s, 'auto'),
+      ...(s.kind === 'bwrap' ? {} : { fix: s.fix + (s.container ? `; or run the workbench in a container (${s.container} found; docs/security.md)` : '') }) });
+  }
 
   // SLURM (optional: only `--slurm` and the Cluster view need it; docs/cluster.md).
   if (toolVersion('sbatch', ['--version']) === null) {

@@ -2,7 +2,7 @@
 
     python -m spatial_perception --host 127.0.0.1 --port 0 --token T --backends rgbd,classical,oracle \\
         [--artifact-dir DIR] [--cache-mb 2048] [--max-body-mb 512] [--timeout-s 600] [--max-frames 64] \\
-        [--extra-backend NAME=module:Class ...]
+        [--sam3-checkpoint DIR] [--da3-checkpoint DIR] [--mono-checkpoint DIR] [--extra-backend NAME=module:Class ...]
     python -m spatial_perception --list-backends [--json] [--extra-backend ...] [--oracle-root DIR ...]
 
 Once the socket is bound and serving, exactly one line goes to stdout::
@@ -88,6 +88,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sam3-checkpoint", default=None, help="local SAM 3 checkpoint directory (sam3 backend)")
     p.add_argument("--da3-checkpoint", default=None, help="local Depth Anything 3 checkpoint directory (da3 backend)")
     p.add_argument(
+        "--mono-checkpoint",
+        default=None,
+        help="local metric depth checkpoint directory, Depth Pro or metric Depth Anything V2 (mono backend)",
+    )
+    p.add_argument(
         "--extra-backend",
         action="append",
         default=[],
@@ -155,6 +160,7 @@ def backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             ("oracle", {"root": args.oracle_root}),
             ("sam3", {"checkpoint": args.sam3_checkpoint}),
             ("da3", {"checkpoint": args.da3_checkpoint}),
+            ("mono", {"checkpoint": args.mono_checkpoint}),
         )
         if any(v is not None for v in opts.values())
     }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from spatial_common.contract import ROUTES
+from spatial_common.reconstruct_options import RGB_ONLY_BACKENDS, SEGMENT_ONLY, needs, no_depth_advice
 from starlette.requests import Request
 
 from spatial_perception import __version__
@@ -202,14 +203,24 @@ class ServerState:
                 fix = f"use one of: {here} (GET /v1/backends lists them)"
             raise UnknownBackend(f"unknown backend {name!r}; this server has: {here}", fix=fix)
         if not slot.available or slot.backend is None:
-            raise BackendUnavailable(
-                f"backend {name!r} is not available on this server: {slot.reason}",
-                fix=slot.reason or "pick another backend",
-            )
+            fix = slot.reason or "pick another backend"
+            if capability == "reconstruct" and name in RGB_ONLY_BACKENDS:  # another RGB-only backend may be here
+                here_rgb = [b for b in self._able(capability) if b in RGB_ONLY_BACKENDS]
+                if here_rgb:
+                    fix = f"{no_depth_advice(here_rgb)}, available on this server; or make {name!r} available: {fix}"
+            raise BackendUnavailable(f"backend {name!r} is not available on this server: {slot.reason}", fix=fix)
         if capability not in slot.capabilities:
             able = self._able(capability)
             route = ROUTES.get(capability)
             verb = f"{ROUTE_VERBS[capability]} ({route['method']} {route['path']})" if route else capability
+            if capability == "reconstruct":  # say what each one needs: rgbd alone is a dead end for RGB frames
+                raise Unsupported(
+                    f"backend {name!r} cannot {verb}"
+                    + (f" (it does {SEGMENT_ONLY[name]} only)" if name in SEGMENT_ONLY else "")
+                    + "; backends on this server that can: "
+                    + ("; ".join(needs(b) for b in able) or "none"),
+                    fix=("with depth use backend 'rgbd'; " if "rgbd" in able else "") + no_depth_advice(able),
+                )
             raise Unsupported(
                 f"backend {name!r} cannot {verb}; backends on this server that can: {', '.join(able) or 'none'}",
                 fix=f"use backend {able[0]!r}" if able else "start a server with a backend that can",

@@ -68,14 +68,15 @@ class Endpoint:
         """``(url without trailing slash, token)`` after checking both.
 
         Args:
-            url: must be a str starting with ``http://`` or ``https://``.
+            url: must be a str starting with ``http://`` or ``https://``, or ``http+unix://<%-quoted socket path>``
+                (a sandboxed kernel reaches the host's bridge over a Unix socket; docs/security.md).
             token: must be a str (it may be empty).
             what: how to name the service in errors (``"bridge"``, ``"perception"``).
 
         Raises:
             ValueError: ``"<what> url must be an http(s) URL, got ..."`` or ``"<what> token must be a string"``.
         """
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        if not isinstance(url, str) or not url.startswith(("http://", "https://", "http+unix://")):
             raise ValueError(f"{what} url must be an http(s) URL, got {url!r}")
         if not isinstance(token, str):
             raise ValueError(f"{what} token must be a string")

@@ -1,13 +1,18 @@
 """Start an IPython kernel with memory and CPU limits (docs/kernel-protocol.md, "Processes").
 
-Usage (the host's kernelspec ``argv``)::
+Usage (the host's kernelspec ``argv``, or inside the sandbox after :mod:`spatial_runtime.sandbox_launch`)::
 
-    python -m spatial_runtime.kernel_launch --mem-bytes N --cpu-seconds S -f {connection_file} [ipykernel args]
+    python -m spatial_runtime.kernel_launch --mem-bytes N --cpu-seconds S [--max-procs P] [--max-file-bytes F]
+        [--drop-uid U] -f {connection_file} [ipykernel args]
 
 ``--mem-bytes`` sets ``RLIMIT_AS`` (address space, bytes) and ``--cpu-seconds`` sets ``RLIMIT_CPU`` (CPU
 time, seconds), both soft and hard, with :func:`resource.setrlimit`; 0 means unlimited. Over the memory
 limit, allocations fail (NumPy raises ``MemoryError``) and the kernel survives; over the CPU limit the
-kernel receives ``SIGXCPU`` and exits. A limit above the current hard limit cannot be raised by an
+kernel receives ``SIGXCPU`` and exits. ``--max-procs`` sets ``RLIMIT_NPROC`` (processes and threads of the kernel's
+uid: a fork bomb stops there) and ``--max-file-bytes`` ``RLIMIT_FSIZE`` (the largest file a cell can write; over it
+the write fails with ``OSError: [Errno 27] File too large``, ``SIGXFSZ`` being ignored). ``--drop-uid U`` (a root
+host's sandbox only) makes the process uid and gid ``U`` with no supplementary groups, after the limits and before
+ipykernel starts: no capability survives it. A limit above the current hard limit cannot be raised by an
 unprivileged process: it is clamped to the hard limit with a warning on stderr. On Windows (no
 :mod:`resource`) the limits are skipped with a warning. ipykernel then starts in this same process with
 the remaining arguments.
@@ -49,22 +54,48 @@ def _set_limit(resource_id: int, name: str, value: int) -> int:
     return want
 
 
-def apply_limits(mem_bytes: int, cpu_seconds: int) -> None:
-    """Apply ``RLIMIT_AS`` = ``mem_bytes`` and ``RLIMIT_CPU`` = ``cpu_seconds`` to this process (0 = unlimited).
+def apply_limits(mem_bytes: int, cpu_seconds: int, max_procs: int = 0, max_file_bytes: int = 0) -> None:
+    """Apply ``RLIMIT_AS`` = ``mem_bytes``, ``RLIMIT_CPU`` = ``cpu_seconds``, ``RLIMIT_NPROC`` = ``max_procs`` and
+    ``RLIMIT_FSIZE`` = ``max_file_bytes`` to this process (0 = unlimited, i.e. left as it is for the last two).
 
     Raises:
         ValueError: for a negative value.
     """
-    if mem_bytes < 0 or cpu_seconds < 0:
-        raise ValueError(f"limits must be >= 0 (0 = unlimited), got mem_bytes={mem_bytes} cpu_seconds={cpu_seconds}")
+    if min(mem_bytes, cpu_seconds, max_procs, max_file_bytes) < 0:
+        raise ValueError(
+            f"limits must be >= 0 (0 = unlimited), got mem_bytes={mem_bytes} cpu_seconds={cpu_seconds} "
+            f"max_procs={max_procs} max_file_bytes={max_file_bytes}"
+        )
     try:
         import resource
     except ImportError:
-        if mem_bytes or cpu_seconds:
-            _warn("resource limits are not supported on this platform; running without --mem-bytes/--cpu-seconds")
+        if mem_bytes or cpu_seconds or max_procs or max_file_bytes:
+            _warn("resource limits are not supported on this platform; running without them")
         return
     _set_limit(resource.RLIMIT_AS, "RLIMIT_AS", mem_bytes)
     _set_limit(resource.RLIMIT_CPU, "RLIMIT_CPU", cpu_seconds)
+    if max_procs:
+        _set_limit(resource.RLIMIT_NPROC, "RLIMIT_NPROC", max_procs)
+    if max_file_bytes:
+        import signal
+
+        # Over RLIMIT_FSIZE a write raises OSError (EFBIG) instead of killing the kernel with SIGXFSZ.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        _set_limit(resource.RLIMIT_FSIZE, "RLIMIT_FSIZE", max_file_bytes)
+
+
+def drop_privileges(uid: int) -> None:
+    """Become ``uid`` (and gid ``uid``) with no supplementary groups, for good (real, effective and saved ids).
+
+    Only a root process can; the sandbox calls it as root inside bwrap's namespaces, where it is the last step before
+    ipykernel. Raises:
+        PermissionError: when this process may not change its ids (not root).
+    """
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid:
+        raise PermissionError(f"could not drop to uid {uid}")
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -76,13 +107,18 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--mem-bytes", type=int, default=0, help="address-space limit in bytes (0 = unlimited)")
     parser.add_argument("--cpu-seconds", type=int, default=0, help="CPU-time limit in seconds (0 = unlimited)")
+    parser.add_argument("--max-procs", type=int, default=0, help="RLIMIT_NPROC: processes and threads (0 = as is)")
+    parser.add_argument("--max-file-bytes", type=int, default=0, help="RLIMIT_FSIZE: largest file written (0 = as is)")
+    parser.add_argument("--drop-uid", type=int, default=None, help="become this uid/gid before ipykernel (root only)")
     return parser.parse_known_args(list(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Apply the limits, then run ipykernel in this process with the remaining arguments."""
     args, rest = parse_args(sys.argv[1:] if argv is None else argv)
-    apply_limits(args.mem_bytes, args.cpu_seconds)
+    apply_limits(args.mem_bytes, args.cpu_seconds, args.max_procs, args.max_file_bytes)
+    if args.drop_uid is not None:
+        drop_privileges(args.drop_uid)
     # As ipykernel_launcher does: drop the working directory from sys.path while ipykernel loads;
     # IPython's InteractiveShellApp.init_path puts it back for user code.
     if sys.path and sys.path[0] in ("", os.getcwd()):

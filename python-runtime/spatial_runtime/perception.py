@@ -334,7 +334,8 @@ def health(timeout: float = 10.0) -> dict[str, Any]:
         PerceptionError: a malformed answer.
     """
     config = require_config("the perception server")
-    request = urllib.request.Request(config.url + "/health", method="GET")  # /health needs no token
+    # /health needs no token; the host bridge of a sandboxed kernel, which forwards it, does.
+    request = _http.bearer_request(config, "/health", method="GET")
     raw = _send(request, config.url, "/health", timeout)
     try:
         reply = json.loads(raw)

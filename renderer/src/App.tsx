@@ -1,4 +1,4 @@
-import { Component, lazy, type ReactNode, Suspense } from 'react';
+import { Component, lazy, type ReactNode, Suspense, useEffect, useState } from 'react';
 import type { WorkbenchApi } from '../../shared/api.ts';
 import { AskView } from './components/AskView.tsx';
 import { ClusterView } from './components/ClusterView.tsx';
@@ -80,6 +80,25 @@ function InspectorLayer() {
   );
 }
 
+/** At every start: a warning while agent kernels run outside the OS sandbox (docs/security.md). */
+function SandboxBanner() {
+  const api = useApi();
+  const [warning, setWarning] = useState('');
+  useEffect(() => {
+    let live = true;
+    api.call('sandboxStatus', {}).then((s) => live && setWarning(s.warning), () => undefined);
+    return () => {
+      live = false;
+    };
+  }, [api]);
+  if (!warning) return null;
+  return (
+    <div role="alert" className="sandbox-warning" data-testid="sandbox-warning">
+      {warning}
+    </div>
+  );
+}
+
 function CurrentView({ view }: { view: View }) {
   if (view === 'ask') return <AskView />;
   if (view === 'runs') return <RunsView />;
@@ -121,6 +140,7 @@ export function App({ api, reason }: { api: WorkbenchApi | null; reason: string 
         </div>
         {api ? (
           <HostProvider api={api}>
+            <SandboxBanner />
             <ErrorBoundary key={view} label={`The ${current.label} view`}>
               <CurrentView view={view} />
             </ErrorBoundary>

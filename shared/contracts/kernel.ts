@@ -72,7 +72,7 @@ export const PrepareConfigSchema = z
     /** The perception server `tools.Reconstruct` / `tools.SAM3` call, and their default backends; null: none. */
     perception: z
       .object({
-        url: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
+        url: z.string().regex(/^(https?|http\+unix):\/\//, 'an http(s) URL, or http+unix:// (a sandboxed kernel: the host bridge\'s Unix socket)'),
         token: z.string(),
         backends: z.object({ reconstruct: z.string().nullable().optional(), segment: z.string().nullable().optional() }).strict().nullable().optional(),
       })

@@ -101,6 +101,8 @@ describe('papercuts: forms in the workbench UI (spatialclaw serve, chromium)', (
     await page.getByRole('button', { name: 'Settings', exact: true }).click();
     await page.getByRole('table', { name: 'Model endpoint list' }).waitFor();
     await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    // A select shows its kept value once its options are back (the lists load again on a loaded machine).
+    await page.getByLabel('Model endpoint').locator('option', { hasText: 'wrong-name' }).waitFor({ state: 'attached' });
 
     await expect(page.getByLabel('Input kind').inputValue()).resolves.toBe('images');
     await expect(page.getByRole('textbox', { name: 'Input folder' }).inputValue()).resolves.toBe(base);

@@ -13,6 +13,7 @@ import { readdirSync, readFileSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { kernelHostPid } from '../helpers/process.ts';
 import { RunEventSchema, SampleResultSchema } from '../../shared/run.ts';
 import { KernelRuntime } from '../../electron/services/kernel/runtime.ts';
 import type { KernelSession } from '../../electron/services/kernel/session.ts';
@@ -94,7 +95,8 @@ describe.runIf(isLinux)('secrets stay out of the children (/proc/<pid>/environ)'
     // A console (human) cell: the safety policy judges model-written cells only.
     const r = await session.execute('import os\nprint(os.getpid())', { origin: 'human' });
     expect(r.status, r.error?.evalue).toBe('ok');
-    const kernelPid = Number(r.stdout.trim());
+    // The host's pid of the kernel process (a sandboxed kernel's own getpid() is its PID-namespace pid).
+    const kernelPid = kernelHostPid(session.id);
     await rt.safety.check('x = 1'); // starts the safety checker
     const safety = descendants(process.pid).filter((p) => p.cmd.includes('spatial_runtime.safety'));
     expect(safety.length, 'the safety checker process').toBeGreaterThan(0);

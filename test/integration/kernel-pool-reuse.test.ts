@@ -36,7 +36,8 @@ describe('KernelPool reuse', () => {
       await a.prepare({ inputs: [], scratchDir: dirA });
       await ok(a, 'secret = 41\ndef helper(x):\n    return x + 1\nimport json\nimport statistics\nsecret = helper(secret)');
       await ok(a, "with open('leak.txt', 'w') as f:\n    f.write('from sample A')", 'human');
-      expect(await ok(a, "import os\nprint((os.path.exists('leak.txt'), os.getcwd()))", 'human')).toBe(`(True, '${dirA}')`);
+      // A sandboxed kernel works in its own /scratch (emptied for the next sample), an unsandboxed one in the dir given.
+      expect(await ok(a, "import os\nprint((os.path.exists('leak.txt'), os.getcwd()))", 'human')).toBe(`(True, '${a.sandboxed ? '/scratch' : dirA}')`);
     } finally {
       await rt.closeSession(a);
     }
@@ -50,7 +51,7 @@ describe('KernelPool reuse', () => {
       const dirB = rt.newScratchDir();
       await b.prepare({ inputs: [], scratchDir: dirB });
       expect(await ok(b, "print(('secret' in dir(), 'helper' in dir(), 'json' in dir(), 'statistics' in dir()))")).toBe('(False, False, False, False)');
-      expect(await ok(b, "import os\nprint((os.getcwd(), os.path.exists('leak.txt'), sorted(os.listdir('.'))))", 'human')).toBe(`('${dirB}', False, [])`);
+      expect(await ok(b, "import os\nprint((os.getcwd(), os.path.exists('leak.txt'), sorted(os.listdir('.'))))", 'human')).toBe(`('${b.sandboxed ? '/scratch' : dirB}', False, [])`);
       // The pre-loaded modules are intact.
       expect(await ok(b, 'print((float(np.linalg.norm(np.array([3.0, 4.0]))), math.pi, callable(show), plt.get_backend().lower()))')).toBe(
         "(5.0, 3.141592653589793, True, 'agg')",

@@ -78,6 +78,14 @@ function journalIds(dir: string): { shard: string; id: string }[] {
 }
 
 const json = <T>(p: string): T => JSON.parse(readFileSync(p, 'utf8')) as T;
+
+/** What the run recorded for sample `id` (its result lines in every shard journal), for failure messages. */
+function recorded(dir: string, id: string): string {
+  const shards = existsSync(join(dir, 'shards')) ? readdirSync(join(dir, 'shards')).map((k) => join(dir, 'shards', k, 'samples.jsonl')) : [];
+  return [join(dir, 'samples.jsonl'), ...shards].filter((f) => existsSync(f))
+    .flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.includes(`"id":${JSON.stringify(id)}`)))
+    .map((l) => l.slice(0, 1500)).join('\n') || `no result line for ${id}`;
+}
 const scontrol = (id: string): Record<string, string> => {
   const r = spawnSync('scontrol', ['show', 'job', '-o', id], { encoding: 'utf8' });
   return Object.fromEntries((r.stdout ?? '').split(/\s+/).filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -141,7 +149,7 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
       // Every model call of a sample came once, with that sample's question (what the model received).
       for (const s of samples) {
         const reqs = m.requestsFor(s.id);
-        expect(reqs, s.id).toHaveLength(1);
+        expect(reqs, `${s.id}: ${recorded(dir, s.id)}`).toHaveLength(1);
         expect(JSON.stringify(reqs[0]!.body['messages'])).toContain(s.question.slice(0, 40));
       }
     } finally {

@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 from spatial_perception.backends.base import ReconstructRequest
 from spatial_perception.backends.da3 import (
     ENV_CHECKPOINT,
+    ENV_DEVICE,
     DA3Backend,
     RawPrediction,
     find_cached_checkpoint,
@@ -315,14 +316,42 @@ def test_scale_alignment_needs_pixels(room) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Backend: availability and the package call, against a stand-in ``depth_anything_3`` with the assumed API
+# Backend: availability and the package call, against a stand-in ``depth_anything_3`` that mimics the real API
+# as verified by test/python/test_da3_real_package.py (ByteDance-Seed/Depth-Anything-3 at commit
+# 2c21ea849ceec7b469a3e62ea0c0e270afc3281a): the inference signature (unknown keywords fail), the Prediction
+# dataclass fields with the observed dtypes/shapes ((N, 3, 4) float32 world-to-camera extrinsics, float32
+# intrinsics, bool sky), ``is_metric`` an empty addict.Dict (falsy) unless nested, the pose-conditioned answer
+# (the given extrinsics, the given intrinsics scaled by plain multiplication, depth divided by the pose scale) and
+# the TypeError of camera-less checkpoints given cameras.
 
 FAKE_API = """
-import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 CALLS = []
-PREDICTION = None
+PREDICTION = None  # a template set by the test: depth, conf, intrinsics, extrinsics, sky, is_metric
+POSE_SCALE = 1.0  # the Umeyama scale between predicted and given poses in a pose-conditioned run
+
+
+class AddictDict(dict):
+    pass
+
+
+@dataclass
+class Prediction:
+    depth: np.ndarray
+    is_metric: Any
+    sky: Any = None
+    conf: Any = None
+    extrinsics: Any = None
+    intrinsics: Any = None
+    processed_images: Any = None
+    gaussians: Any = None
+    aux: Any = None
+    scale_factor: Any = None
 
 
 class DepthAnything3:
@@ -344,9 +373,60 @@ class DepthAnything3:
     def eval(self):
         return self
 
-    def inference(self, image, **kwargs):
-        CALLS.append({"n": len(image), "shape": image[0].shape, **kwargs})
-        return PREDICTION
+    def inference(
+        self,
+        image,
+        extrinsics=None,
+        intrinsics=None,
+        align_to_input_ext_scale=True,
+        infer_gs=False,
+        use_ray_pose=False,
+        ref_view_strategy="saddle_balanced",
+        render_exts=None,
+        render_ixts=None,
+        render_hw=None,
+        process_res=504,
+        process_res_method="upper_bound_resize",
+        export_dir=None,
+        export_format="mini_npz",
+        export_feat_layers=None,
+        conf_thresh_percentile=40.0,
+        num_max_points=1_000_000,
+        show_cameras=True,
+        feat_vis_fps=15,
+        export_kwargs={},
+    ):
+        CALLS.append(
+            {"n": len(image), "shape": image[0].shape, "extrinsics": extrinsics, "intrinsics": intrinsics,
+             "process_res": process_res, "process_res_method": process_res_method, "export_dir": export_dir}
+        )
+        methods = ("upper_bound_resize", "upper_bound_crop", "lower_bound_resize", "lower_bound_crop")
+        assert process_res_method in methods
+        assert all(im.dtype == np.uint8 and im.ndim == 3 and im.shape[2] == 3 for im in image)
+        t = PREDICTION
+        cameraless = self.model_name.startswith(("da3metric", "da3mono"))
+        if extrinsics is not None and cameraless:
+            raise TypeError("'NoneType' object is not callable")  # the package calls the missing cam_enc
+        f32 = lambda v: None if v is None else np.asarray(v, np.float32)
+        nested = self.model_name.startswith("da3nested")
+        pred = Prediction(
+            depth=f32(t.depth),
+            is_metric=1 if nested else AddictDict(),
+            sky=None if getattr(t, "sky", None) is None else np.asarray(t.sky) >= 0.5,
+            conf=f32(t.conf),
+            extrinsics=None if t.extrinsics is None else f32(t.extrinsics)[:, :3, :],
+            intrinsics=f32(t.intrinsics),
+        )
+        if extrinsics is not None:
+            h, w = pred.depth.shape[1:]
+            H, W = image[0].shape[:2]
+            K = np.asarray(intrinsics, np.float32).copy()  # the package reads the intrinsics with the extrinsics
+            K[:, :1] *= w / W
+            K[:, 1:2] *= h / H
+            pred.intrinsics = K
+            pred.extrinsics = np.asarray(extrinsics, np.float32)[:, :3, :]
+            pred.depth = pred.depth / POSE_SCALE
+        return pred
 """
 
 
@@ -376,6 +456,28 @@ def test_unavailable_without_the_package(monkeypatch: pytest.MonkeyPatch, room) 
     with pytest.raises(BackendUnavailable) as exc:
         b.reconstruct(ReconstructRequest(list(room.color[:1]), [0]), NEVER)
     assert exc.value.status == 503 and "depth_anything_3" in exc.value.message
+    # the real options for frames without depth, and none of them is rgbd (which needs depth)
+    for option in ("NVIDIA GPU", "CPU (slow", "--da3-checkpoint DIR", "--mono-checkpoint DIR"):
+        assert option in reason
+    assert "rgbd" not in reason and "rgbd" not in (exc.value.fix or "")
+
+
+def test_device_choice(fake_package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.delenv(ENV_DEVICE, raising=False)
+    default = "cuda" if torch.cuda.is_available() else "cpu"
+    assert DA3Backend(checkpoint=str(fake_package)).device == default  # CUDA when present, else the CPU
+    monkeypatch.setenv(ENV_DEVICE, "cpu")
+    assert DA3Backend(checkpoint=str(fake_package)).device == "cpu"
+    if not torch.cuda.is_available():
+        monkeypatch.setenv(ENV_DEVICE, "cuda")
+        b = DA3Backend(checkpoint=str(fake_package))
+        ok, reason = b.available()
+        assert not ok and "torch sees no CUDA GPU" in reason and ENV_DEVICE in reason
+        with pytest.raises(BackendUnavailable) as exc:
+            b.reconstruct(ReconstructRequest([np.zeros((28, 28, 3), np.uint8)], [0]), NEVER)
+        assert ENV_DEVICE in exc.value.fix
 
 
 def test_checkpoint_reasons(fake_package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -421,19 +523,31 @@ def test_reconstruct_through_the_package_api(fake_package: Path, room) -> None:
     call = api.CALLS[-1]
     assert call["n"] == 5 and call["shape"] == (480, 640, 3)
     assert call["process_res"] == 504 and call["process_res_method"] == "upper_bound_resize"
-    assert call["export_dir"] is None and "extrinsics" not in call
+    assert call["export_dir"] is None and call["extrinsics"] is None and call["intrinsics"] is None
     assert rec.frame_indices.tolist() == [10, 11, 12, 13, 14]
     assert abs(rec.info["scale_alignment"]["scale"] / UNKNOWN_SCALE - 1) < 0.01
-    np.testing.assert_allclose(rec.intrinsics[0], room.K, atol=1e-6)
+    np.testing.assert_allclose(rec.intrinsics[0], room.K, atol=1e-4)  # float32 from the package
     assert rec.info["model"] == "da3-large" and rec.info["device"] == "cpu"
+    assert rec.info["is_metric"] is True  # metres from the request depth; the package's is_metric is a falsy Dict
+    assert any("slow" in note for note in rec.info["notes"])  # ran on the CPU
 
-    # with intrinsics and poses the model runs pose-conditioned on world-to-camera matrices
-    b.reconstruct(
-        ReconstructRequest(list(room.color), [0, 1, 2, 3, 4], intrinsics=room.K, poses=room.poses, params={}), NEVER
+    # with intrinsics and poses the model runs pose-conditioned on world-to-camera matrices; the package then
+    # returns those extrinsics (3x4) and depth divided by the scale between its poses and the given ones
+    api.POSE_SCALE = 1.0 / UNKNOWN_SCALE
+    rec = b.reconstruct(
+        ReconstructRequest(
+            list(room.color), [0, 1, 2, 3, 4], intrinsics=room.K, poses=room.poses, params={"align_gravity": False}
+        ),
+        NEVER,
     )
     call = api.CALLS[-1]
     np.testing.assert_allclose(call["extrinsics"] @ room.poses, np.tile(np.eye(4), (5, 1, 1)), atol=1e-5)
     assert call["intrinsics"].shape == (5, 3, 3)
+    np.testing.assert_array_equal(rec.extrinsics, room.poses)
+    np.testing.assert_allclose(rec.intrinsics, np.broadcast_to(room.K, (5, 3, 3)))
+    good = edge_free(room.depth[0]) & (rec.depth[0] > 0)
+    rel = np.abs(rec.depth[0][good] - room.depth[0][good]) / room.depth[0][good]
+    assert np.median(rel) < 0.005 and rec.info["pose_source"] == "given"
 
     with pytest.raises(BadRequest, match="depth must be"):
         b.reconstruct(ReconstructRequest(list(room.color), [0, 1, 2, 3, 4], depth=room.depth[:2]), NEVER)
@@ -463,5 +577,21 @@ def test_monocular_metric_checkpoint_uses_the_focal_length(fake_package: Path, r
         np.testing.assert_array_equal(rec.extrinsics[0], np.eye(4))
         with pytest.raises(BadRequest, match="needs the camera intrinsics"):
             b.reconstruct(ReconstructRequest(list(room.color[:1]), [0]), NEVER)
+
+        # several frames with their poses: a camera-less checkpoint is not given cameras (the package would fail)
+        out5 = synth_raw(room, scale=1.0).depth * 300.0 / (0.5 * (fx_proc + fy_proc))
+        api.PREDICTION = SimpleNamespace(depth=out5, conf=None, intrinsics=None, extrinsics=None, is_metric=0)
+        rec = b.reconstruct(
+            ReconstructRequest(
+                list(room.color), [0, 1, 2, 3, 4], intrinsics=room.K, poses=room.poses, params={"align_gravity": False}
+            ),
+            NEVER,
+        )
+        assert api.CALLS[-1]["extrinsics"] is None
+        np.testing.assert_array_equal(rec.extrinsics, room.poses)
+        good = edge_free(room.depth[3]) & (rec.depth[3] > 0)
+        assert np.median(np.abs(rec.depth[3][good] - room.depth[3][good]) / room.depth[3][good]) < 0.005
+        with pytest.raises(BadRequest, match="no camera poses for several frames"):
+            b.reconstruct(ReconstructRequest(list(room.color), [0, 1, 2, 3, 4], intrinsics=room.K), NEVER)
     finally:
         api.DepthAnything3.model_name = "da3-large"

@@ -307,6 +307,91 @@ def test_video_request_errors(backend: SAM3Backend, bedroom_frames) -> None:
         backend.segment_video(SegmentVideoRequest([], [], 0, pts), NEVER)
 
 
+def test_tracker_matches_the_documented_transformers_video_flow(backend: SAM3Backend, bedroom_frames) -> None:
+    """The backend's points-on-a-video path against transformers 5.18's own video API, called the way its
+    ``Sam3TrackerVideoProcessor`` does (``add_inputs_to_inference_session``: point_coords (1, 1, P, 2) float,
+    point_labels (1, 1, P) int32, ``obj_with_new_inputs`` = object ids), then ``model(inference_session,
+    frame_idx)`` on the prompt frame and ``propagate_in_video_iterator`` forward and in reverse, on 3 real frames."""
+    from spatial_perception.backends.sam3.inputs import geometric_inputs
+    from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import (
+        Sam3TrackerVideoInferenceSession,
+        Sam3TrackerVideoSegmentationOutput,
+    )
+
+    frames, position, (h, w) = bedroom_frames[:3], 1, bedroom_frames[0].shape[:2]
+    prompt = PointsPrompt(np.array([[300.0, 200.0], [700.0, 400.0]]), np.array([1, 0]))
+    res = backend.segment_video(SegmentVideoRequest(frames, [0, 1, 2], 1, prompt), NEVER)
+
+    model = backend._model("tracker")
+    assert isinstance(model, transformers.Sam3TrackerVideoModel)
+    coords, labels = geometric_inputs(prompt, (h, w), int(model.config.image_size))
+    # dtype must be a torch.dtype: the signature's default "float32" (a str) fails in tensor.to() in 5.18, which is
+    # why the backend and transformers' processors always pass it.
+    session = Sam3TrackerVideoInferenceSession(
+        video=backend._pixels(frames, int(model.config.image_size)), video_height=h, video_width=w, dtype=torch.float32
+    )
+    obj_idx = session.obj_id_to_idx(7)
+    session.add_point_inputs(
+        obj_idx,
+        position,
+        {
+            "point_coords": torch.tensor(coords, dtype=torch.float32)[None, None],
+            "point_labels": torch.tensor(labels, dtype=torch.int32)[None, None],
+        },
+    )
+    session.obj_with_new_inputs = [7]
+    masks = {}
+    with torch.inference_mode():
+        first = model(inference_session=session, frame_idx=position)
+        assert isinstance(first, Sam3TrackerVideoSegmentationOutput) and first.object_ids == [7]
+        for reverse in (False, True):
+            for out in model.propagate_in_video_iterator(session, start_frame_idx=position, reverse=reverse):
+                assert out.pred_masks.shape[:2] == (1, 1) and out.object_score_logits.numel() == 1
+                up = backend._upsample(out.pred_masks.reshape(1, *out.pred_masks.shape[-2:]), (h, w))[0]
+                masks.setdefault(int(out.frame_idx), (up > 0).numpy())  # mask_threshold 0.5 = logit 0
+    assert sorted(masks) == [0, 1, 2]
+    for i in range(3):
+        np.testing.assert_array_equal(res.masks[i, 0], masks[i])
+
+
+def test_text_video_outputs_have_the_fields_the_backend_reads(backend: SAM3Backend, bedroom_frames) -> None:
+    """``Sam3VideoModel`` driven as transformers' ``Sam3VideoProcessor`` does (``add_text_prompt``: the prompt's
+    token ids padded to 32 in ``prompt_input_ids`` / ``prompt_attention_masks``) on 3 real frames: every frame is
+    yielded once, in order, with the ``Sam3VideoSegmentationOutput`` fields the backend reads, and the backend's
+    objects are among the tracked ones."""
+    from transformers.models.sam3_video.modeling_sam3_video import (
+        Sam3VideoInferenceSession,
+        Sam3VideoSegmentationOutput,
+    )
+
+    frames, (h, w) = bedroom_frames[:3], bedroom_frames[0].shape[:2]
+    model = backend._model("video")
+    assert isinstance(model, transformers.Sam3VideoModel)
+    pixels = backend._pixels(frames, int(model.config.image_size))
+    session = Sam3VideoInferenceSession(video=pixels, video_height=h, video_width=w, dtype=torch.float32)
+    prompt_id = session.add_prompt("bed")
+    session.prompt_input_ids[prompt_id], session.prompt_attention_masks[prompt_id] = backend._tokenize("bed")
+    seen: set[int] = set()
+    order = []
+    saved = model.score_threshold_detection
+    try:
+        model.score_threshold_detection = 0.0
+        with torch.inference_mode():
+            for out in model.propagate_in_video_iterator(session, start_frame_idx=0):
+                assert isinstance(out, Sam3VideoSegmentationOutput)
+                order.append(int(out.frame_idx))
+                for k, mask in out.obj_id_to_mask.items():
+                    assert mask.ndim == 3 and mask.shape[0] == 1
+                    assert k in out.obj_id_to_score and k in (out.obj_id_to_tracker_score or {k: 0})
+                    seen.add(int(k))
+                assert isinstance(out.suppressed_obj_ids, set)
+    finally:
+        model.score_threshold_detection = saved
+    assert order == [0, 1, 2] and isinstance(session.hotstart_removed_obj_ids, set)
+    res = backend.segment_video(SegmentVideoRequest(frames, [0, 1, 2], 0, TextPrompt("bed", threshold=0.0)), NEVER)
+    assert seen and set(res.info["object_ids"]) <= seen
+
+
 class TripAfter(threading.Event):
     """An event that reads as set from its ``n``-th check on (to cancel in the middle of a run)."""
 

@@ -31,6 +31,7 @@ const LAYERS: Record<ConfigField, { flag: unknown; env?: string; settings?: numb
   sampleTimeoutS: { flag: 50, settings: 60, default: null },
   localPerceptionBackends: { flag: ['da3', 'sam3'], default: DEFAULTS.localPerceptionBackends },
   replayIdleMs: { flag: 1000, default: DEFAULTS.replayIdleMs },
+  sandbox: { flag: 'on', env: 'off', default: 'auto' },
 };
 
 function resolveWith(field: ConfigField, use: { flag: boolean; env: boolean; settings: boolean }) {

@@ -12,8 +12,19 @@ describe('writeKernelSpec', () => {
     const base = mkdtempSync(join(tmpdir(), 'ks-'));
     const path = writeKernelSpec(base, '/opt/py/bin/python', { memoryBytes: 2 ** 31, cpuSeconds: 60 });
     const spec = JSON.parse(readFileSync(join(path, 'kernels', KERNEL_NAME, 'kernel.json'), 'utf8')) as { argv: string[] };
-    expect(spec.argv).toEqual(['/opt/py/bin/python', '-m', 'spatial_runtime.kernel_launch', '--mem-bytes', '2147483648', '--cpu-seconds', '60', '--HistoryManager.enabled=False', '-f', '{connection_file}']);
+    expect(spec.argv).toEqual(['/opt/py/bin/python', '-m', 'spatial_runtime.kernel_launch', '--mem-bytes', '2147483648', '--cpu-seconds', '60',
+      '--max-procs', '0', '--max-file-bytes', '0', '--HistoryManager.enabled=False', '-f', '{connection_file}']);
     expect(writeKernelSpec(base, '/opt/py/bin/python', { memoryBytes: 2 ** 31, cpuSeconds: 60 })).toBe(path);
+    // Sandboxed: sandbox_launch (bwrap) first, then the same kernel_launch options; interrupts by message (bwrap does
+    // not pass SIGINT on).
+    const sbx = writeKernelSpec(base, '/opt/py/bin/python', { memoryBytes: 2 ** 31, cpuSeconds: 60, maxProcs: 64, maxFileBytes: 1024 },
+      { root: '/tmp/scw-x/k', bwrap: '/usr/bin/bwrap', uid: 65534 });
+    expect(sbx).not.toBe(path);
+    const sspec = JSON.parse(readFileSync(join(sbx, 'kernels', KERNEL_NAME, 'kernel.json'), 'utf8')) as { argv: string[]; interrupt_mode: string };
+    expect(sspec.argv).toEqual(['/opt/py/bin/python', '-m', 'spatial_runtime.sandbox_launch', '--root', '/tmp/scw-x/k', '--bwrap', '/usr/bin/bwrap',
+      '--uid', '65534', '--', '--mem-bytes', '2147483648', '--cpu-seconds', '60', '--max-procs', '64', '--max-file-bytes', '1024',
+      '--HistoryManager.enabled=False', '-f', '{connection_file}']);
+    expect(sspec.interrupt_mode).toBe('message');
     expect(() => writeKernelSpec(base, 'py', { memoryBytes: -1, cpuSeconds: 0 })).toThrow(/memoryBytes must be a non-negative integer/);
   });
 });

@@ -294,7 +294,7 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
         inputs: sample.inputs,
         ...prepareOptions(profile),
         scratchDir: ctx.runtime.newScratchDir(),
-        bridge: { url: bridge.url, token: bridge.token },
+        bridge: { url: bridge.url, token: bridge.token, listenUnix: (path, target) => bridge.listenUnix(path, target) },
         perception: ctx.perception
           ? { url: ctx.perception.url, token: ctx.perception.token, ...(ctx.perceptionBackends ? { backends: ctx.perceptionBackends } : {}) }
           : null,

@@ -34,6 +34,7 @@ export class KernelService {
         poolOverflow: 'start',
         poolIdleMaxMib: c.kernelIdleMaxMb,
         kernelLimits: kernelLimitsOf(c),
+        sandbox: c.sandbox,
         ...(this.opts.remote ? { remote: this.opts.remote } : {}),
       });
       this.runtimeP.catch(() => (this.runtimeP = null));

@@ -33,6 +33,11 @@ export const ENV = {
    * (`servers/`), their token files (`tokens/`, 0600) and generated job scripts (`jobs/`); default `<data dir>/cluster`.
    */
   clusterDir: 'SPATIALCLAW_CLUSTER_DIR',
+  /**
+   * The agent kernels' OS sandbox (docs/security.md): `auto` (default: bubblewrap where it works, else a warning),
+   * `on` (refuse to start kernels without it), `off` (a warning at every start). `--sandbox MODE` / `--no-sandbox` set it.
+   */
+  sandbox: 'SPATIALCLAW_SANDBOX',
   /** Token of a running Jupyter server given with `--jupyter-url`. */
   jupyterToken: 'SPATIALCLAW_JUPYTER_TOKEN',
   /** Default variable holding a perception server's token (remote servers, `perception start --detach`). */

@@ -11,6 +11,7 @@
  * `ResolvedConfig.sources` records where each value came from. {@link resolveConfig} is pure (the
  * layers are passed in); `SettingsService` (./settings.ts) reads the real ones.
  */
+import type { SandboxPreference } from '../kernel/sandbox.ts';
 import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS, defaultMemoryGib } from '../../../shared/defaults.ts';
@@ -56,6 +57,8 @@ export interface ConfigFlags {
   localPerceptionBackends?: string[] | undefined;
   /** Close an idle console replay kernel after this long, milliseconds. */
   replayIdleMs?: number | undefined;
+  /** The kernels' OS sandbox: `auto`, `on` or `off` (docs/security.md). */
+  sandbox?: SandboxPreference | undefined;
 }
 
 /** Where a resolved value came from. */
@@ -89,6 +92,7 @@ export interface ResolvedConfig {
   sampleTimeoutS: number | null;
   localPerceptionBackends: string[];
   replayIdleMs: number;
+  sandbox: SandboxPreference;
   /** The layer each field's value came from. */
   sources: Record<ConfigField, ConfigSource>;
 }
@@ -123,6 +127,7 @@ export const CONFIG_FIELDS: Record<ConfigField, FieldSpec> = {
   sampleTimeoutS: { settings: 'sample_timeout_s', default: null },
   localPerceptionBackends: { default: DEFAULTS.localPerceptionBackends },
   replayIdleMs: { default: DEFAULTS.replayIdleMs },
+  sandbox: { env: 'sandbox', default: 'auto' },
 };
 
 /** The layers below the flags, as read by the caller. */
@@ -161,6 +166,9 @@ export function resolveConfig(flags: ConfigFlags, layers: ConfigLayers): Resolve
   // The one string field with a closed set of values from the environment (flags and settings.json are checked where they are read).
   if (!(PROFILE_NAMES as readonly unknown[]).includes(values['profile'])) {
     throw new Error(`unknown agent profile ${JSON.stringify(values['profile'])} (from ${sources.profile === 'env' ? `$${ENV.profile}` : `the ${sources.profile}`}): use ${PROFILE_NAMES.join(' or ')}`);
+  }
+  if (!['auto', 'on', 'off'].includes(values['sandbox'] as string)) {
+    throw new Error(`unknown sandbox mode ${JSON.stringify(values['sandbox'])} (from ${sources.sandbox === 'env' ? `$${ENV.sandbox}` : `the ${sources.sandbox}`}): use auto, on or off`);
   }
   return {
     ...(values as Omit<ResolvedConfig, ConfigFolder | 'sources'>),

@@ -10,14 +10,16 @@
  * server's token or any API key from `os.environ` (docs/security.md, "Secrets").
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { ManagedChild, waitHealthy } from '../child.ts';
 import { env, ENV, minimalChildEnv, platformEnv } from '../config/env.ts';
 import { DEFAULT_KERNEL_LIMITS, KERNEL_NAME, type KernelLimits, writeKernelSpec } from '../kernel/kernelspec.ts';
+import { chooseSandbox, KernelSandbox, registerServerSandbox, SANDBOX_UID, type SandboxPreference, type SandboxStatus } from '../kernel/sandbox.ts';
 import { dataDir } from '../paths.ts';
 import { resolvePython } from '../python.ts';
 import { registerSecret } from '../runs/secrets.ts';
@@ -45,6 +47,11 @@ export interface LocalServerOptions {
   port?: () => Promise<number>;
   /** Start attempts when the chosen port is taken before the server binds it; default {@link PORT_TRIES}. */
   portTries?: number;
+  /**
+   * The kernels' OS sandbox (docs/security.md): `auto` (default: bubblewrap where it works, else unsandboxed with
+   * {@link JupyterServer.sandboxStatus} saying why), `on` (refuse to start without one), `off`.
+   */
+  sandbox?: SandboxPreference;
 }
 
 /** How many ports `startLocal` tries when the one it chose was taken by another process before the server bound it. */
@@ -115,6 +122,14 @@ export class JupyterServer {
   readonly settings: ServerConnection.ISettings;
   /** Kernelspec to start agent kernels with: `spatialclaw` (with OS limits) locally, `python3` on remote servers. */
   kernelName = 'python3';
+  /** The host's half of the kernels' sandbox; null: kernels are not sandboxed (remote servers, or none here). */
+  sandbox: KernelSandbox | null = null;
+  /** What the sandbox detection found (local servers), for warnings and `doctor`; null for remote servers. */
+  sandboxStatus: SandboxStatus | null = null;
+  /** The sandbox the user asked for (local servers). */
+  sandboxPreference: SandboxPreference = 'auto';
+  /** This server's private Jupyter runtime folder (connection files, IPC sockets), removed on stop. */
+  private runtimeDir: string | null = null;
   private readonly child: ManagedChild | null;
 
   private constructor(baseUrl: string, token: string, child: ManagedChild | null) {
@@ -183,7 +198,19 @@ export class JupyterServer {
   private static async startOn(port: number, python: string, rootDir: string, opts: LocalServerOptions): Promise<JupyterServer> {
     const token = randomBytes(24).toString('hex');
     const limits = { ...DEFAULT_KERNEL_LIMITS, ...opts.kernelLimits };
-    const jupyterPath = writeKernelSpec(dataDir(), python, limits);
+    const preference = opts.sandbox ?? 'auto';
+    const chosen = chooseSandbox(preference);
+    // A private runtime folder per server (short: IPC socket paths must fit in 108 bytes): connection files of
+    // earlier servers do not pile up, and a sandboxed kernel is given only its own.
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'scw-'));
+    const sandbox = chosen.bwrap ? new KernelSandbox(join(runtimeDir, 'k')) : null;
+    if (sandbox) mkdirSync(sandbox.root, { mode: 0o700 });
+    // RLIMIT_NPROC counts every process and thread of the kernel's uid. Only a kernel of its own uid (a root host's
+    // sandbox: nobody) gets the default cap; a kernel running as the desktop user would count the user's browser too.
+    const ownUid = sandbox !== null && typeof process.getuid === 'function' && process.getuid() === 0;
+    if (!ownUid && opts.kernelLimits?.maxProcs === undefined) limits.maxProcs = 0;
+    const jupyterPath = writeKernelSpec(dataDir(), python, limits,
+      sandbox && chosen.bwrap ? { root: sandbox.root, bwrap: chosen.bwrap, uid: SANDBOX_UID } : null);
     const args = [
       // jupyter_server, with TCP_NODELAY set on kernel websockets (docs/kernel-protocol.md).
       '-m', 'spatial_runtime.server_launch',
@@ -202,6 +229,8 @@ export class JupyterServer {
       // kept, a marker says how much was dropped) before it leaves the kernel. The message-rate limit stays.
       '--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0',
     ];
+    // Sandboxed kernels have no network: they talk to the server over Unix sockets (ZMQ ipc transport).
+    if (sandbox) args.push('--KernelManager.transport=ipc');
     if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('--allow-root');
     const settings: NodeJS.ProcessEnv = {
       ...opts.env,
@@ -210,6 +239,7 @@ export class JupyterServer {
       SPATIALCLAW_NODELAY: opts.nodelay === false ? '0' : '1',
       // Kernels decode each video once per selection and size, then read the frames back from this cache.
       SPATIALCLAW_FRAME_CACHE: frameCacheDir(),
+      JUPYTER_RUNTIME_DIR: runtimeDir,
     };
     // The server's environment without its token: what the kernels get, by name.
     const serverEnv = minimalChildEnv(settings, JUPYTER_SERVER_ENV);
@@ -231,6 +261,11 @@ export class JupyterServer {
     });
     const server = new JupyterServer(`http://127.0.0.1:${port}`, token, child);
     server.kernelName = KERNEL_NAME;
+    server.sandbox = sandbox;
+    registerServerSandbox(server.baseUrl, sandbox);
+    server.sandboxStatus = chosen.status;
+    server.sandboxPreference = preference;
+    server.runtimeDir = runtimeDir;
     try {
       await server.waitReady(opts.startTimeoutMs ?? 60_000);
     } catch (e) {
@@ -296,6 +331,9 @@ export class JupyterServer {
    */
   async stop(graceMs = 3000): Promise<void> {
     await this.child?.stop({ graceMs });
+    if (this.sandbox) registerServerSandbox(this.baseUrl, null);
+    if (this.runtimeDir) rmSync(this.runtimeDir, { recursive: true, force: true });
+    this.runtimeDir = null;
   }
 }
 

@@ -5,7 +5,9 @@
  * Protocol: docs/kernel-protocol.md, "VLM bridge".
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
@@ -91,15 +93,41 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Limits on one bridge's model calls (one bridge serves one sample). */
+export interface BridgeLimits {
+  /** Model calls (ask, locate, paper calls) started per rolling minute; over it: 429. Default 120. */
+  callsPerMinute: number;
+  /** Model calls in flight at once; over it: 429. Default 8. */
+  maxConcurrent: number;
+}
+
+export const DEFAULT_BRIDGE_LIMITS: BridgeLimits = { callsPerMinute: 120, maxConcurrent: 8 };
+
+/**
+ * One sample's bridge. Its token is made for the sample and dies with it ({@link stop}); it grants the model routes
+ * (rate-limited, {@link BridgeLimits}) and, for a sandboxed kernel, `/perception/...`, which the bridge forwards to the
+ * perception server with that server's token (the kernel never holds it). A sandboxed kernel reaches the bridge over
+ * a Unix socket in its `/host` folder ({@link listenUnix}); an unsandboxed one over 127.0.0.1.
+ */
 export class VlmBridge {
   readonly token = randomBytes(24).toString('hex');
   /** Every call made through the bridge, in order. */
   readonly calls: BridgeCall[] = [];
+  /** Model calls refused by the rate limits (each answered 429). */
+  refused = 0;
   private server: Server | null = null;
+  private unixServer: Server | null = null;
+  private unixPath: string | null = null;
+  private perception: { url: string; token: string } | null = null;
   private port = 0;
   private forgetToken: () => void = () => undefined;
+  private readonly limits: BridgeLimits;
+  private readonly recent: number[] = [];
+  private inFlight = 0;
 
-  constructor(private readonly handler: VlmHandler) {}
+  constructor(private readonly handler: VlmHandler, limits: Partial<BridgeLimits> = {}) {
+    this.limits = { ...DEFAULT_BRIDGE_LIMITS, ...limits };
+  }
 
   /** URL the kernel should call (valid after `start()`). */
   get url(): string {
@@ -118,11 +146,76 @@ export class VlmBridge {
     this.forgetToken = registerSecret('MODEL_BRIDGE_TOKEN', this.token);
   }
 
+  /**
+   * Also serve on the Unix socket `path` (a sandboxed kernel's `/host` folder), and forward `/perception/<route>` to
+   * `perception` (null: those routes answer 503). The socket is made connectable by the kernel's uid (0666 in a
+   * folder only the kernel and the host reach) and removed by {@link stop}.
+   */
+  async listenUnix(path: string, perception: { url: string; token: string } | null): Promise<void> {
+    rmSync(path, { force: true });
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    chmodSync(path, 0o666);
+    this.unixServer = server;
+    this.unixPath = path;
+    this.perception = perception ? { url: perception.url.replace(/\/+$/, ''), token: perception.token } : null;
+  }
+
   async stop(): Promise<void> {
-    const s = this.server;
+    const servers = [this.server, this.unixServer].filter((x): x is Server => x !== null);
     this.server = null;
+    this.unixServer = null;
     this.forgetToken();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    await Promise.all(servers.map((s) => new Promise<void>((r) => {
+      s.close(() => r());
+      s.closeAllConnections?.();
+    })));
+    if (this.unixPath) rmSync(this.unixPath, { force: true });
+    this.unixPath = null;
+  }
+
+  /** Forward a kernel's `/perception/<route>` request to the perception server, streaming both bodies. */
+  private forwardPerception(req: IncomingMessage, res: ServerResponse): void {
+    const target = this.perception;
+    if (!target) return send(res, 503, { error: 'no perception server is configured for this session; start one with `spatialclaw perception start` or pass --perception' });
+    const url = new URL(target.url + (req.url ?? '/').slice('/perception'.length));
+    const headers: Record<string, string> = { Authorization: `Bearer ${target.token}` };
+    for (const h of ['content-type', 'accept', 'content-length']) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    const make = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const out = make(url, { method: req.method ?? 'GET', headers }, (up) => {
+      const back: Record<string, string> = {};
+      for (const h of ['content-type', 'content-length', 'x-request-id']) {
+        const v = up.headers[h];
+        if (typeof v === 'string') back[h] = v;
+      }
+      res.writeHead(up.statusCode ?? 502, back);
+      up.pipe(res);
+    });
+    out.on('error', (e) => {
+      if (!res.headersSent) send(res, 502, { error: `the perception server at ${target.url} is not reachable from the host: ${e.message}` });
+      else res.destroy(e);
+    });
+    req.pipe(out);
+  }
+
+  /** Whether a new model call may start now; counts it when so. */
+  private admit(): string | null {
+    const now = Date.now();
+    while (this.recent.length && now - this.recent[0]! > 60_000) this.recent.shift();
+    if (this.inFlight >= this.limits.maxConcurrent) {
+      return `the model bridge allows ${this.limits.maxConcurrent} calls in flight per sample; wait for one to finish (vlm calls in parallel threads are limited)`;
+    }
+    if (this.recent.length >= this.limits.callsPerMinute) {
+      return `the model bridge allows ${this.limits.callsPerMinute} model calls per minute per sample; ${this.recent.length} were made in the last minute: batch the question or ask fewer frames`;
+    }
+    this.recent.push(now);
+    return null;
   }
 
   private authorised(req: IncomingMessage): boolean {
@@ -133,6 +226,7 @@ export class VlmBridge {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.authorised(req)) return send(res, 401, { error: 'missing or wrong bridge token' });
+    if (req.url === '/perception' || req.url?.startsWith('/perception/')) return this.forwardPerception(req, res);
     if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
     const paper = (Object.keys(PAPER_CALLS) as PaperCall[]).find((k) => PAPER_CALLS[k].route === req.url);
     const kind = req.url === '/vlm/ask' ? 'ask' : req.url === '/vlm/locate' ? 'locate' : paper ?? null;
@@ -151,8 +245,14 @@ export class VlmBridge {
     const images = parsed.data.images.map((b) => Buffer.from(b, 'base64'));
     const prompt = 'question' in parsed.data ? parsed.data.question : parsed.data.target;
     const role = paper ? PAPER_CALLS[paper].role : 'vlm';
+    const refusal = this.admit();
+    if (refusal) {
+      this.refused += 1;
+      return send(res, 429, { error: refusal });
+    }
     const call: BridgeCall = { kind, role, prompt, images: images.length, startedAt: new Date().toISOString(), durationMs: 0, ok: false };
     const t0 = performance.now();
+    this.inFlight += 1;
     try {
       if (paper && answerPaper) {
         const r = await answerPaper(paper, images, prompt);
@@ -171,6 +271,7 @@ export class VlmBridge {
       call.error = e instanceof Error ? e.message : String(e);
       send(res, 502, { error: `the model call failed: ${call.error}` });
     } finally {
+      this.inFlight -= 1;
       call.durationMs = performance.now() - t0;
       this.calls.push(call);
     }

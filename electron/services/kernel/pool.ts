@@ -7,11 +7,11 @@
  * (docs/kernel-protocol.md, "Release (pool)"), in which case it is shut down and replaced. Dead kernels are
  * replaced; after a period without use the pool shrinks to its minimum.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Kernel, KernelManager } from '@jupyterlab/services';
 import { DEFAULTS } from '../../../shared/defaults.ts';
-import { finishWarmUp, kernelPid, residentMib, resetKernel, startInitialisedKernel } from './session.ts';
+import { finishWarmUp, residentMib, resetKernel, startInitialisedKernel } from './session.ts';
 
 export interface KernelPoolOptions {
   manager: KernelManager;
@@ -82,12 +82,32 @@ type Conn = Kernel.IKernelConnection;
  * /proc): a kernel that died and was restarted by its server has a new pid, and the old one may belong to another
  * process by now. False where /proc cannot be read (the pool then shuts kernels down as usual).
  */
-function isKernelProcess(pid: number): boolean {
+/**
+ * The host pid of kernel `kernelId`'s Python process on this machine: the `spatial_runtime.kernel_launch` process whose
+ * command line names its connection file `kernel-<id>.json` (not the bwrap around a sandboxed one). Found in /proc, not
+ * from the kernel's own `os.getpid()`, which in the sandbox is its PID-namespace pid. Null where there is none (or no
+ * /proc).
+ */
+export function kernelHostPid(kernelId: string): number | null {
+  let entries: string[];
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spatial_runtime.kernel_launch');
+    entries = readdirSync('/proc');
   } catch {
-    return false;
+    return null;
   }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmd.includes('spatial_runtime.kernel_launch') && cmd.includes(`kernel-${kernelId}.json`) && !cmd.split('\0')[0]!.endsWith('bwrap')) {
+      return Number(entry);
+    }
+  }
+  return null;
 }
 
 export class KernelPool {
@@ -348,8 +368,8 @@ export class KernelPool {
     this.warm.length = 0;
     this.inUse.clear();
     await Promise.all(all.map((k) => {
-      const pid = opts.kill ? kernelPid(k) : null;
-      if (pid !== null && isKernelProcess(pid)) {
+      const pid = opts.kill ? kernelHostPid(k.id) : null;
+      if (pid !== null) {
         try {
           process.kill(pid, 'SIGKILL');
           k.dispose(); // no reconnection attempts to a kernel that is gone

@@ -12,6 +12,7 @@ import { dataDir } from '../paths.ts';
 import type { KernelLimits } from './kernelspec.ts';
 import { KernelPool } from './pool.ts';
 import { SafetyChecker } from './safety.ts';
+import { detectSandbox, type SandboxPreference, unsandboxedWarning } from './sandbox.ts';
 import { KernelSession, type SessionOptions } from './session.ts';
 
 export interface KernelRuntimeOptions {
@@ -27,7 +28,16 @@ export interface KernelRuntimeOptions {
   /** Resident memory (MiB) a released kernel may keep after its reset, else it is replaced (KernelPoolOptions.idleMaxMib; 0 = no bound). */
   poolIdleMaxMib?: number;
   nodelay?: boolean;
+  /** The kernels' OS sandbox (local servers; docs/security.md); default `auto`. */
+  sandbox?: SandboxPreference;
+  /**
+   * Where the warning goes when kernels run unsandboxed (at every start); default: stderr, once per process and
+   * reason. The workbench also shows {@link KernelRuntime.sandboxWarning} in its status bar.
+   */
+  onWarning?: (message: string) => void;
 }
+
+const warned = new Set<string>();
 
 export class KernelRuntime {
   private constructor(
@@ -43,6 +53,7 @@ export class KernelRuntime {
       : await JupyterServer.startLocal({
           ...(opts.kernelLimits ? { kernelLimits: opts.kernelLimits } : {}),
           ...(opts.nodelay !== undefined ? { nodelay: opts.nodelay } : {}),
+          ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
         });
     const manager = new KernelManager({ serverSettings: server.settings });
     const pool = opts.poolSize
@@ -55,7 +66,24 @@ export class KernelRuntime {
         ...(opts.poolIdleMaxMib !== undefined ? { idleMaxMib: opts.poolIdleMaxMib } : {}),
       })
       : null;
-    return new KernelRuntime(server, manager, new SafetyChecker(), pool);
+    const runtime = new KernelRuntime(server, manager, new SafetyChecker(), pool);
+    const warning = runtime.sandboxWarning;
+    if (warning) {
+      if (opts.onWarning) opts.onWarning(warning);
+      else if (!warned.has(warning)) {
+        warned.add(warning);
+        process.stderr.write(`${warning}\n`);
+      }
+    }
+    return runtime;
+  }
+
+  /** The warning to show while kernels run unsandboxed ('' when they are sandboxed). */
+  get sandboxWarning(): string {
+    if (!this.server.isLocal) {
+      return 'WARNING: agent kernels run on a remote Jupyter server that spatialclaw does not sandbox: model-written code runs with that server\'s rights (docs/security.md).';
+    }
+    return this.server.sandbox ? '' : unsandboxedWarning(this.server.sandboxStatus ?? detectSandbox(), this.server.sandboxPreference);
   }
 
   /** A session on a pooled kernel when there is a pool, else on a freshly started one. */
@@ -66,6 +94,7 @@ export class KernelRuntime {
       manager: this.manager,
       kernelName: this.server.kernelName,
       safety: this.safety,
+      sandbox: this.server.sandbox,
       ...(kernel ? { kernel } : {}),
     });
   }

@@ -4,6 +4,7 @@
  * after a restart it restores state by replaying the session's earlier successful cells.
  * The kernel-side half is `spatial_runtime.session` (docs/kernel-protocol.md).
  */
+import { randomBytes } from 'node:crypto';
 import type { Kernel, KernelManager, KernelMessage } from '@jupyterlab/services';
 import { z } from 'zod';
 import {
@@ -21,6 +22,8 @@ import { ImageMetaSchema, MIME, PrepareConfigSchema, type VariableSummary, Varia
 import type { KernelProfile } from '../../../shared/profiles.ts';
 import { stripAnsi } from '../jupyter/execute.ts';
 import type { SafetyChecker } from './safety.ts';
+import { type KernelSandbox, sandboxOfServer } from './sandbox.ts';
+import { VlmBridge } from './bridge.ts';
 import { toCellError } from './observation.ts';
 
 const MIME_IMAGE = MIME.image;
@@ -62,11 +65,21 @@ export interface PrepareConfig {
   profile?: KernelProfile;
   /** The kernel's working directory (a per-session scratch dir). */
   scratchDir: string;
-  /** Where the kernel reaches the host's VLM bridge; null disables `vlm`. */
-  bridge?: { url: string; token: string } | null;
+  /**
+   * Where the kernel reaches the host's VLM bridge; null disables `vlm`. `listenUnix` (a {@link VlmBridge}'s): for a
+   * sandboxed kernel the bridge also serves on a Unix socket in the kernel's `/host` folder and forwards the
+   * kernel's perception calls, so the kernel gets `http+unix://` URLs and the bridge token only.
+   */
+  bridge?: { url: string; token: string; listenUnix?: (path: string, perception: { url: string; token: string } | null) => Promise<void> } | null;
   /** The perception server `tools.Reconstruct` / `tools.SAM3` call, and their default backends. */
   perception?: { url: string; token: string; backends?: { reconstruct?: string; segment?: string } } | null;
 }
+
+/** The model handler of a session's own bridge: there is no model in this session. */
+const NO_MODEL = {
+  ask: (): never => { throw new Error('this session has no model (vlm is not available here)'); },
+  locate: (): never => { throw new Error('this session has no model (vlm is not available here)'); },
+};
 
 export class KernelPrepareError extends Error {
   override name = 'KernelPrepareError';
@@ -104,6 +117,11 @@ export interface SessionOptions {
   kernelName?: string;
   /** Required to run `agent` cells. */
   safety?: SafetyChecker;
+  /**
+   * The server's kernel sandbox, which {@link KernelSession.prepare} uses; absent: the one the server registered
+   * (sandbox.ts `sandboxOfServer`); null: none.
+   */
+  sandbox?: KernelSandbox | null;
   /** How long to wait for an interrupted cell to stop before restarting the kernel (default 10 s). */
   interruptGraceMs?: number;
   /** How long to wait for a kernel to come back after it died or was restarted (default 60 s). */
@@ -295,7 +313,9 @@ export class KernelSession {
   /** Open a session on a ready kernel (from a pool) or on a newly started one. */
   static async open(opts: SessionOptions): Promise<KernelSession> {
     const kernel = opts.kernel ?? (await startInitialisedKernel(opts.manager, opts.kernelName ?? 'python3'));
-    return new KernelSession(kernel, opts);
+    // Without an explicit sandbox: the one its server registered (a sandboxed kernel must never get host paths).
+    const sandbox = opts.sandbox !== undefined ? opts.sandbox : sandboxOfServer(opts.manager.serverSettings.baseUrl);
+    return new KernelSession(kernel, { ...opts, sandbox });
   }
 
   /** The kernel id (stable across restarts). */
@@ -309,14 +329,15 @@ export class KernelSession {
    * @throws KernelPrepareError with the runtime's message (which names the file and the fix).
    */
   async prepare(config: PrepareConfig): Promise<string> {
+    const seen = await this.sandboxView(config);
     // The contract the kernel's prepare() validates too (shared/contracts/kernel.ts, PrepareConfig).
     const payload = JSON.stringify(
       PrepareConfigSchema.parse({
-        scratch_dir: config.scratchDir,
-        inputs: config.inputs,
+        scratch_dir: seen.scratchDir,
+        inputs: seen.inputs,
         max_long_edge: config.maxLongEdge ?? null,
-        bridge: config.bridge ?? null,
-        perception: config.perception ?? null,
+        bridge: seen.bridge ? { url: seen.bridge.url, token: seen.bridge.token } : null,
+        perception: seen.perception ?? null,
         ...(config.resize ? { resize: config.resize } : {}),
         ...(config.profile ? { profile: config.profile } : {}),
       }),
@@ -339,9 +360,77 @@ export class KernelSession {
       }
     };
     await future.done;
-    if (error) throw new KernelPrepareError(error);
+    if (error) throw new KernelPrepareError(this.hostPaths(error));
     this.config = config;
-    return summary.trimEnd();
+    return this.hostPaths(summary.trimEnd());
+  }
+
+  /** Whether this session's kernel runs in the OS sandbox. */
+  get sandboxed(): boolean {
+    return this.opts.sandbox?.has(this.kernel.id) === true;
+  }
+
+  /** Kernel-visible perception base URL → the host's (artifact URLs are recorded with the host's). */
+  private perceptionAlias: { inside: string; host: string } | null = null;
+  private staged: { config: PrepareConfig; view: PrepareConfig } | null = null;
+  /** Input paths as a sandboxed kernel sees them → the host's, for the messages the host passes on. */
+  private insidePaths = new Map<string, string>();
+
+  /** `text` with a sandboxed kernel's input paths put back as the host's. */
+  hostPaths(text: string): string {
+    let out = text;
+    for (const [inside, host] of this.insidePaths) out = out.split(inside).join(host);
+    return out;
+  }
+  /** The session's own bridge for a sandboxed kernel's perception calls when the caller gave no model bridge. */
+  private ownBridge: VlmBridge | null = null;
+
+  /**
+   * The prepare config as the kernel sees it. Unsandboxed: `config` itself. Sandboxed: the inputs linked into the
+   * kernel's `/inputs` (the last sample's removed), scratch `/scratch` (emptied), and the bridge (and perception,
+   * through it) at `http+unix:///host/bridge-….sock`. A replay after a restart reuses the first view.
+   */
+  private async sandboxView(config: PrepareConfig): Promise<PrepareConfig> {
+    const sandbox = this.opts.sandbox;
+    if (!sandbox || !sandbox.has(this.kernel.id)) return config;
+    if (this.staged?.config === config) return this.staged.view;
+    let inputs: InputSpec[];
+    try {
+      const staged = sandbox.stageSample(this.kernel.id, config.inputs);
+      inputs = staged.inputs;
+      this.insidePaths = staged.paths;
+    } catch (e) {
+      throw new KernelPrepareError(e instanceof Error ? e.message : String(e), { cause: e });
+    }
+    let bridge: PrepareConfig['bridge'] = null;
+    let perception: PrepareConfig['perception'] = null;
+    this.perceptionAlias = null;
+    await this.ownBridge?.stop();
+    this.ownBridge = null;
+    if (config.bridge || config.perception) {
+      // Without a model bridge (replay, `kernel run`), a bridge of the session's own forwards the perception calls
+      // and refuses model calls.
+      if (config.bridge && !config.bridge.listenUnix) {
+        throw new KernelPrepareError('this kernel runs in the OS sandbox and has no network: give PrepareConfig.bridge a listenUnix (a VlmBridge\'s) so the kernel reaches the model over a Unix socket');
+      }
+      let listener = config.bridge?.listenUnix ? config.bridge : null;
+      if (!listener) {
+        const own = new VlmBridge(NO_MODEL);
+        this.ownBridge = own;
+        listener = { url: '', token: own.token, listenUnix: (p, target) => own.listenUnix(p, target) };
+      }
+      const sock = sandbox.hostSocket(this.kernel.id, `bridge-${randomBytes(4).toString('hex')}.sock`);
+      await listener.listenUnix!(sock.host, config.perception ? { url: config.perception.url, token: config.perception.token } : null);
+      const base = `http+unix://${encodeURIComponent(sock.inside)}`;
+      if (config.bridge) bridge = { url: base, token: listener.token };
+      if (config.perception) {
+        perception = { ...config.perception, url: `${base}/perception`, token: listener.token };
+        this.perceptionAlias = { inside: `${base}/perception`, host: config.perception.url.replace(/\/+$/, '') };
+      }
+    }
+    const view: PrepareConfig = { ...config, inputs, scratchDir: '/scratch', bridge, perception };
+    this.staged = { config, view };
+    return view;
   }
 
   /**
@@ -570,7 +659,10 @@ export class KernelSession {
         } else if (answer.success) {
           c.answer = answer.data;
         } else if (artifact.success) {
-          c.artifacts.push(artifact.data);
+          const alias = this.perceptionAlias;
+          c.artifacts.push(alias && artifact.data.url?.startsWith(alias.inside)
+            ? { ...artifact.data, url: alias.host + artifact.data.url.slice(alias.inside.length) }
+            : artifact.data);
         } else if (png) {
           const { width, height } = pngSize(png);
           c.images.push({ index: c.images.length, label: null, width, height, source: 'display', png });
@@ -669,7 +761,14 @@ export class KernelSession {
   /** Stop using the kernel. With `shutdown`, the kernel is shut down; otherwise the caller (pool) keeps it. */
   async close(shutdown = true): Promise<void> {
     this.disposed = true;
-    if (shutdown) await this.kernel.shutdown().catch(() => undefined);
+    await this.ownBridge?.stop();
+    this.ownBridge = null;
+    const id = this.kernel.id;
+    if (shutdown) {
+      await this.kernel.shutdown().catch(() => undefined);
+      // A shut-down sandboxed kernel's folders (its inputs, scratch, sockets) go with it.
+      if (this.opts.sandbox?.has(id)) this.opts.sandbox.forget(id);
+    }
   }
 }
 

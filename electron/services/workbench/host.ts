@@ -15,6 +15,7 @@ import { createServices, type Services } from '../app/index.ts';
 import { clusterStatus } from '../cluster/status.ts';
 import { SettingsError } from '../config/settings.ts';
 import { runDoctor } from '../doctor.ts';
+import { detectSandbox, unsandboxedWarning } from '../kernel/sandbox.ts';
 import { ModelError } from '../model/client.ts';
 import { ModelConfigError } from '../model/config.ts';
 import { PerceptionServerError } from '../perception/server.ts';
@@ -55,6 +56,12 @@ export function toWorkbenchError(e: unknown): unknown {
 function handlersOver(s: Services): WorkbenchHandlers {
   return {
     doctor: () => runDoctor(),
+    sandboxStatus: async () => {
+      const pref = s.settings.config().sandbox;
+      const status = detectSandbox();
+      const warning = unsandboxedWarning(status, pref);
+      return { sandboxed: warning === '', warning };
+    },
     listDir: async ({ path }) => s.files.listDir(path),
     previewInputs: ({ inputs }) => s.files.previewInputs(inputs),
     frameImage: ({ input, frame_index, max_edge }) => s.files.frameImage(input, frame_index, max_edge),

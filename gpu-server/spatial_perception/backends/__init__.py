@@ -12,6 +12,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "oracle": ("spatial_perception.backends.oracle", "OracleBackend"),
     "da3": ("spatial_perception.backends.da3", "DA3Backend"),
     "sam3": ("spatial_perception.backends.sam3", "SAM3Backend"),
+    "mono": ("spatial_perception.backends.mono", "MonoBackend"),
 }
 
 

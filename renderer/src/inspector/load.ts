@@ -6,7 +6,7 @@
 import type { WorkbenchApi } from '../../../shared/api.ts';
 import type { InputSpec } from '../../../shared/kernel.ts';
 import type { RunEvent } from '../../../shared/run.ts';
-import type { ArtifactManifest, ArtifactRef } from '../../../shared/workbench.ts';
+import type { ArtifactManifest, ArtifactRef, PerceptionEntry } from '../../../shared/workbench.ts';
 import { loadMasks, loadReconstruction, type Masks, type Reconstruction } from './recon.ts';
 
 export interface LoadedArtifact {
@@ -46,6 +46,40 @@ export function reconstructionsIn(events: RunEvent[]): { id: string; frame_indic
     } else if (e.type === 'artifact' && e.kind === 'reconstruction' && !found.has(e.id)) found.set(e.id, { id: e.id });
   }
   return [...found.values()].reverse();
+}
+
+/** Backends that reconstruct from colour alone (spatial_common/reconstruct_options.py, RGB_ONLY_BACKENDS). */
+const RGB_ONLY_BACKENDS = ['da3', 'mono'];
+
+/**
+ * The note for masks without a reconstruction: what would reconstruct these frames, given whether the sample's
+ * input carries depth and which backends the reachable perception servers have available. It words the options
+ * of spatial_common/reconstruct_options.py (the server's and tools.Reconstruct's errors), so it never advises a
+ * backend that fails on these frames (rgbd without depth, classical at all).
+ * @param frames the masks' frame indices.
+ * @param input the sample's first input, or null when unknown.
+ * @param servers the perception servers (`listPerception`), or null when they could not be listed.
+ */
+export function reconstructAdvice(frames: number[], input: InputSpec | null, servers: PerceptionEntry[] | null): string {
+  const head = `2D only: no reconstruction of frames ${frames.join(', ')} in this sample.`;
+  const available = new Set((servers ?? []).filter((s) => s.healthy).flatMap((s) => s.backends));
+  if (input?.kind === 'rgbd' || input?.kind === 'rgbd_sample') {
+    const how = available.has('rgbd') ? "backend 'rgbd' lifts the sample's depth" : "a perception server with the rgbd backend is needed: it lifts the sample's depth";
+    return `${head} Run tools.Reconstruct on these frames to lift the masks into 3D (${how}).`;
+  }
+  const noDepth = input ? 'These frames have no depth' : 'If these frames have no depth';
+  const rgb = RGB_ONLY_BACKENDS.filter((b) => available.has(b));
+  if (rgb.length) {
+    return `${head} ${noDepth}: run tools.Reconstruct(frames, backend='${rgb[0]}') on them to lift the masks into 3D (${rgb.join(' or ')} estimates depth from colour).`;
+  }
+  return (
+    `${head} ${noDepth}, and no perception server here has a backend that estimates depth (rgbd needs measured depth; ` +
+    'classical and sam3 only segment). To reconstruct them: (a) da3 on a machine with an NVIDIA GPU: `spatialclaw perception start ' +
+    '--backends da3 --da3-checkpoint DIR` there, then `spatialclaw perception add NAME URL`; (b) da3 on this CPU (slow): install the ' +
+    'depth_anything_3 package and start a server with --backends da3 --da3-checkpoint DIR; (c) mono (runs on CPU): a server with ' +
+    '--backends mono --mono-checkpoint DIR (a local Depth Pro or Depth-Anything-V2-Metric checkpoint). See docs/perception.md, ' +
+    '"Plain videos without a GPU".'
+  );
 }
 
 /**
@@ -100,9 +134,9 @@ export async function loadArtifact(api: WorkbenchApi, ref: ArtifactRef, kindHint
       if (covered === masks.t) break;
     }
     if (!best) {
-      notes.push(
-        `2D only: no reconstruction of frames ${masks.frameIndices.join(', ')} in this sample. Run tools.Reconstruct on these frames to lift the masks into 3D.`,
-      );
+      // when the servers cannot be listed, the advice names every option
+      const servers = await api.call('listPerception', {}).catch(() => null);
+      notes.push(reconstructAdvice(masks.frameIndices, input, servers));
       return { manifest, kind, recon: null, reconRef: null, masks, input, notes };
     }
     const reconRef = { ...ref, artifact_id: best.id };

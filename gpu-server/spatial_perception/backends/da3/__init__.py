@@ -6,29 +6,43 @@ camera extrinsics of every view (any-view models, e.g. ``DA3-LARGE``, ``DA3-GIAN
 adds metric scale). This module adapts its output to the perception API (docs/perception-api.md,
 "Reconstruction semantics").
 
-The official package (import name ``depth_anything_3``) is not on the package index of this project's machines;
-install it on the GPU box from its repository (``pip install -e .`` in a checkout of ByteDance-Seed's
-Depth-Anything-3, plus ``xformers`` there if wanted). It is imported lazily; :meth:`DA3Backend.available`
-reports its absence.
+The official package (import name ``depth_anything_3``) is not on PyPI nor on this project's package index;
+install it from its repository (``pip install -e .`` in a checkout of ByteDance-Seed/Depth-Anything-3). It runs on
+a CUDA GPU (fast) or on the CPU (slow; see :mod:`.backend`, "Device"). It is imported lazily;
+:meth:`DA3Backend.available` reports its absence, with the other ways to reconstruct frames without depth
+(:mod:`spatial_common.reconstruct_options`).
 
-Assumed package API (from the project's public README and ``api.py``; kept in :func:`.model.run_model` and
-:func:`raw_from_prediction` so that it is fixed in one place on a GPU box):
-    ``from depth_anything_3.api import DepthAnything3``;
-    ``DepthAnything3.from_pretrained(local_dir, local_files_only=True)`` (a ``huggingface_hub``
-    ``PyTorchModelHubMixin``: the directory holds ``config.json`` and ``model.safetensors``);
-    ``model.to(device)``; ``model.model_name`` (e.g. ``"da3nested-giant-large"``);
-    ``model.inference(images, extrinsics=None, intrinsics=None, process_res=504,
-    process_res_method="upper_bound_resize", export_dir=None)`` with ``images`` a list of (H, W, 3) uint8 RGB
-    arrays, ``extrinsics`` (N, 4, 4) world-to-camera and ``intrinsics`` (N, 3, 3) at the input resolution
-    (pose-conditioned mode; the package needs both), returning a ``Prediction`` with
-    ``depth`` (N, h, w) float32, ``conf`` (N, h, w) float32 (larger = more reliable, unbounded) or None,
-    ``intrinsics`` (N, 3, 3) at the processing resolution (h, w) or None, ``extrinsics`` (N, 3, 4) (or 4x4)
-    world-to-camera in OpenCV axes or None, ``is_metric`` (0/1) and optionally ``sky`` (N, h, w).
-    ``"upper_bound_resize"`` scales the whole image so that its long side is ``process_res`` and then rounds each
-    side to a multiple of 14 (no crop), so each input pixel maps to the processing image by a per-axis scale.
-    ``DA3METRIC-*`` (monocular metric) outputs need ``metric = focal * output / 300`` (focal in pixels at the
-    processing resolution, the mean of fx and fy); they predict no cameras, so they need request intrinsics
-    and, for more than one frame, poses.
+Package API, verified against ByteDance-Seed/Depth-Anything-3 at commit
+2c21ea849ceec7b469a3e62ea0c0e270afc3281a (2025-12-12) by running this adapter end to end on CPU with randomly
+initialised ``da3-small``, a nested (``NestedDepthAnything3Net``) and a metric (``da3metric``-type) model on
+frames of test/fixtures/video_bedroom (test/python/test_da3_real_package.py); the calls are kept in
+:func:`.model.run_model` and :func:`raw_from_prediction`:
+    ``from depth_anything_3.api import DepthAnything3`` (an ``nn.Module`` and ``huggingface_hub``
+    ``PyTorchModelHubMixin``); ``DepthAnything3.from_pretrained(local_dir, local_files_only=True)`` reads
+    ``config.json`` (``{"model_name": "da3-large"}``: the stem of one of the package's ``configs/*.yaml``, which
+    fixes the architecture) and ``model.safetensors``; ``model.to(device)``; ``model.model_name``.
+    ``model.inference(image, extrinsics=None, intrinsics=None, ..., process_res=504,
+    process_res_method="upper_bound_resize", export_dir=None, ...)`` with ``image`` a list of (H, W, 3) uint8 RGB
+    arrays. ``"upper_bound_resize"`` scales the image so that its long side is ``process_res`` (OpenCV
+    ``INTER_AREA`` down, ``INTER_CUBIC`` up), then resizes each side to the nearest multiple of 14 (no crop), so
+    each input pixel maps to the processing image (h, w) by a per-axis scale. ``extrinsics`` (N, 4, 4)
+    world-to-camera and ``intrinsics`` (N, 3, 3) in input pixels make the run pose-conditioned; the package needs
+    both (it reads the intrinsics whenever extrinsics are given) and only checkpoints with camera heads accept
+    them (``da3metric-*``/``da3mono-*`` fail with ``TypeError``). It returns ``depth_anything_3.specs.Prediction``:
+    ``depth`` (N, h, w) float32 (any-view: relative units; nested: metres), ``conf`` (N, h, w) float32 (larger =
+    more reliable, unbounded; None for metric/mono checkpoints), ``intrinsics`` (N, 3, 3) float32 in processing
+    pixels (predicted principal point (w/2, h/2); DA3 unprojects pixel (u, v) at integer coordinates, so the
+    pixel-centre convention applies) or None, ``extrinsics`` (N, 3, 4) float32 world-to-camera in OpenCV axes
+    (x right, y down, z forward) or None, ``is_metric`` (int 1 for nested checkpoints, else an empty
+    ``addict.Dict``, which is falsy), ``sky`` (N, h, w) bool for metric/mono checkpoints (nested ones fill sky
+    with a far depth instead and return None), ``scale_factor`` (nested) and ``processed_images``. The view
+    order of the output is the input order (the reference-view reordering is undone inside the model).
+    Pose-conditioned runs return the given world-to-camera matrices as ``extrinsics`` (3x4), the given
+    intrinsics scaled by plain multiplication to (h, w) as ``intrinsics``, and depth divided by the Umeyama
+    scale between the predicted and the given poses (so depth is in the given poses' units).
+    ``DA3METRIC-*`` outputs need ``metric = focal * output / 300`` (focal in pixels at the processing resolution,
+    the mean of fx and fy; the package's ``apply_metric_scaling`` and README); they predict no cameras, so they
+    need request intrinsics and, for more than one frame, poses.
 
 Checkpoint (``checkpoint=`` / ``--da3-checkpoint DIR`` / env ``SPATIAL_PERCEPTION_DA3_CHECKPOINT``; otherwise the
 first snapshot of a ``depth-anything/*`` repository in the local Hugging Face cache, ``HF_HUB_CACHE`` or
@@ -70,8 +84,8 @@ Modules: :mod:`.backend` (availability, checkpoint, the backend), :mod:`.model` 
 :mod:`.postprocess` (to the input resolution and the API's conventions) and :mod:`.params` (request checks).
 """
 
-from spatial_perception.backends.da3.backend import ENV_CHECKPOINT, DA3Backend, find_cached_checkpoint
-from spatial_perception.backends.da3.model import RawPrediction, raw_from_prediction
+from spatial_perception.backends.da3.backend import ENV_CHECKPOINT, ENV_DEVICE, DA3Backend, find_cached_checkpoint
+from spatial_perception.backends.da3.model import RawPrediction, has_camera_heads, raw_from_prediction
 from spatial_perception.backends.da3.params import parse_params
 from spatial_perception.backends.da3.postprocess import (
     depth_scale,
@@ -84,10 +98,12 @@ from spatial_perception.backends.da3.postprocess import (
 
 __all__ = [
     "ENV_CHECKPOINT",
+    "ENV_DEVICE",
     "DA3Backend",
     "RawPrediction",
     "depth_scale",
     "find_cached_checkpoint",
+    "has_camera_heads",
     "parse_params",
     "postprocess",
     "rank_confidence",

@@ -1,15 +1,22 @@
-"""The da3 backend (see :mod:`spatial_perception.backends.da3`): availability, the local checkpoint, loading the
-model once, and the reconstruct route (model call, then post-processing).
+"""The da3 backend (see :mod:`spatial_perception.backends.da3`): availability, the local checkpoint, the device,
+loading the model once, and the reconstruct route (model call, then post-processing).
+
+Device: ``device=`` / env ``SPATIAL_PERCEPTION_DA3_DEVICE`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``); default
+``"cuda"`` when torch sees a GPU, else ``"cpu"``. On CPU the package runs as is (its forward uses CPU autocast
+with float16, checked with torch 2.13), slowly: ``info.notes`` and the server log say so.
 
 Nothing is downloaded: ``HF_HUB_OFFLINE=1`` is set when this module is imported.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
 from typing import Any
+
+from spatial_common.reconstruct_options import DA3_CHECKPOINT, DA3_PACKAGE, rgb_video_options
 
 from spatial_perception.backends.base import (
     Backend,
@@ -24,18 +31,20 @@ from spatial_perception.backends.da3.postprocess import cancelled, postprocess
 from spatial_perception.errors import BackendUnavailable
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+log = logging.getLogger("spatial_perception")
 
 PACKAGE = "depth_anything_3"
 ENV_CHECKPOINT = "SPATIAL_PERCEPTION_DA3_CHECKPOINT"
+ENV_DEVICE = "SPATIAL_PERCEPTION_DA3_DEVICE"
 PACKAGE_FIX = (
-    "install Depth Anything 3's official package on the GPU machine (import name depth_anything_3; it is not "
-    "on PyPI: `pip install -e .` in a checkout of ByteDance-Seed/Depth-Anything-3, with torch from "
-    "`pip install -r gpu-server/requirements-gpu.txt`)"
+    f"install {DA3_PACKAGE} into this server's Python (with CUDA torch on a GPU machine; on CPU it runs, slowly), "
+    "then restart the server"
 )
 CHECKPOINT_FIX = (
-    f"pass --da3-checkpoint DIR or set {ENV_CHECKPOINT}=DIR: a local copy of a Hugging Face depth-anything/DA3* "
-    "repository (config.json + model.safetensors), e.g. DA3NESTED-GIANT-LARGE-1.1; weights are never downloaded"
+    f"pass --da3-checkpoint DIR or set {ENV_CHECKPOINT}=DIR: {DA3_CHECKPOINT}, a local copy of a Hugging Face "
+    "depth-anything/DA3* repository; weights are never downloaded"
 )
+CPU_NOTE = "da3 ran on the CPU: correct but slow (a GPU is one to two orders of magnitude faster)"
 HF_CACHE_PREFERENCE = (  # most capable first; any other depth-anything repository after these
     "DA3NESTED-GIANT-LARGE-1.1",
     "DA3NESTED-GIANT-LARGE",
@@ -79,7 +88,8 @@ class DA3Backend(Backend):
     Args:
         checkpoint: local checkpoint directory; default: env ``SPATIAL_PERCEPTION_DA3_CHECKPOINT``, else the local
             Hugging Face cache.
-        device: torch device string; default ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+        device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:N"``); default: env
+            ``SPATIAL_PERCEPTION_DA3_DEVICE``, else ``"cuda"`` when torch sees a GPU, else ``"cpu"`` (slow).
     """
 
     name = "da3"
@@ -88,7 +98,7 @@ class DA3Backend(Backend):
 
     def __init__(self, checkpoint: str | None = None, device: str | None = None) -> None:
         self.checkpoint = checkpoint or os.environ.get(ENV_CHECKPOINT) or None
-        self.device = device or default_torch_device()
+        self.device = device or os.environ.get(ENV_DEVICE) or default_torch_device()
         self._lock = threading.Lock()
         self._model: Any = None
         self._load_error: str | None = None
@@ -102,9 +112,17 @@ class DA3Backend(Backend):
     def available(self) -> tuple[bool, str | None]:
         """Check the package, torch and the checkpoint files without importing or loading the model."""
         if not has_module(PACKAGE):
-            return False, f"the Depth Anything 3 package ({PACKAGE}) is not installed: {PACKAGE_FIX}"
+            return False, (
+                f"the Depth Anything 3 package ({PACKAGE}) is not installed in this server's Python, so da3 cannot "
+                f"run here; to reconstruct frames without depth: {rgb_video_options()}"
+            )
         if not has_module("torch"):
             return False, "torch is not installed: pip install -r gpu-server/requirements-gpu.txt"
+        if str(self.device).startswith("cuda") and not _cuda_available():
+            return False, (
+                f"da3 is set to run on {self.device} but torch sees no CUDA GPU here: unset {ENV_DEVICE} to run "
+                f"on the CPU (slow), or to reconstruct frames without depth: {rgb_video_options(exclude=['da3-cpu'])}"
+            )
         if self._load_error is not None:
             return False, self._load_error
         root = self.checkpoint_dir()
@@ -136,6 +154,8 @@ class DA3Backend(Backend):
             except Exception as exc:
                 self._load_error = f"could not load Depth Anything 3 from {root}: {type(exc).__name__}: {exc}"
                 raise BackendUnavailable(self._load_error, fix=CHECKPOINT_FIX) from exc
+            if str(self.device) == "cpu":
+                log.warning("%s (checkpoint %s)", CPU_NOTE, root)
             self._model = model
             return model
 
@@ -169,6 +189,8 @@ class DA3Backend(Backend):
             cancel=cancel,
         )
         recon.info["device"] = str(self.device)
+        if str(self.device) == "cpu":
+            recon.info.setdefault("notes", []).append(CPU_NOTE)
         recon.info["checkpoint"] = str(self.checkpoint_dir())
         return recon
 
@@ -176,4 +198,20 @@ class DA3Backend(Backend):
         """Raises BackendUnavailable with the reason of :meth:`available` when the backend cannot run."""
         ok, reason = self.available()
         if not ok:
-            raise BackendUnavailable(reason or "da3 is unavailable", fix=f"{PACKAGE_FIX}; {CHECKPOINT_FIX}")
+            if not has_module(PACKAGE):
+                fix = f"{PACKAGE_FIX}; or {rgb_video_options(['da3-cpu'])}"
+            elif str(self.device).startswith("cuda") and not _cuda_available():
+                fix = f"unset {ENV_DEVICE} (da3 then runs on the CPU, slowly) or run the server on a GPU machine"
+            else:
+                fix = CHECKPOINT_FIX
+            raise BackendUnavailable(reason or "da3 is unavailable", fix=fix)
+
+
+def _cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU (False for a broken torch install)."""
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False

@@ -1,5 +1,6 @@
-"""The Depth Anything 3 package call: the only code that depends on the assumed DA3 API (module docstring of
-:mod:`spatial_perception.backends.da3`, "Assumed package API").
+"""The Depth Anything 3 package call: the only code that depends on the package's API (module docstring of
+:mod:`spatial_perception.backends.da3`, "Package API", verified against ByteDance-Seed/Depth-Anything-3 at
+commit 2c21ea849ceec7b469a3e62ea0c0e270afc3281a).
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from numpy.typing import NDArray
 from spatial_perception.errors import BadRequest
 
 PROCESS_METHOD = "upper_bound_resize"
+CAMERALESS_PREFIXES = ("da3metric", "da3mono")
+"""Model names (the package's ``configs/*.yaml`` stems) of checkpoints without camera encoder/decoder: they take
+no request cameras (the package's forward calls the missing ``cam_enc`` and fails) and predict none."""
+
+
+def has_camera_heads(model_name: str | None) -> bool:
+    """Whether a checkpoint named ``model_name`` (e.g. ``"da3-large"``, ``"da3nested-giant-large"``) has DA3's
+    camera encoder and decoder (any-view and nested models do; ``da3metric-*`` and ``da3mono-*`` do not)."""
+    return not (model_name or "").lower().startswith(CAMERALESS_PREFIXES)
 
 
 @dataclass
@@ -50,11 +60,13 @@ def run_model(
 ) -> RawPrediction:
     """Run ``model.inference`` on (H, W, 3) uint8 RGB images and convert its ``Prediction`` (module docstring).
 
-    With both ``intrinsics`` (N, 3, 3) and ``poses`` (N, 4, 4 camera-to-world) the model runs pose-conditioned
-    (DA3 takes world-to-camera and scales its depth to the poses); otherwise it estimates the cameras.
+    With both ``intrinsics`` (N, 3, 3) and ``poses`` (N, 4, 4 camera-to-world) and a checkpoint with camera heads
+    (:func:`has_camera_heads`) the model runs pose-conditioned (DA3 takes world-to-camera, returns those as its
+    extrinsics and divides its depth by the Umeyama scale between its own poses and the given ones); otherwise it
+    estimates the cameras (camera-less checkpoints estimate none; the request's cameras are used afterwards).
     """
     kwargs: dict[str, Any] = {"process_res": int(process_res), "process_res_method": PROCESS_METHOD, "export_dir": None}
-    if intrinsics is not None and poses is not None:
+    if intrinsics is not None and poses is not None and has_camera_heads(getattr(model, "model_name", None)):
         kwargs["intrinsics"] = np.asarray(intrinsics, np.float32)
         kwargs["extrinsics"] = np.linalg.inv(np.asarray(poses, np.float64)).astype(np.float32)
     pred = model.inference(list(images), **kwargs)
@@ -81,8 +93,11 @@ def run_model(
 
 
 def raw_from_prediction(pred: Any, model_name: str | None = None) -> RawPrediction:
-    """A :class:`RawPrediction` from DA3's ``Prediction`` (attributes ``depth``, ``conf``, ``intrinsics``,
-    ``extrinsics``, ``is_metric``, ``sky``; numpy arrays or tensors).
+    """A :class:`RawPrediction` from DA3's ``Prediction`` (``depth_anything_3.specs.Prediction``: ``depth``
+    (N, h, w) float32, ``conf`` (N, h, w) float32 or None, ``intrinsics`` (N, 3, 3) float32 or None,
+    ``extrinsics`` (N, 3, 4) float32 world-to-camera or None, ``sky`` (N, h, w) bool or None, ``is_metric``: 1 for
+    nested checkpoints, else an empty ``addict.Dict`` (falsy; the package reads it with ``getattr`` from an addict
+    output); numpy arrays or tensors are accepted).
 
     Raises:
         RuntimeError: the prediction has no (N, h, w) depth.

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 from spatial_common.geometry import backproject
+from spatial_common.reconstruct_options import no_depth_advice
 
 from spatial_perception.backends.alignment import align_if_asked
 from spatial_perception.backends.base import (
@@ -135,8 +136,15 @@ class RGBDBackend(Backend):
         return align_if_asked(recon, params["align_gravity"], cancel)
 
 
-def parse_params(params: dict[str, Any] | None) -> dict[str, Any]:
+def parse_params(
+    params: dict[str, Any] | None, backend: str = "rgbd", extra_keys: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Check the request params and fill in defaults.
+
+    Args:
+        params: the request's params (None = none).
+        backend: the backend named in error messages (``"mono"`` reuses these params).
+        extra_keys: more keys the calling backend owns and checks itself (accepted here, not in the result).
 
     Returns:
         The backend params of :data:`DEFAULT_PARAMS` plus ``align_gravity`` (bool) and ``conf_threshold``
@@ -146,7 +154,7 @@ def parse_params(params: dict[str, Any] | None) -> dict[str, Any]:
         BadRequest: unknown key (the message lists the accepted ones) or a value of the wrong type/range.
     """
     params = dict(params or {})
-    out = backend_params("rgbd", params, DEFAULT_PARAMS, SERVER_PARAMS)
+    out = backend_params(backend, params, DEFAULT_PARAMS, SERVER_PARAMS | extra_keys)
     out["align_gravity"] = align_gravity_param(params)
     thr = params.get("conf_threshold")
     if thr is not None and (isinstance(thr, bool) or not isinstance(thr, int | float) or not math.isfinite(thr)):
@@ -210,8 +218,9 @@ def _validate(
 
     if req.depth is None:
         raise BadRequest(
-            "depth is missing: the rgbd backend needs metric depth (N, H, W) float32 in metres",
-            fix='pass depth, or use the "da3" backend for RGB-only input',
+            "depth is missing: the rgbd backend lifts measured metric depth (N, H, W) float32 in metres (an RGB-D "
+            "input) and cannot estimate depth from colour",
+            fix=f"pass the frames' depth in metres; or, {no_depth_advice()}",
         )
     depth = np.asarray(req.depth)
     if depth.shape != (n, h, w) or not np.issubdtype(depth.dtype, np.floating):

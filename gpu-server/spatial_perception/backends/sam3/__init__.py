@@ -2,8 +2,16 @@
 
 SAM 3 ("SAM 3: Segment Anything with Concepts", Meta, 2025) segments every instance of a short noun phrase
 ("chair", "red mug") in images and videos, and keeps SAM 2's interactive segmentation from points and boxes.
-This backend runs the transformers port of SAM 3 (``transformers>=5``; model classes ``Sam3Model``,
-``Sam3TrackerVideoModel`` and ``Sam3VideoModel``) from a local checkpoint directory. Nothing is ever
+This backend runs the transformers port of SAM 3 from a local checkpoint directory. Written and checked against
+transformers 5.18.0 (the version pinned in gpu-server/requirements*.txt; the video API is called as that version's
+``Sam3TrackerVideoProcessor`` / ``Sam3VideoProcessor`` call it, see test/python/test_sam3_backend.py): model classes
+``Sam3Model`` (``transformers.models.sam3``), ``Sam3TrackerVideoModel`` with ``Sam3TrackerVideoInferenceSession``
+(``transformers.models.sam3_tracker_video``: ``add_point_inputs``, ``obj_with_new_inputs``,
+``propagate_in_video_iterator(session, start_frame_idx, reverse)`` yielding ``Sam3TrackerVideoSegmentationOutput``)
+and ``Sam3VideoModel`` with ``Sam3VideoInferenceSession`` (``transformers.models.sam3_video``: ``add_prompt``,
+``prompt_input_ids`` / ``prompt_attention_masks``, ``propagate_in_video_iterator`` yielding
+``Sam3VideoSegmentationOutput``, ``hotstart_removed_obj_ids``). Sessions are built with an explicit torch dtype:
+their signature's default ``dtype="float32"`` (a string) fails in ``Tensor.to`` in 5.18. Nothing is ever
 downloaded: ``HF_HUB_OFFLINE=1`` is set when this module is imported and every load passes
 ``local_files_only=True``.
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from spatial_common.geometry import backproject
+from spatial_common.reconstruct_options import no_depth_advice
 
 from spatial_runtime import perception
 from spatial_runtime.perception import PerceptionError
@@ -102,7 +103,7 @@ def _gather_depth(batch: FrameBatch, depth: Any) -> NDArray[np.float32] | None:
     if empty:
         raise bad_argument(
             f"depth of frames [{fmt_indices(empty)}] is all 0/NaN (no valid pixel): drop those frames, or pass "
-            "depth=False to estimate depth from colour (backend='da3')"
+            f"depth=False to estimate depth from colour (backend='da3' or 'mono'; {no_depth_advice()})"
         )
     return d
 
@@ -176,7 +177,30 @@ def _choose_backend(backend: str | None, has_depth: bool) -> str:
     configured = perception.default_backend("reconstruct")
     if configured and configured != "auto":
         return configured
-    return "rgbd" if has_depth else "da3"
+    if has_depth:
+        return "rgbd"
+    return _rgb_only_backend()
+
+
+_RGB_ONLY: dict[str, str] = {}
+
+
+def _rgb_only_backend() -> str:
+    """For frames without depth: ``"da3"`` where the server has it available, else ``"mono"`` where that is
+    available, else ``"da3"`` (whose error then names the real options). Asked once per server URL (``/health``)."""
+    config = perception.get_config()
+    key = config.url if config else ""
+    if key not in _RGB_ONLY:
+        choice = "da3"
+        try:
+            answer = perception.health(timeout=10).get("backends", [])
+            listed = {b.get("name"): b for b in answer if isinstance(b, dict)}
+        except Exception:  # unreachable: the reconstruct call reports it
+            listed = {}
+        if not listed.get("da3", {}).get("available") and listed.get("mono", {}).get("available"):
+            choice = "mono"
+        _RGB_ONLY[key] = choice
+    return _RGB_ONLY[key]
 
 
 def _summary(rec: Reconstruction) -> str:
@@ -212,8 +236,9 @@ def Reconstruct(  # noqa: N802 - the agent-facing name is fixed by the API
             ``.frame_index`` is used), or PIL images / (H, W, 3) uint8 arrays together with ``frame_indices``.
             All frames must have one size; at most ``max_frames``.
         frame_indices: absolute frame indices, one per frame; only needed for images that are not input frames.
-        backend: ``"rgbd"``, ``"da3"``, ...; default: the session's configured reconstruct backend, else
-            ``"rgbd"`` when the frames carry depth and ``"da3"`` otherwise.
+        backend: ``"rgbd"``, ``"da3"``, ``"mono"``, ...; default: the session's configured reconstruct backend, else
+            ``"rgbd"`` when the frames carry depth, otherwise ``"da3"``, or ``"mono"`` where the server has mono
+            available and not da3.
         depth: None: the frames' ``.depth`` (RGB-D inputs); an (N, H, W) float32 array (or list of (H, W)) in
             metres (0/NaN = invalid); False: send no depth.
         intrinsics: None: the frames' ``Metadata`` intrinsics when known; else a (3, 3) K, an (N, 3, 3) stack or
@@ -262,8 +287,9 @@ def Reconstruct(  # noqa: N802 - the agent-facing name is fixed by the API
     name = _choose_backend(backend, d is not None)
     if name == "rgbd" and d is None:
         raise bad_argument(
-            "backend 'rgbd' needs metric depth, but these frames have none: pass frames of an RGB-D input, "
-            "depth=, or use backend='da3' (depth estimated from colour)"
+            "backend 'rgbd' needs metric depth (measured; it cannot estimate depth), but these frames have none: "
+            "pass frames of an RGB-D input or depth= (metres); or use backend='da3' or backend='mono' (depth "
+            f"estimated from colour): {no_depth_advice()}"
         )
     if d is not None and K is None and name == "rgbd":
         raise bad_argument(
