@@ -43,6 +43,22 @@ async function roundTrips(kernel: Kernel.IKernelConnection, n: number): Promise<
   return out;
 }
 
+/** The host's per-step overhead for `x = i` (safety check, execute, variable summary, observation); shuts `kernel` down. */
+async function stepOverhead(rt: KernelRuntime, kernel: Kernel.IKernelConnection, n: number): Promise<number[]> {
+  const session = await KernelSession.open({ manager: rt.manager, kernel, safety: rt.safety });
+  await session.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
+  const step: number[] = [];
+  for (let i = 0; i < n + 10; i++) {
+    const t = performance.now();
+    const r = await session.execute(`x = ${i}`, { origin: 'agent' });
+    buildObservation(r);
+    if (r.status !== 'ok') throw new Error(`trivial cell failed: ${JSON.stringify(r.error ?? r.violations)}`);
+    if (i >= 10) step.push(performance.now() - t);
+  }
+  await session.close(true);
+  return step;
+}
+
 /** The kernel's own floor: `1+1` over ZMQ with jupyter_client, no websocket, no Node. */
 const ZMQ_FLOOR = String.raw`
 import json, sys, time
@@ -90,18 +106,7 @@ export async function benchKernel(opts: { iterations: number; coldStarts: number
     stats.push(stat('1+1 round trip, TCP_NODELAY', fast, 5));
     if (floorTimes.length) stats.push(stat('1+1 kernel floor: ZMQ direct, no websocket (reference)', floorTimes));
 
-    const session = await KernelSession.open({ manager: rt.manager, kernel: k, safety: rt.safety });
-    await session.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
-    const step: number[] = [];
-    for (let i = 0; i < n + 10; i++) {
-      const t = performance.now();
-      const r = await session.execute(`x = ${i}`, { origin: 'agent' });
-      buildObservation(r);
-      if (r.status !== 'ok') throw new Error(`trivial cell failed: ${JSON.stringify(r.error ?? r.violations)}`);
-      if (i >= 10) step.push(performance.now() - t);
-    }
-    stats.push(stat('per-step host overhead (x = i)', step, 15));
-    await session.close(true);
+    stats.push(stat('per-step host overhead (x = i)', await stepOverhead(rt, k, n), 15));
     const sandboxed = rt.server.sandbox !== null;
 
     const pool = new KernelPool({ manager: rt.manager, kernelName: rt.server.kernelName, size: 1, idleTimeoutMs: 0 });
@@ -146,16 +151,7 @@ async function unsandboxedBaseline(n: number, coldStarts: number, log: (s: strin
   try {
     const k = await startInitialisedKernel(rt.manager, rt.server.kernelName);
     const trips = await roundTrips(k, n);
-    const session = await KernelSession.open({ manager: rt.manager, kernel: k, safety: rt.safety });
-    await session.prepare({ inputs: [], scratchDir: rt.newScratchDir() });
-    const step: number[] = [];
-    for (let i = 0; i < n + 10; i++) {
-      const t = performance.now();
-      const r = await session.execute(`x = ${i}`, { origin: 'agent' });
-      buildObservation(r);
-      if (i >= 10) step.push(performance.now() - t);
-    }
-    await session.close(true);
+    const step = await stepOverhead(rt, k, n);
     const cold: number[] = [];
     for (let i = 0; i < coldStarts; i++) {
       const t = performance.now();

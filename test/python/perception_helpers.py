@@ -305,3 +305,34 @@ def raw_http(handle: ServerHandle, request: bytes, timeout: float = 30.0) -> tup
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     return status, body
+
+
+def video_frames(path: Path | str, count: int) -> list[np.ndarray]:
+    """The first ``count`` frames of a video as (H, W, 3) uint8 RGB arrays, decoded with PyAV (skips without it)."""
+    import pytest
+
+    av = pytest.importorskip("av")
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def normalising_processor_config(processor_type: str, size: int) -> dict[str, Any]:
+    """What a transformers image processor with resize to (size, size), rescale by 1/255 and normalisation to [-1, 1]
+    writes with ``save_pretrained`` (``preprocessor_config.json``): for tiny test checkpoints whose processor class
+    needs torchvision, which does not load with this environment's CPU torch."""
+    return {
+        "image_processor_type": processor_type,
+        "do_resize": True,
+        "size": {"height": size, "width": size},
+        "resample": 2,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+    }

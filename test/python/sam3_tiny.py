@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from perception_helpers import normalising_processor_config
 
 IMAGE_SIZE, PATCH = 56, 14
 NUM_QUERIES = 8
@@ -119,19 +120,7 @@ def write_checkpoint(root: Path, seed: int = 0) -> transformers.Sam3VideoModel:
     tiny_tokenizer().save_pretrained(root)
     # What Sam3ImageProcessor.save_pretrained writes (the class itself needs torchvision, absent here).
     (root / "preprocessor_config.json").write_text(
-        json.dumps(
-            {
-                "image_processor_type": "Sam3ImageProcessor",
-                "do_resize": True,
-                "size": {"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-                "resample": 2,
-                "do_rescale": True,
-                "rescale_factor": 1 / 255,
-                "do_normalize": True,
-                "image_mean": [0.5, 0.5, 0.5],
-                "image_std": [0.5, 0.5, 0.5],
-            }
-        )
+        json.dumps(normalising_processor_config("Sam3ImageProcessor", IMAGE_SIZE))
     )
     return model
 

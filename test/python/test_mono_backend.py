@@ -29,7 +29,14 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from perception_helpers import load_npy, npy_bytes, png_bytes, start_server  # noqa: E402
+from perception_helpers import (  # noqa: E402
+    load_npy,
+    normalising_processor_config,
+    npy_bytes,
+    png_bytes,
+    start_server,
+    video_frames,
+)
 from spatial_perception.backends import load_backend  # noqa: E402
 from spatial_perception.backends.base import ReconstructRequest  # noqa: E402
 from spatial_perception.backends.mono import (  # noqa: E402
@@ -59,17 +66,7 @@ DA_FRACTION = 0.2  # sigmoid(bias): depth = 0.2 * 20 m = 4 m
 def _processor_config(size: int) -> dict:
     """What ``DepthProImageProcessor.save_pretrained`` writes, at a tiny size (the class itself needs torchvision,
     which does not load with this environment's CPU torch)."""
-    return {
-        "image_processor_type": "DepthProImageProcessor",
-        "do_resize": True,
-        "size": {"height": size, "width": size},
-        "resample": 2,
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
-    }
+    return normalising_processor_config("DepthProImageProcessor", size)
 
 
 def write_depth_pro(root: Path, constant: bool = True) -> None:
@@ -150,15 +147,8 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def bedroom_frames() -> list[np.ndarray]:
-    """The first 3 frames (960x540 RGB) of the bundled real video, decoded with PyAV."""
-    av = pytest.importorskip("av")
-    frames = []
-    with av.open(str(FIXTURES / "video_bedroom" / "bedroom.mp4")) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) == 3:
-                break
-    return frames
+    """The first 3 frames (960x540 RGB) of the bundled real video."""
+    return video_frames(FIXTURES / "video_bedroom" / "bedroom.mp4", 3)
 
 
 @pytest.fixture(scope="module")

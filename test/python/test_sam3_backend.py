@@ -21,6 +21,7 @@ transformers = pytest.importorskip("transformers")
 if not hasattr(transformers, "Sam3VideoModel"):
     pytest.skip("transformers without SAM 3 (needs transformers >= 5)", allow_module_level=True)
 
+from perception_helpers import video_frames  # noqa: E402
 from sam3_tiny import IMAGE_SIZE, NUM_QUERIES, write_checkpoint  # noqa: E402
 from spatial_perception.backends.base import (  # noqa: E402
     BoxPrompt,
@@ -55,15 +56,8 @@ def room_image() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def bedroom_frames() -> list[np.ndarray]:
-    """The first 4 frames (960x540 RGB) of the bundled real video, decoded with PyAV."""
-    av = pytest.importorskip("av")
-    frames = []
-    with av.open(str(FIXTURES / "video_bedroom" / "bedroom.mp4")) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) == 4:
-                break
-    return frames
+    """The first 4 frames (960x540 RGB) of the bundled real video."""
+    return video_frames(FIXTURES / "video_bedroom" / "bedroom.mp4", 4)
 
 
 def check_result(res, t: int, hw: tuple[int, int]) -> int:
