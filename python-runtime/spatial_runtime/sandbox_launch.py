@@ -70,6 +70,9 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf", "host.co
 #: The connection file jupyter_server writes for each kernel: ``kernel-<id>.json``.
 CONNECTION_NAME = re.compile(r"^kernel-([A-Za-z0-9-]+)\.json$")
 
+#: In the kernel's folder: the names in its tmp folder that are the sandbox's mount points (JSON), kept by the host.
+TMP_KEEP = "tmp-keep.json"
+
 #: Per-kernel folders under ``<root>/<kernel id>/`` and where the sandbox sees them (None: at the runtime folder).
 FOLDERS = {"scratch": "/scratch", "tmp": "/tmp", "inputs": "/inputs", "host": "/host", "frames": "/frames", "rt": None}
 
@@ -180,6 +183,11 @@ def prepare_folders(root: Path, kernel_id: str, connection_file: Path, uid: int 
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target)
+    # Mount points the sandbox makes inside its /tmp (for paths under the host's /tmp): the host, which empties the
+    # kernel's tmp folder between samples, must leave them (removing one would detach the mount in the sandbox).
+    under_tmp = [*read_only_paths(), str(connection_file.parent)]
+    keep = sorted({Path(p).relative_to("/tmp").parts[0] for p in under_tmp if p.startswith("/tmp/")})
+    (kdir / TMP_KEEP).write_text(json.dumps(keep))
     seeded = seed_font_cache(kdir / "scratch")
     if uid is not None:
         owned = [kdir, *(kdir / n for n in FOLDERS if n not in ("inputs", "host")), rt / connection_file.name, *seeded]
@@ -264,11 +272,17 @@ def bwrap_argv(
                 out += ["--perms", "0755", "--dir", s]
         return out
 
+    # The private /tmp first: the interpreter, the venv or the runtime folder may lie under the host's /tmp (a checkout
+    # in a temporary folder, $TMPDIR/scw-*), and their mounts must go on top of it, not be hidden by it.
+    argv += ["--bind", str(kdir / "tmp"), "/tmp"]
+    made.add("/tmp")
     for path in read_only_paths():
         argv += [*parents(path), "--ro-bind", path, path]
         made.add(path)
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for name, inside in FOLDERS.items():
+        if name == "tmp":
+            continue
         target = inside or str(runtime_dir)
         mode = "--ro-bind" if name in ("inputs", "host") else "--bind"
         argv += [*parents(target), mode, str(kdir / name), target]

@@ -48,12 +48,14 @@ def test_prepare_folders_links_each_ipc_socket_into_the_kernels_own_folder(tmp_p
     root = tmp_path / "k"
     root.mkdir()
     kdir = sl.prepare_folders(root, "0a1b-2c", cf, None)
-    assert sorted(p.name for p in kdir.iterdir()) == sorted(sl.FOLDERS)
+    assert sorted(p.name for p in kdir.iterdir()) == sorted([*sl.FOLDERS, sl.TMP_KEEP])
     assert json.loads((kdir / "rt" / cf.name).read_text())["key"] == "k"
     assert oct((kdir / "rt" / cf.name).stat().st_mode & 0o777) == "0o600"
     for n in range(1, 6):
         link = rt / f"kernel-0a1b-2c-ipc-{n}"
         assert link.is_symlink() and os.readlink(link) == str(kdir / "rt" / link.name)
+    # The runtime folder lies under /tmp here: its first component is a mount point the host must not remove.
+    assert rt.parts[1] != "tmp" or rt.relative_to("/tmp").parts[0] in json.loads((kdir / sl.TMP_KEEP).read_text())
     # Idempotent: a restarted kernel reuses its folders and links.
     assert sl.prepare_folders(root, "0a1b-2c", cf, None) == kdir
 
@@ -84,6 +86,11 @@ def test_bwrap_argv_has_no_network_and_only_read_only_host_paths(tmp_path):
     ro = {dst for kind, _src, dst in binds if kind == "--ro-bind"}
     assert any(p.endswith("spatial_runtime") for p in ro)
     assert argv[-4:] == ["--", "python", "-m", "x"]
+    # The private /tmp is mounted before anything that may lie under the host's /tmp (a checkout in a temporary folder,
+    # the runtime folder), so those mounts go on top of it instead of being hidden by it.
+    tmp_at = argv.index("/tmp", argv.index(str(kdir / "tmp")))
+    assert all(argv.index(dst) > tmp_at for _kind, _src, dst in binds if dst.startswith("/tmp/"))
+    assert any(dst.startswith("/tmp/") for _kind, _src, dst in binds)  # (tmp_path is under /tmp: checked above)
     assert argv[argv.index("--setenv") + 1 : argv.index("--setenv") + 3] == ["A", "1"]
     unpriv = sl.bwrap_argv("/usr/bin/bwrap", kdir, tmp_path / "rt", ["p"], {}, as_root=False, uid=65534)
     at = unpriv.index("--unshare-user")

@@ -36,6 +36,9 @@ describe('KernelSandbox.stageSample', () => {
     const { sandbox, kdir } = sandboxWithKernel('k-1');
     writeFileSync(join(kdir, 'scratch', 'left-over.npy'), 'x');
     writeFileSync(join(kdir, 'tmp', 'left-over'), 'x');
+    // A mount point the sandbox made in its /tmp (sandbox_launch TMP_KEEP) must stay: removing it would detach the mount.
+    mkdirSync(join(kdir, 'tmp', 'scw-mount', 'point'), { recursive: true });
+    writeFileSync(join(kdir, 'tmp-keep.json'), JSON.stringify(['scw-mount']));
     const video = join(FX, 'video_bedroom', 'bedroom.mp4');
     const colour = join(FX, 'rgbd_room', 'color');
     const files = readdirSync(colour).slice(0, 2).map((f) => join(colour, f));
@@ -45,7 +48,7 @@ describe('KernelSandbox.stageSample', () => {
       { kind: 'rgbd_sample', path: join(FX, 'rgbd_room') },
     ]);
     expect(readdirSync(join(kdir, 'scratch'))).toEqual([]);
-    expect(readdirSync(join(kdir, 'tmp'))).toEqual([]);
+    expect(readdirSync(join(kdir, 'tmp'))).toEqual(['scw-mount']);
     const v = inputs[0] as { path: string; num_frames: number };
     expect(v.num_frames).toBe(4);
     expect(v.path).toMatch(/^\/inputs\/[0-9a-f]{12}\/bedroom\.mp4$/);

@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Kernel, KernelManager } from '@jupyterlab/services';
 import { DEFAULTS } from '../../../shared/defaults.ts';
+import { sandboxOfServer } from './sandbox.ts';
 import { finishWarmUp, residentMib, resetKernel, startInitialisedKernel } from './session.ts';
 
 export interface KernelPoolOptions {
@@ -111,6 +112,14 @@ export function kernelHostPid(kernelId: string): number | null {
 }
 
 export class KernelPool {
+  /** Shut a kernel down and remove its sandbox folders (sandbox.ts), if it had any. */
+  private shutDown(k: Conn): Promise<void> {
+    const id = k.id;
+    return k.shutdown().then(
+      () => sandboxOfServer(this.opts.manager.serverSettings.baseUrl)?.forget(id),
+      () => undefined,
+    );
+  }
   private readonly warm: Conn[] = [];
   private readonly inUse = new Set<Conn>();
   /** Kernels being reset after a release. */
@@ -213,7 +222,7 @@ export class KernelPool {
         this.counters.started++;
         if (extra) this.extra.add(k);
         this.watch(k);
-        if (this.closed) void k.shutdown().catch(() => undefined);
+        if (this.closed) void this.shutDown(k);
         else {
           if (!this.waiters.length) {
             // Nobody waits: finish the init now, then measure what a warm kernel keeps resident (stats().idleRssMib).
@@ -265,7 +274,7 @@ export class KernelPool {
         // A warm kernel died (e.g. killed by the OS): drop it and start a replacement.
         this.warm.splice(i, 1);
         this.counters.replacedDead++;
-        void k.shutdown().catch(() => undefined);
+        void this.shutDown(k);
         this.pump();
       }
     });
@@ -287,7 +296,7 @@ export class KernelPool {
     while ((k = this.warm.shift())) {
       if (KernelPool.alive(k)) break;
       this.counters.replacedDead++;
-      void k.shutdown().catch(() => undefined);
+      void this.shutDown(k);
     }
     if (k) {
       if (this.used.has(k)) this.counters.reused++;
@@ -336,7 +345,7 @@ export class KernelPool {
       keep &&= !this.closed && KernelPool.alive(k) && (this.waiters.length > 0 || this.warm.length < this.target());
     }
     if (keep) this.handOut(k);
-    else await k.shutdown().catch(() => undefined);
+    else await this.shutDown(k);
     this.pump();
   }
 
@@ -346,7 +355,7 @@ export class KernelPool {
       const k = this.warm.pop();
       if (!k) break;
       this.counters.culled++;
-      await k.shutdown().catch(() => undefined);
+      await this.shutDown(k);
     }
   }
 
@@ -378,7 +387,7 @@ export class KernelPool {
           /* already gone, or not ours to signal: shut it down as usual */
         }
       }
-      return k.shutdown().catch(() => undefined);
+      return this.shutDown(k);
     }));
   }
 }

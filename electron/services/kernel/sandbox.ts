@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync,
+  chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync,
 } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type { InputSpec } from '../../../shared/kernel.ts';
@@ -169,9 +169,19 @@ export class KernelSandbox {
    */
   stageSample(kernelId: string, inputs: InputSpec[]): { inputs: InputSpec[]; paths: Map<string, string> } {
     const kdir = this.kernelDir(kernelId);
+    // Mount points the sandbox made in its /tmp (sandbox_launch TMP_KEEP) stay: removing one would detach the mount.
+    let keep: string[] = [];
+    try {
+      keep = JSON.parse(readFileSync(join(kdir, 'tmp-keep.json'), 'utf8')) as string[];
+    } catch {
+      // none written: nothing under /tmp is mounted
+    }
     for (const name of ['scratch', 'tmp', 'inputs']) {
       const dir = join(kdir, name);
-      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+      for (const entry of readdirSync(dir)) {
+        if (name === 'tmp' && keep.includes(entry)) continue;
+        rmSync(join(dir, entry), { recursive: true, force: true });
+      }
     }
     const staged = new Map<string, string>();
     const stage = (hostPath: string): string => {
