@@ -34,7 +34,7 @@ describe('a kernel session with the paper profile', () => {
       maxLongEdge: 768,
       resize: 'paper_grid',
       profile: PROFILES.paper.kernel,
-      bridge: { url: bridge.url, token: bridge.token },
+      bridge: { url: bridge.url, token: bridge.token, listenUnix: (path, target) => bridge.listenUnix(path, target) },
     });
     prepareMs = performance.now() - t0;
   });
