@@ -10,8 +10,10 @@
 // report counts as one failure, so a broken suite can never look green.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const artifacts = join(root, 'test', '.artifacts');
@@ -54,11 +56,15 @@ function run(cmd, args, buffer = false) {
   });
 }
 
+/** The first line of a failure message, without colour codes, at most 300 characters. */
+const firstLine = (msg) => (stripVTControlCharacters(String(msg ?? '')).split('\n').find((l) => l.trim()) ?? '').trim().slice(0, 300);
+const unescapeXml = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#10;/g, ' ').replace(/&amp;/g, '&');
+
 /** One command = one test. */
 const single = (name, cmd, args) => async (buffer = false) => {
   const code = await run(cmd, args, buffer);
   if (code !== 0) console.error(`[test] FAILED: ${name} (exit ${code})`);
-  return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 };
+  return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0, failures: code === 0 ? [] : [`${name} (exit ${code})`] };
 };
 
 const vitest = (project) => async (buffer = false) => {
@@ -76,24 +82,42 @@ const vitest = (project) => async (buffer = false) => {
     console.error(`[test] vitest project ${project} ran no test`);
     failed = 1;
   }
-  return { passed: r.numPassedTests, failed, skipped: r.numPendingTests + r.numTodoTests };
+  // Name each failure in the summary: CI logs are often read only from their end.
+  const failures = [];
+  for (const f of r.testResults ?? []) {
+    const file = relative(root, f.name ?? '');
+    if (f.status === 'failed' && (f.assertionResults ?? []).length === 0) failures.push(`${file}: ${firstLine(f.message)}`);
+    for (const a of f.assertionResults ?? []) {
+      if (a.status === 'failed') failures.push(`${file} > ${a.fullName ?? a.title}: ${firstLine((a.failureMessages ?? [])[0])}`);
+    }
+  }
+  return { passed: r.numPassedTests, failed, skipped: r.numPendingTests + r.numTodoTests, failures };
 };
 
 const pytest = async (buffer = false) => {
   const xml = join(artifacts, 'pytest.xml');
   rmSync(xml, { force: true });
-  const code = await run(python, ['-m', 'pytest', 'test/python', '-q', '-p', 'no:cacheprovider', `--junitxml=${xml}`], buffer);
+  // pytest-xdist: one worker per CPU (at most 4), a whole file per worker so that module-scoped servers start once.
+  const workers = String(Math.max(1, Math.min(4, availableParallelism())));
+  const code = await run(python, ['-m', 'pytest', 'test/python', '-q', '-p', 'no:cacheprovider', '-n', workers, '--dist', 'loadfile', `--junitxml=${xml}`], buffer);
   if (!existsSync(xml)) return { passed: 0, failed: 1, skipped: 0 };
   const head = /<testsuite\b[^>]*>/.exec(readFileSync(xml, 'utf8'))?.[0] ?? '';
   const attr = (k) => Number(new RegExp(`\\b${k}="(\\d+)"`).exec(head)?.[1] ?? 0);
   const tests = attr('tests');
   const failed = attr('failures') + attr('errors');
   const skipped = attr('skipped');
+  const failures = [];
+  for (const m of readFileSync(xml, 'utf8').matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
+    const bad = /<(failure|error)\b[^>]*?message="([^"]*)"/.exec(m[2] ?? '');
+    if (!bad) continue;
+    const at = (k) => new RegExp(`\\b${k}="([^"]*)"`).exec(m[1])?.[1] ?? '';
+    failures.push(`${at('classname')}::${at('name')}: ${firstLine(unescapeXml(bad[2]))}`);
+  }
   if (tests === 0) {
     console.error('[test] pytest ran no test');
     return { passed: 0, failed: 1, skipped: 0 };
   }
-  return { passed: tests - failed - skipped, failed: failed || (code !== 0 ? 1 : 0), skipped };
+  return { passed: tests - failed - skipped, failed: failed || (code !== 0 ? 1 : 0), skipped, failures };
 };
 
 const STAGES = {
@@ -164,6 +188,12 @@ const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
 console.log('\n[test] ==== summary ====');
 for (const r of rows) {
   console.log(`[test] ${r.failed ? 'FAIL' : 'ok  '}  ${r.stage.padEnd(11)} ${r.label.padEnd(42)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.secs.toFixed(1).padStart(6)} s`);
+}
+const failures = rows.flatMap((r) => (r.failures ?? []).map((f) => `[test]   ${r.stage}: ${f}`));
+if (failures.length) {
+  console.log('[test] failed tests:');
+  for (const f of failures.slice(0, 40)) console.log(f);
+  if (failures.length > 40) console.log(`[test]   … and ${failures.length - 40} more (test/.artifacts/)`);
 }
 console.log(`[test] total time ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 const skipped = sum('skipped');
