@@ -88,7 +88,11 @@ const vitest = (project) => async (buffer = false) => {
     const file = relative(root, f.name ?? '');
     if (f.status === 'failed' && (f.assertionResults ?? []).length === 0) failures.push(`${file}: ${firstLine(f.message)}`);
     for (const a of f.assertionResults ?? []) {
-      if (a.status === 'failed') failures.push(`${file} > ${a.fullName ?? a.title}: ${firstLine((a.failureMessages ?? [])[0])}`);
+      if (a.status !== 'failed') continue;
+      // vitest's JSON report keeps only a placeholder for some errors (a test's timeout among them): give the duration.
+      const said = firstLine((a.failureMessages ?? [])[0]);
+      const why = said === 'Error: STACK_TRACE_ERROR' ? `failed after ${Math.round((a.duration ?? 0) / 1000)} s (a timeout?)` : said;
+      failures.push(`${file} > ${a.fullName ?? a.title}: ${why}`);
     }
   }
   return { passed: r.numPassedTests, failed, skipped: r.numPendingTests + r.numTodoTests, failures };

@@ -304,8 +304,10 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
           await writer.finish('interrupted');
           console.log(`\ninterrupted by ${interrupt.signal}: ${writer.doneIds.size} samples done, ${abandoned.length} in flight abandoned` +
             `${abandoned.length ? ` (${abandoned.join(', ')})` : ''}; continue with --resume ${dir}`);
+          const code = interrupt.signal === 'SIGINT' ? 130 : 143;
+          exitAnywayAfter(code, INTERRUPT_EXIT_GRACE_MS);
           await services.kernels.close({ fast: true }).catch(() => undefined);
-          return interrupt.signal === 'SIGINT' ? 130 : 143;
+          return code;
         }
       } else {
         await batch;
@@ -357,6 +359,21 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     await services.kernels.close({ fast: true });
     await services.close();
   }
+}
+
+/** How long an interrupted run may take to stop its kernels and servers once its record is complete. */
+const INTERRUPT_EXIT_GRACE_MS = 15_000;
+
+/**
+ * Once an interrupted run's record is complete, nothing may keep the CLI from exiting: a kernel or server that does not
+ * stop, or a socket still trying to reconnect (seen once on CI: the run was recorded `interrupted` and the CLI never
+ * exited). After `ms` the process exits with `code`; its exit handler kills the children it started (../services/child.ts).
+ */
+function exitAnywayAfter(code: number, ms: number): void {
+  setTimeout(() => {
+    console.error(`spatialclaw: the kernels and servers did not stop within ${ms / 1000} s of the interrupt; exiting anyway (the run is recorded)`);
+    process.exit(code);
+  }, ms).unref();
 }
 
 /**

@@ -228,14 +228,32 @@ def _timeout_error(url: str, route: str, timeout: float) -> PerceptionError:
 
 
 def _send(request: urllib.request.Request, url: str, route: str, timeout: float) -> bytes:
-    """The answer body; retries requests that could not connect; never retries an HTTP error answer."""
+    """The answer body; retries requests that could not connect; never retries an HTTP error answer of the server.
+
+    HTTP 502 counts as a failed connection: the perception server never sends it, while the host's model bridge (the
+    sandboxed kernel's way to the server, electron/services/kernel/bridge.ts) answers 502 when it cannot reach the
+    server, e.g. while a local server is being restarted. Sandboxed or not, the kernel retries alike.
+    """
     attempts = len(RETRY_DELAYS_S) + 1
     for attempt in range(attempts):
         try:
             with _http.OPENER.open(request, timeout=timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as err:
-            raise _error_from_http(err, url, route) from None
+            if err.code != 502:
+                raise _error_from_http(err, url, route) from None
+            payload, raw_text = _http.read_error(err)
+            if attempt < attempts - 1:
+                time.sleep(RETRY_DELAYS_S[attempt])
+                continue
+            said = payload.get("error") if isinstance(payload, dict) else None
+            said = said if isinstance(said, str) and said else f"{url} answered HTTP 502: {raw_text[:500]}"
+            raise PerceptionUnavailable(
+                f"{said} ({attempts} attempts); {START_HINT}",
+                status=502,
+                code="unreachable",
+                fix=START_HINT,
+            ) from None
         except (urllib.error.URLError, ConnectionError) as err:
             reason = err.reason if isinstance(err, urllib.error.URLError) else err
             if isinstance(reason, ConnectionError) and attempt < attempts - 1:

@@ -10,6 +10,9 @@
  * - Killed again the same way in the redone sample, now with a short restart delay, the server is back within the
  *   kernel's connection retries (about 8 s): the tool call made while it was down goes through, and the sample is
  *   recorded as answered.
+ * - A remote server (known by URL and token only; this host cannot restart it) killed the same way: the hurt sample
+ *   and the next one (refused before it reaches the model, since /health fails) are listed, not scored; once a server
+ *   answers on that URL again, `--resume` redoes both.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +39,7 @@ const sample = (id: string): SampleSpec => ({
 const recorded = (dir: string): string[] =>
   readFileSync(join(dir, 'samples.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => SampleResultSchema.parse(JSON.parse(l)).id);
 
-describe.runIf(process.platform === 'linux')('a local perception server dies mid-batch', () => {
+describe.runIf(process.platform === 'linux')('a perception server dies mid-batch', () => {
   let runtime: KernelRuntime;
   let modelServer: ScriptedModelServer;
   let model: ModelClient;
@@ -115,6 +118,43 @@ describe.runIf(process.platform === 'linux')('a local perception server dies mid
     expect(infra).toEqual(['p2']);
     expect(results.map((r) => [r.id, r.termination, r.score])).toEqual([['p2', 'answered', 1]]);
     expect(recorded(dir).sort()).toEqual(ids);
+    expect(batchSummary(dir)).toMatchObject({ done: 3, mean_score: 1, infra_errors: [] });
+  }, 90_000);
+
+  it('a remote server that stops answering: the hurt sample and those that would start without it are listed, not scored, and redone', async () => {
+    // The "remote" server is a real one this test owns; the run only knows its URL and token, as for a GPU box.
+    const owner = await PerceptionServer.startLocal({ backends: ['rgbd'] });
+    servers.push(owner);
+    const remote = await PerceptionServer.connect(owner.url, owner.token);
+    expect(remote.isLocal).toBe(false);
+    const dir = mkdtempSync(join(tmpdir(), 'run-premote-'));
+    const ids = ['r1', 'r2', 'r3'];
+    let writer = await RunWriter.create(dir, { config: { kind: 'run' }, versions: {}, total_samples: ids.length });
+    const infra: string[] = [];
+    await batch(writer, remote, ids, (id) => {
+      if (id === 'r2') process.kill(owner.pid!, 'SIGKILL');
+    }, infra);
+    await writer.finish('interrupted');
+
+    expect(infra).toEqual(['r2', 'r3']);
+    expect(recorded(dir)).toEqual(['r1']);
+    const listed = readInfraErrors(dir);
+    expect(listed.map((e) => e.id)).toEqual(['r2', 'r3']);
+    expect(listed[0]!.error).toMatch(/a tool call failed \(Perception\w+: .*\) and the perception server no longer answers: .*not reachable/);
+    expect(listed[1]!.error).toMatch(/not reachable.*the sample was not started, recorded or scored: --resume redoes it/);
+    // r3 never reached the model: it was not started without its server.
+    expect(modelServer.requestsFor('r3')).toHaveLength(0);
+    expect(batchSummary(dir)).toMatchObject({ done: 1, scored: 1, mean_score: 1, host_errors: 0 });
+
+    // The server is back (same address and token): --resume redoes exactly r2 and r3.
+    const back = await PerceptionServer.startLocal({ backends: ['rgbd'], port: Number(new URL(owner.url).port), token: owner.token });
+    servers.push(back);
+    writer = await RunWriter.resume(dir);
+    const results = await batch(writer, remote, ids, () => undefined, infra);
+    await writer.finish('finished');
+    expect(results.map((r) => [r.id, r.termination, r.score])).toEqual([['r2', 'answered', 1], ['r3', 'answered', 1]]);
+    expect(recorded(dir).sort()).toEqual(ids);
+    expect(modelServer.requestsFor('r3').length).toBeGreaterThan(0);
     expect(batchSummary(dir)).toMatchObject({ done: 3, mean_score: 1, infra_errors: [] });
   }, 90_000);
 });

@@ -241,6 +241,7 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
       const task = `${sub.array_job_id}_0`;
       let requeues = 0;
       let sawRequeuedState = false;
+      let heldSince: number | undefined;
       await until('the finalize job to end', 300, () => {
         const t = scontrol(task);
         const st = existsSync(join(dir, 'shards', '000', 'state.json')) ? json<{ status: string; reason: string | null }>(join(dir, 'shards', '000', 'state.json')) : null;
@@ -249,8 +250,11 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
           expect(st.reason).toMatch(/SIGUSR1/);
         }
         if (t['Reason'] === 'BeginTime') {
-          // SLURM holds a requeued batch job ~120 s; release it now.
-          spawnSync('scontrol', ['update', `JobId=${task}`, 'StartTime=now'], { encoding: 'utf8' });
+          // SLURM holds a requeued batch job ~120 s; release it sooner, but not within the second of the requeue:
+          // slurmd refuses a job whose credential was created in the same second as the old one's revocation ("Job
+          // credential revoked", the task then ends FAILED without running).
+          heldSince ??= Date.now();
+          if (Date.now() - heldSince >= 2500) spawnSync('scontrol', ['update', `JobId=${task}`, 'StartTime=now'], { encoding: 'utf8' });
         }
         requeues = Math.max(requeues, Number(t['Restarts'] ?? 0));
         return ended(sub.finalize_job_id);

@@ -16,7 +16,7 @@ from kernel_tools_helpers import FakeServer, artifacts, bind, fake_masks, fake_r
 from PIL import Image
 from spatial_runtime import perception
 from spatial_runtime.display import ARTIFACT_MIME
-from spatial_runtime.perception import PerceptionError, ToolError
+from spatial_runtime.perception import PerceptionError, PerceptionUnavailable, ToolError
 from spatial_runtime.tools import SAM3, Reconstruct
 
 _clean_state = kernel_tools_helpers._clean_state  # autouse: no state leaks between tests, display bundles captured
@@ -247,3 +247,29 @@ def test_retries_a_refused_connection_until_the_server_is_up(room, monkeypatch):
         assert len(holder["server"].requests) == 1
     finally:
         holder["server"].close()
+
+
+def test_retries_a_gateway_that_cannot_reach_the_server(room, monkeypatch):
+    """HTTP 502 is what the host's model bridge answers a sandboxed kernel when the server cannot be reached (e.g.
+    while it is restarted): retried like a refused connection, then PerceptionUnavailable with the bridge's words."""
+    monkeypatch.setattr(perception.time, "sleep", lambda s: None)
+    gateway = {"error": "the perception server at http://127.0.0.1:9 is not reachable from the host: ECONNREFUSED"}
+    calls = []
+
+    def flaky(route, body):
+        calls.append(route)
+        return (502, gateway) if len(calls) <= 2 else fake_masks(body, route)
+
+    frame = room["InputImages"][0]
+    with serving(flaky):
+        m = SAM3.segment_image_by_box(frame, [1, 1, 50, 50])
+    assert m.masks.shape == (1, 1, 480, 640) and len(calls) == 3
+
+    calls.clear()
+    with serving(lambda route, body: (calls.append(route), (502, gateway))[1]):
+        with pytest.raises(PerceptionUnavailable) as err:
+            SAM3.segment_image_by_box(frame, [1, 1, 50, 50])
+    attempts = len(perception.RETRY_DELAYS_S) + 1
+    assert len(calls) == attempts
+    assert err.value.code == "unreachable" and err.value.status == 502
+    assert str(err.value).startswith(gateway["error"] + f" ({attempts} attempts); start one with")

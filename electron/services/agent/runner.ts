@@ -97,9 +97,10 @@ export interface SampleContext {
   signal?: AbortSignal;
   /**
    * Classify samples hurt by an infrastructure fault (`spatialclaw run`/`eval`): a sample during which the local
-   * perception server died (and was restarted) and one of whose tool calls failed for it is not recorded in
-   * samples.jsonl (so not scored; `--resume` redoes it), but listed in infra-errors.jsonl, and this hears it. Without
-   * it (one question) such a sample is recorded as it ended.
+   * perception server died (and was restarted) and one of whose tool calls failed for it, one of whose tool calls
+   * failed for a remote server that no longer answers /health afterwards, or one that would start while the remote
+   * server does not answer /health, is not recorded in samples.jsonl (so not scored; `--resume` redoes it), but listed
+   * in infra-errors.jsonl, and this hears it. Without it (one question) such a sample is recorded as it ended.
    */
   onInfraError?: (sampleId: string, error: string) => void;
 }
@@ -239,13 +240,17 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
   };
   const copies: Promise<void>[] = [];
   const perception = ctx.perception;
-  // A local server that is being restarted is waited for; its crashes during this sample are counted.
+  // A local server that is being restarted is waited for; its crashes during this sample are counted. A remote one
+  // (a GPU box, a cluster job), which this host cannot restart, must answer /health: a sample started without it would
+  // only fail its tool calls and be scored as the model's failure.
   if (perception && ctx.onInfraError) {
     try {
       await perception.ready();
+      if (!perception.isLocal) await perception.health();
     } catch (e) {
       sw.abort();
-      const error = `infrastructure error: ${e instanceof Error ? e.message : String(e)}`;
+      const error = `infrastructure error: ${e instanceof Error ? e.message : String(e)}` +
+        (perception.isLocal ? '' : '; the sample was not started, recorded or scored: --resume redoes it once the server answers');
       appendInfraError(ctx.writer.ownDir, { id: sample.id, t: new Date().toISOString(), error, termination: 'error' });
       throw new InfraFaultError(sample.id, error);
     }
@@ -340,11 +345,25 @@ export async function runOne(asked: SampleSpec, ctx: SampleContext): Promise<Sam
     // The artifacts belong to the record: copy them before the sample counts as done.
     await Promise.all(copies);
     const crashes = perception?.crashes.slice(crashesAtStart) ?? [];
-    if (ctx.onInfraError && crashes.length > 0 && fault.text !== null) {
+    let infraError: string | null = null;
+    if (ctx.onInfraError && perception && fault.text !== null) {
+      if (crashes.length > 0) {
+        infraError = `infrastructure error: the local perception server at ${perception.url} died during this sample ` +
+          `(exited ${crashes.map((c) => c.how).join(', then ')}; restarted) and a tool call failed for it (${fault.text.slice(0, 300)}); ` +
+          'not recorded or scored: --resume redoes it';
+      } else if (!perception.isLocal) {
+        // A remote server cannot be watched: one that does not answer /health after a tool call failed for it was lost
+        // during the sample (one that answers again was a passing fault, and the sample stands as it ended).
+        const lost = await perception.health().then(() => null, (e: unknown) => (e instanceof Error ? e.message : String(e)));
+        if (lost !== null) {
+          infraError = `infrastructure error: a tool call failed (${fault.text.slice(0, 300)}) and the perception server no longer ` +
+            `answers: ${lost}; not recorded or scored: --resume redoes it once the server answers`;
+        }
+      }
+    }
+    if (infraError !== null) {
       // Not the model's doing: left unfinished (aborted below), listed, redone by --resume.
-      const error = `infrastructure error: the local perception server at ${perception!.url} died during this sample ` +
-        `(exited ${crashes.map((c) => c.how).join(', then ')}; restarted) and a tool call failed for it (${fault.text.slice(0, 300)}); ` +
-        'not recorded or scored: --resume redoes it';
+      const error = infraError;
       appendInfraError(ctx.writer.ownDir, { id: sample.id, t: new Date().toISOString(), error, termination: result.termination });
       throw new InfraFaultError(sample.id, error);
     }
