@@ -1,9 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelHostPid } from '../helpers/process.ts';
 import { KernelPool } from '../../electron/services/kernel/pool.ts';
 import { KernelRuntime } from '../../electron/services/kernel/runtime.ts';
 import { executeCell } from '../../electron/services/jupyter/execute.ts';
+import { startInitialisedKernel } from '../../electron/services/kernel/session.ts';
 
 describe('KernelPool', () => {
   let rt: KernelRuntime;
@@ -92,4 +95,31 @@ describe('KernelPool', () => {
       await pool.close();
     }
   });
+});
+
+describe('a kernel that never answers', () => {
+  let rt: KernelRuntime;
+  const saved = process.env.JUPYTER_PATH;
+  beforeAll(async () => {
+    // A kernelspec whose process never opens its channels: the server starts it, its kernel_info never comes back.
+    const path = mkdtempSync(join(tmpdir(), 'silent-kernel-'));
+    mkdirSync(join(path, 'kernels', 'silent'), { recursive: true });
+    writeFileSync(join(path, 'kernels', 'silent', 'kernel.json'), JSON.stringify({ argv: ['sleep', '600'], display_name: 'silent', language: 'python' }));
+    process.env.JUPYTER_PATH = path;
+    rt = await KernelRuntime.start();
+  });
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.JUPYTER_PATH;
+    else process.env.JUPYTER_PATH = saved;
+    await rt?.close();
+  });
+
+  it('fails its start with a message at the timeout (no endless wait on kernel_info) and is shut down', async () => {
+    const t0 = Date.now();
+    await expect(startInitialisedKernel(rt.manager, 'silent', 4000)).rejects.toThrow(
+      /^could not start a kernel \(silent\): the kernel did not become idle within 4 s \(status \w+, connection \w+\); run `spatialclaw doctor`$/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    await rt.manager.refreshRunning();
+    expect([...rt.manager.running()]).toEqual([]);
+  }, 60_000);
 });

@@ -1,5 +1,11 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VlmBridge, openAiVlmHandler, parsePoints, stripThink } from '../../electron/services/kernel/bridge.ts';
+import { ROOT } from '../helpers/cli.ts';
 import { startScriptedModel, type ScriptedModel } from '../helpers/scripted-model.ts';
 
 describe('parsePoints / stripThink', () => {
@@ -48,6 +54,58 @@ describe('VlmBridge over HTTP', () => {
     expect(bridge.calls.map((c) => [c.kind, c.ok])).toEqual([['ask', true], ['locate', false]]);
     expect(bridge.calls[0]?.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2 });
   });
+});
+
+// The kernel's side (spatial_runtime) talks to the bridge with Python's http.client, which sends a request's whole body
+// before it reads the answer: every early answer (401, 413, 502 from an unreachable perception server) must still
+// read the body, or the kernel blocks on its upload until the connection times out and never sees the answer.
+describe.runIf(process.platform === 'linux')('VlmBridge answers a Python http.client that sends its whole body first', () => {
+  const PY = `
+import http.client, json, socket, sys, time
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(5)
+        self.sock.connect(sys.argv[1])
+out = []
+for path, token, size in json.loads(sys.argv[2]):
+    c = Unix("bridge")
+    t0 = time.monotonic()
+    try:
+        c.request("POST", path, body=b"\x07" * size, headers={"Authorization": "Bearer " + token})
+        r = c.getresponse()
+        out.append([r.status, json.loads(r.read()).get("error", ""), time.monotonic() - t0])
+    except OSError as e:
+        out.append([type(e).__name__, str(e), time.monotonic() - t0])
+    c.close()
+print(json.dumps(out))
+`;
+  const bridge = new VlmBridge({ ask: async () => ({ text: '' }), locate: async () => ({ text: '', points: [] }) });
+  const sock = join(mkdtempSync(join(tmpdir(), 'bridge-py-')), 'bridge.sock');
+  beforeAll(async () => {
+    await bridge.start();
+    // Nothing listens on port 1: the forward fails at once.
+    await bridge.listenUnix(sock, { url: 'http://127.0.0.1:1', token: 'perception-token' });
+  });
+  afterAll(() => bridge.stop());
+
+  it('reads the body of a refused, over-size or unforwardable request before answering', async () => {
+    const mb = 1024 * 1024;
+    const requests = [
+      ['/perception/v1/reconstruct', bridge.token, 8 * mb],
+      ['/vlm/ask', 'wrong-token', 8 * mb],
+      ['/vlm/ask', bridge.token, 65 * mb],
+    ];
+    const { stdout } = await promisify(execFile)(join(ROOT, '.venv', 'bin', 'python3'), ['-c', PY, sock, JSON.stringify(requests)], { timeout: 30_000 });
+    const got = JSON.parse(stdout) as [number | string, string, number][];
+    expect(got.map(([status, error]) => [status, error])).toEqual([
+      [502, expect.stringMatching(/^the perception server at http:\/\/127\.0\.0\.1:1 is not reachable from the host: .*ECONNREFUSED/)],
+      [401, 'missing or wrong bridge token'],
+      [413, `request body over ${64 * mb} bytes`],
+    ]);
+    // Each answered as soon as its body was sent, well inside the client's 5 s socket timeout.
+    for (const [, , seconds] of got) expect(seconds).toBeLessThan(4);
+  }, 40_000);
 });
 
 describe('openAiVlmHandler against a scripted OpenAI-compatible server', () => {

@@ -76,7 +76,13 @@ export interface BridgeCall {
   request?: ModelRequest;
 }
 
+/**
+ * Answer with JSON. A request body not read yet is read and dropped: Python's http.client (the kernel's side) sends the
+ * whole body before it reads the answer, so an unread body would block its upload until the connection times out.
+ */
 function send(res: ServerResponse, status: number, body: unknown): void {
+  const req = res.req as IncomingMessage | undefined;
+  if (req && !req.readableEnded && !req.destroyed) req.resume();
   const data = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) });
   res.end(data);
@@ -85,11 +91,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
+  // An over-size body is read to its end (and dropped) before the 413, so that the sender gets to read the answer.
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw Object.assign(new Error(`request body over ${MAX_BODY_BYTES} bytes`), { status: 413 });
-    chunks.push(chunk);
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    else chunks.length = 0;
   }
+  if (size > MAX_BODY_BYTES) throw Object.assign(new Error(`request body over ${MAX_BODY_BYTES} bytes`), { status: 413 });
   return Buffer.concat(chunks);
 }
 
@@ -198,6 +206,11 @@ export class VlmBridge {
       up.pipe(res);
     });
     out.on('error', (e) => {
+      // Read (and drop) the rest of the kernel's request body: Python's http.client sends the whole body before it reads
+      // the answer, so a body left unread (pipe() stops reading when the target fails) would block the kernel's upload
+      // until the connection times out, and the kernel would never see this 502 (nor retry at once).
+      req.unpipe(out);
+      req.resume();
       if (!res.headersSent) send(res, 502, { error: `the perception server at ${target.url} is not reachable from the host: ${e.message}` });
       else res.destroy(e);
     });

@@ -179,8 +179,20 @@ async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Pr
  */
 export async function startInitialisedKernel(manager: KernelManager, kernelName: string, timeoutMs = 60_000, deferred = true): Promise<Kernel.IKernelConnection> {
   const kernel = await manager.startNew({ name: kernelName });
-  await kernel.info;
-  await initKernel(kernel, timeoutMs, deferred);
+  try {
+    // Not `await kernel.info`, which never settles when the websocket's first connection is lost (seen on a starved
+    // machine: the server's kernel_info wait ran out and the client's reconnects were spent): waitIdle reconnects and
+    // pokes, and gives up with a message at the deadline.
+    const state = await waitIdle(kernel, timeoutMs);
+    if (state === 'dead') throw new Error('the kernel died while it started (its server gave up on it)');
+    await initKernel(kernel, timeoutMs, deferred);
+  } catch (e) {
+    // A kernel that never came up is not left running on the server.
+    await kernel.shutdown().catch(() => undefined);
+    kernel.dispose();
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(why.startsWith('could not load spatial_runtime') ? why : `could not start a kernel (${kernelName}): ${why}; run \`spatialclaw doctor\``, { cause: e });
+  }
   return kernel;
 }
 
