@@ -10,15 +10,20 @@ const CLUSTER_TESTS = [
 ];
 
 /**
- * The slowest integration files (about 40-75 s each alone), started first when files run two at a time (test/run-all.mjs):
- * on a fresh clone vitest has no durations to order by, and one of these started last ends the stage alone.
+ * The slowest integration and e2e files (about 30-75 s each alone), started first when files run two at a time
+ * (test/run-all.mjs): on a fresh clone vitest has no durations to order by, and one of these started last ends the
+ * stage alone.
  */
-const SLOW_FIRST = ['bench-eval', 'agent-paper', 'agent-ask', 'workbench-host', 'faults-kernel', 'faults-perception-restart', 'kernel-pool-reuse'];
+const SLOW_FIRST = [
+  'integration/bench-eval', 'integration/agent-paper', 'integration/agent-ask', 'integration/workbench-host',
+  'integration/faults-kernel', 'integration/faults-perception-restart', 'integration/kernel-pool-reuse',
+  'e2e/results-view', 'e2e/workbench', 'e2e/compare-view', 'e2e/papercuts-sample',
+];
 
 class SlowFilesFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const rank = (f: TestSpecification): number => {
-      const i = SLOW_FIRST.findIndex((name) => f.moduleId.endsWith(`/test/integration/${name}.test.ts`));
+      const i = SLOW_FIRST.findIndex((name) => f.moduleId.endsWith(`/test/${name}.test.ts`));
       return i < 0 ? SLOW_FIRST.length : i;
     };
     return [...(await super.sort(files))].sort((a, b) => rank(a) - rank(b));
@@ -65,6 +70,7 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // As integration: one file at a time by hand, two at a time under `npm test`.
           fileParallelism: false,
         },
       },

@@ -124,6 +124,8 @@ const pytest = async (buffer = false) => {
   return { passed: tests - failed - skipped, failed: failed || (code !== 0 ? 1 : 0), skipped, failures };
 };
 
+const TWO_FILES_AT_ONCE = ['--fileParallelism', `--maxWorkers=${Math.min(2, availableParallelism())}`];
+
 const STAGES = {
   typecheck: [
     ['tsc (main, preload, CLI, shared, tests)', single('tsc node', bin('tsc'), ['-p', 'tsconfig.node.json', '--noEmit'])],
@@ -140,10 +142,10 @@ const STAGES = {
   // The SLURM tests (vitest project `cluster`) mostly wait on jobs: they run beside pytest, which keeps the CPUs busy.
   python: [['pytest', pytest], ['vitest cluster (SLURM)', vitest('cluster')]],
   // Two integration files at a time (at most one per CPU): alone, a file leaves about a fifth of two CPUs idle (it
-  // waits on servers and kernels); two at a time took 606 s instead of 748 s here, every test passing.
-  integration: [['vitest integration', vitest('integration', ['--fileParallelism', `--maxWorkers=${Math.min(2, availableParallelism())}`])]],
+  // waits on servers, kernels and chromium); two at a time took 606 s instead of 748 s here, every test passing. e2e alike.
+  integration: [['vitest integration', vitest('integration', TWO_FILES_AT_ONCE)]],
   build: [['electron-vite build', single('electron-vite build', bin('electron-vite'), ['build'])]],
-  e2e: [['vitest e2e (chromium)', vitest('e2e')]],
+  e2e: [['vitest e2e (chromium)', vitest('e2e', TWO_FILES_AT_ONCE)]],
 };
 
 const wanted = process.argv.slice(2);

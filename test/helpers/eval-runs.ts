@@ -7,13 +7,13 @@
  *   runs a cell that raises NameError, then answers (a tool failure);
  * - run B (`eval-b`): sample i answers the ground truth unless i % 3 == 0, so against A there are flips both ways.
  *
- * The runs are made once per test session and copied into each caller's runs root: e2e files run one after
- * another, so the first one pays (~1 min) and the rest copy the folders (`SPATIALCLAW_TEST_EVAL_CACHE` overrides the
- * cache folder; it is keyed on the script, so a change of the script makes new runs).
+ * The runs are made once per test session and copied into each caller's runs root: the first caller pays (~1 min)
+ * and the rest copy the folders (`SPATIALCLAW_TEST_EVAL_CACHE` overrides the cache folder; it is keyed on the script,
+ * so a change of the script makes new runs). Callers in parallel test files wait on a lock folder while one makes them.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SampleSpec } from '../../shared/run.ts';
@@ -80,6 +80,36 @@ export async function evalRuns(runsRoot: string): Promise<EvalRuns> {
   const key = createHash('sha256').update(readFileSync(import.meta.filename)).digest('hex').slice(0, 12);
   const cache = process.env['SPATIALCLAW_TEST_EVAL_CACHE'] ?? join(tmpdir(), `spatialclaw-e2e-eval-${key}`);
   const dataRoot = join(cache, 'data');
+  const lock = `${cache}.lock`;
+  // One maker at a time (mkdir is atomic); a lock older than 15 min is left from a killed session.
+  let held = false;
+  for (;;) {
+    if (existsSync(join(cache, 'done'))) break;
+    try {
+      mkdirSync(lock);
+      held = true;
+      break;
+    } catch {
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  if (held) {
+    try {
+      await makeOnce(cache, dataRoot);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  const samples = loadSamples(dataRoot);
+  mkdirSync(runsRoot, { recursive: true });
+  for (const id of ['eval-a', 'eval-b']) cpSync(join(cache, 'runs', id), join(runsRoot, id), { recursive: true });
+  return { runsRoot, dataRoot, a: 'eval-a', b: 'eval-b', samples, answers: plan(samples) };
+}
+
+/** Make the data and both runs in `cache` unless they are done (the caller holds the lock). */
+async function makeOnce(cache: string, dataRoot: string): Promise<void> {
   if (!existsSync(join(cache, 'done'))) {
     rmSync(cache, { recursive: true, force: true });
     const tmp = mkdtempSync(`${cache}-tmp-`);
@@ -96,8 +126,4 @@ export async function evalRuns(runsRoot: string): Promise<EvalRuns> {
     await makeRun(dataRoot, join(cache, 'runs', 'eval-b'), scriptB);
     mkdirSync(join(cache, 'done'));
   }
-  const samples = loadSamples(dataRoot);
-  mkdirSync(runsRoot, { recursive: true });
-  for (const id of ['eval-a', 'eval-b']) cpSync(join(cache, 'runs', id), join(runsRoot, id), { recursive: true });
-  return { runsRoot, dataRoot, a: 'eval-a', b: 'eval-b', samples, answers: plan(samples) };
 }
