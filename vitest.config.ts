@@ -61,6 +61,8 @@ export default defineConfig({
           hookTimeout: 120_000,
           // One file at a time when run by hand; `npm test` (test/run-all.mjs) runs two at a time on two or more CPUs.
           fileParallelism: false,
+          // expect.poll's default of 1 s is too short with two files running at once on two CPUs.
+          expect: { poll: { timeout: 15_000 } },
         },
       },
       {
@@ -72,6 +74,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // As integration: one file at a time by hand, two at a time under `npm test`.
           fileParallelism: false,
+          expect: { poll: { timeout: 15_000 } },
         },
       },
     ],
