@@ -176,6 +176,9 @@ async function waitIdle(kernel: Kernel.IKernelConnection, timeoutMs: number): Pr
  * Start a kernel and load the runtime into it. With `deferred` (the default) the heavy imports are left for
  * {@link finishWarmUp}, which {@link KernelSession} runs before its first cell (or the runner while the first model
  * call is in flight).
+ * @param timeoutMs for the kernel to become idle and connected, then again for the init code, ms.
+ * @throws Error "could not start a kernel (NAME): …" when it does not come up in time or dies while starting (the
+ *   kernel is shut down on its server), or "could not load spatial_runtime …" when the runtime does not import.
  */
 export async function startInitialisedKernel(manager: KernelManager, kernelName: string, timeoutMs = 60_000, deferred = true): Promise<Kernel.IKernelConnection> {
   const kernel = await manager.startNew({ name: kernelName });
