@@ -185,8 +185,15 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const first = subs(dir).submissions[0]!;
       jobs.push(first.array_job_id, first.finalize_job_id);
-      // Kill shard 1's task once it recorded a sample and has the next one in flight.
       const shard1 = join(dir, 'shards', '001');
+      // `spatialclaw cluster status` sees the run shard by shard, as the Cluster view does. Asked once shard 1's task
+      // runs, before the kill is timed: the call takes seconds, in which the sample in flight could finish.
+      await until("shard 1's task to start", 120, () => existsSync(join(shard1, 'progress.json')));
+      const st = await spatialclaw(['cluster', 'status', '--runs', tmp, '--json'], env(), 60_000);
+      const run = (JSON.parse(st.stdout) as { runs: { run_id: string; shards: number; per_shard: { job: { id: string; state: string } | null }[] }[] }).runs.find((x) => x.run_id === 'killed');
+      expect(run?.shards).toBe(2);
+      expect(run?.per_shard[1]?.job).toMatchObject({ id: `${first.array_job_id}_1`, state: 'RUNNING' });
+      // Kill shard 1's task once it recorded a sample and has the next one in flight.
       await until('shard 1 to record a sample and start another', 120, () => {
         if (!existsSync(join(shard1, 'samples.jsonl'))) return false;
         const done = readFileSync(join(shard1, 'samples.jsonl'), 'utf8').split('\n').filter(Boolean).length;
@@ -194,11 +201,6 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
         const inFlight = p ? Object.values(p.samples.phases).reduce((a, b) => a + b, 0) : 0;
         return done >= 1 && inFlight >= 1;
       });
-      // `spatialclaw cluster status` sees the run shard by shard, as the Cluster view does.
-      const st = await spatialclaw(['cluster', 'status', '--runs', tmp, '--json'], env(), 60_000);
-      const run = (JSON.parse(st.stdout) as { runs: { run_id: string; shards: number; per_shard: { job: { id: string; state: string } | null }[] }[] }).runs.find((x) => x.run_id === 'killed');
-      expect(run?.shards).toBe(2);
-      expect(run?.per_shard[1]?.job).toMatchObject({ id: `${first.array_job_id}_1`, state: 'RUNNING' });
       spawnSync('scancel', ['--signal=KILL', `${first.array_job_id}_1`], { encoding: 'utf8' });
       await until('the finalize job to end', 120, () => ended(first.finalize_job_id));
       expect(json<{ status: string }>(join(dir, 'run.json')).status).toBe('interrupted');
