@@ -219,8 +219,11 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
       // The sample in flight when the task died was moved aside and redone; none is recorded twice.
       const lines = journalIds(dir);
       expect(lines.map((l) => l.id).sort()).toEqual(samples.map((s) => s.id).sort());
-      const redone = readdirSync(join(dir, 'attempts'));
-      expect(redone.length).toBeGreaterThanOrEqual(1);
+      // A SIGTERM first gives samples in flight 5 s of grace (electron/cli/shard-stop.ts): the one in flight may be
+      // recorded in it, and then nothing is left to redo; otherwise it was moved aside and redone.
+      const attempts = join(dir, 'attempts');
+      const redone = existsSync(attempts) ? readdirSync(attempts) : [];
+      if (redone.length === 0) expect(finLog).toMatch(/shard 1: interrupted \(SIGTERM/);
       for (const id of redone) expect(shardOf(id, 2)).toBe(1);
       // Shard 0's samples reached the model once; the killed sample twice (its first attempt was lost with the task).
       for (const s of samples.filter((x) => shardOf(x.id, 2) === 0)) expect(m.requestsFor(s.id), s.id).toHaveLength(1);
