@@ -216,7 +216,7 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
       expect(again.code, again.stdout.slice(-3000) + again.stderr).toBe(0);
       expect(again.stdout).toMatch(/resubmitting shards 1 \(/);
       expect(second.shards).toEqual([1]);
-      // The sample in flight when the task died was moved aside and redone; none is recorded twice.
+      // No sample is lost or recorded twice.
       const lines = journalIds(dir);
       expect(lines.map((l) => l.id).sort()).toEqual(samples.map((s) => s.id).sort());
       // A SIGTERM first gives samples in flight 5 s of grace (electron/cli/shard-stop.ts): the one in flight may be
