@@ -170,7 +170,8 @@ describe('clusterStatus on the real SLURM cluster', () => {
     expect(c.filter((l) => l.startsWith('squeue'))).toHaveLength(1);
     expect(c.filter((l) => l.startsWith('scontrol show job'))).toEqual([]);
     expect(c.filter((l) => l.startsWith('sacct'))).toEqual([]);
-    expect(ms).toBeLessThan(3000);
+    // The call counts above are what keeps it cheap; the time only catches a poll that hangs on a timeout.
+    expect(ms).toBeLessThan(10_000);
   });
 
   it.skipIf(skipSlurm)('a task cancelled under a running shard: its row comes from scontrol once, and the shard reads as interrupted', async () => {
