@@ -16,7 +16,7 @@ import { replay } from './replay.ts';
 import { checkSlurmTime } from './cluster-servers.ts';
 import { perceptionAdd, perceptionRemove, perceptionStart, perceptionStatus, perceptionStop } from './perception.ts';
 import { runDataset } from './run.ts';
-import { armEarlyShardSignal } from './shard-stop.ts';
+import { armEarlyShardSignal, exitShardTask } from './shard-stop.ts';
 import { compareRuns, datasets, evalBenchmarks, score } from './eval.ts';
 import { exportFormatOpt, exportRun } from './export.ts';
 import { tagCommand, type TagOptions } from './tag.ts';
@@ -39,7 +39,8 @@ process.on('unhandledRejection', (reason) => {
 });
 
 // A shard task of a sharded run (docs/cluster.md): SLURM's warning signal may come while the CLI still loads.
-if (process.argv.some((a) => a === '--shard' || a.startsWith('--shard='))) armEarlyShardSignal();
+const shardTask = process.argv.some((a) => a === '--shard' || a.startsWith('--shard='));
+if (shardTask) armEarlyShardSignal();
 
 const program = new Command();
 
@@ -488,4 +489,6 @@ program.parseAsync(process.argv).catch((e: unknown) => {
   const fix = e && typeof e === 'object' && 'fix' in e && typeof e.fix === 'string' ? e.fix : null;
   console.error(`spatialclaw: ${e instanceof Error ? e.message : String(e)}${fix ? `\n  fix: ${fix}` : ''}`);
   process.exitCode = 1;
+}).finally(() => {
+  if (shardTask) exitShardTask();
 });

@@ -4,7 +4,9 @@
  * - the port chosen for the local Jupyter server is taken by another process before the server binds it: the start
  *   is tried again on a fresh port; when every try is taken the error says so (not "run `npm run setup`");
  * - Ctrl-C (SIGINT to the CLI) in the middle of `spatialclaw run`: the run is recorded `interrupted` at once, its lock
- *   is removed, the samples in flight are left for `--resume` (not recorded), and the CLI exits 130.
+ *   is removed, the samples in flight are left for `--resume` (not recorded), and the CLI exits 130;
+ * - SLURM's warning (SIGUSR1) while a finished shard task exits: the task still exits 0, not by the signal (which
+ *   SLURM would record as FAILED, ExitCode 0:10).
  *
  * Real jupyter_server, kernels and CLI; only the model is scripted.
  */
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, JupyterServer, JupyterServerError } from '../../electron/services/jupyter/server.ts';
+import { createShardedRun, readShardState } from '../../electron/services/cluster/sharded.ts';
 import { RUN_LOCK } from '../../electron/services/runs/layout.ts';
 import { RunInfoSchema, SampleResultSchema } from '../../shared/run.ts';
 import { ROOT } from '../helpers/cli.ts';
@@ -112,5 +115,50 @@ describe('Ctrl-C during spatialclaw run', () => {
     // Nothing recorded as stopped: the sample in flight was abandoned, to be redone.
     for (const r of done) expect(r.termination).toBe('answered');
     expect(stdout).toMatch(/interrupted by SIGINT: .* continue with --resume/);
+  }, 120_000);
+});
+
+describe('SLURM\'s warning while a finished shard task exits', () => {
+  const ANSWER = 'Purpose: answer\nReasoning: r\nNext Goal: answer\nCode:\n```python\nReturnAnswer("A")\n```';
+  let model: ScriptedModelServer;
+  afterAll(() => model?.close());
+
+  it('does not end the task by the signal: it exits 0 and the shard is finished', async () => {
+    model = await startScriptedModelServer({ default: [ANSWER] });
+    const dir = mkdtempSync(join(tmpdir(), 'shard-exit-'));
+    const dataset = join(dir, 'questions.jsonl');
+    writeFileSync(dataset, JSON.stringify({
+      id: 'w1', question: 'Which?', choices: ['A. x', 'B. y'], answer: 'A', inputs: [{ kind: 'rgbd_sample', path: join(ROOT, 'test', 'fixtures', 'rgbd_room') }],
+    }) + '\n');
+    const out = join(dir, 'run');
+    createShardedRun(out, { config: {}, versions: {}, total_samples: 1, shards: 1, shardTotals: [1] });
+    const child = spawn(process.execPath, [join(ROOT, 'electron', 'cli', 'spatialclaw.mjs'),
+      'run', '--dataset', dataset, '--model', 'scripted', '--base-url', model.url, '--concurrency', '1', '--no-plan', '--max-steps', '2', '--out', out, '--shard', '0/1',
+    ], { cwd: ROOT });
+    let stdout = '';
+    let storm: NodeJS.Timeout | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      // SLURM sends its warning once, at a time of its choosing (30 s ticks); here it comes again and again from the
+      // moment the shard is recorded until the process is gone, so one lands in every phase of the exit.
+      if (!storm && /^shard 0 of 1 recorded in /m.test(stdout)) {
+        storm = setInterval(() => {
+          try {
+            child.kill('SIGUSR1');
+          } catch {
+            /* gone */
+          }
+        }, 2);
+      }
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+    clearInterval(storm);
+    const tail = (stdout + stderr).slice(-3000);
+    expect(storm, tail).toBeDefined();
+    expect(stdout).toMatch(/SIGUSR1 after the shard closed: ignored/);
+    expect({ code, signal }, tail).toEqual({ code: 0, signal: null });
+    expect(readShardState(out, 0)).toMatchObject({ status: 'finished' });
   }, 120_000);
 });
