@@ -260,6 +260,10 @@ describe.skipIf(skip)('sharded runs on a real SLURM cluster', () => {
           // credential revoked", the task then ends FAILED without running).
           heldSince ??= Date.now();
           if (Date.now() - heldSince >= 2500) spawnSync('scontrol', ['update', `JobId=${task}`, 'StartTime=now'], { encoding: 'utf8' });
+        } else {
+          // Each hold is timed from its own start: the warning may come again in the next run (up to 60 s early, on
+          // SLURM's 30 s ticks), and a second requeue must wait its 2.5 s too.
+          heldSince = undefined;
         }
         requeues = Math.max(requeues, Number(t['Restarts'] ?? 0));
         return ended(sub.finalize_job_id);
