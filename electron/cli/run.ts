@@ -236,7 +236,7 @@ export async function executeRun(o: RunOptions | Omit<RunOptions, 'dataset'>, pl
     if (already) console.log(`resuming ${where}: ${already} of ${samples.length} samples already done`);
     else if (shard) console.log(`shard ${shard.shard} of ${shard.shards}: ${samples.length} samples${writer.recovery.movedAside.length ? ` (${writer.recovery.movedAside.length} unfinished attempts moved aside)` : ''}`);
     const todo = samples.length - already;
-    const progress = new RunProgressTracker({ total: samples.length, done: already, kernelTarget: Math.min(concurrency, Math.max(todo, 1)), now: Date.now });
+    const progress = new RunProgressTracker({ total: samples.length, done: already, kernelTarget: Math.min(concurrency, Math.max(todo, 1)), now: Date.now, startedAt: t0 });
     stopProgress = writeProgressFile(progress, shard ? shardDir(dir, shard.shard) : dir);
     const stopPrinting = printProgress(progress, t0);
     progress.changed(); // the first line at once (the Jupyter server is starting)

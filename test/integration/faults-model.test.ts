@@ -63,7 +63,8 @@ describe('a hung model endpoint', () => {
     const took = performance.now() - t0;
     expect(err).toBeInstanceOf(ModelError);
     expect((err as ModelError).kind).toBe('timeout');
-    expect(took).toBeLessThan(3_000);
+    // A 1 s deadline against a reply that never ends (or comes after 20 s): 10 s leaves room for a loaded machine.
+    expect(took).toBeLessThan(10_000);
     expect(s.requests).toHaveLength(1);
     expect(attempts).toHaveLength(1);
     expect(attempts[0]).toMatchObject({ attempt: 1, kind: 'timeout', willRetry: false });
@@ -102,7 +103,8 @@ describe('a hung model endpoint', () => {
       sink: { event: (e) => events.push(RunEventSchema.parse(e)) },
     });
     const took = performance.now() - t0;
-    expect(took).toBeLessThan(3_000);
+    // A 1 s deadline against a reply that never ends (or comes after 20 s): 10 s leaves room for a loaded machine.
+    expect(took).toBeLessThan(10_000);
     expect(result.termination).toBe('error');
     expect(result.error).toMatch(/deadline of 1 s/);
     expect(events.at(-1)).toMatchObject({ type: 'termination', reason: 'error' });

@@ -44,6 +44,15 @@ describe('RunProgressTracker and describeProgress', () => {
     expect(describeProgress(t.snapshot())).toBe('3/10 done · shutting down');
   });
 
+  it('counts its times from the command\'s start when given, as the CLI\'s phase lines do', () => {
+    let now = 50_000;
+    // The command started 3.8 s before the tracker was made (reading the dataset, opening the run).
+    const t = new RunProgressTracker({ total: 1, done: 0, kernelTarget: 1, now: () => now, startedAt: now - 3800 });
+    now += 2600;
+    t.sample('a', 'model');
+    expect(t.snapshot()).toMatchObject({ elapsed_s: 6.4, first_model_call_s: 6.4 });
+  });
+
   it('writes progress.json at once on a change of stage and keeps the last snapshot', () => {
     const dir = mkdtempSync(join(tmpdir(), 'progress-'));
     const t = new RunProgressTracker({ total: 1, done: 0, kernelTarget: 1 });

@@ -19,6 +19,11 @@ export interface ProgressOptions {
   kernelTarget: number;
   /** Milliseconds clock (tests). Default `Date.now`. */
   now?: () => number;
+  /**
+   * When the command started, on the `now` clock (ms): `elapsed_s`, `first_model_call_s` and `first_sample_done_s`
+   * count from it, as the CLI's printed phase lines do (docs/run-format.md). Default: when the tracker is made.
+   */
+  startedAt?: number;
 }
 
 type Listener = (p: RunProgress, line: string) => void;
@@ -36,7 +41,7 @@ export class RunProgressTracker {
 
   constructor(private readonly opts: ProgressOptions) {
     this.now = opts.now ?? Date.now;
-    this.t0 = this.now();
+    this.t0 = opts.startedAt ?? this.now();
     this.done = opts.done;
   }
 
