@@ -439,7 +439,8 @@ function printProgress(tracker: RunProgressTracker, t0: number): () => void {
     const now = Date.now();
     if (!firstCall && p.first_model_call_s !== null) {
       firstCall = true;
-      console.log(`[${secs(t0)}] first model call sent`);
+      // The tracker's own time of the call (it counts from the same start, t0), so the line and progress.json agree.
+      console.log(`[${p.first_model_call_s.toFixed(1).padStart(5)} s] first model call sent`);
     }
     if (line === lastLine && p.stage === lastStage) {
       if (p.first_sample_done_s === null || now - lastAt < 30_000) return;
